@@ -1,0 +1,1 @@
+"""Storage adapters, importable as ``fairproc.adapters.<name>``."""

@@ -1,0 +1,1 @@
+"""The policies that ship with fairproc, each a folder of TOML rule files."""

@@ -1,0 +1,46 @@
+"""fairproc: a privacy notice as executable, testable, explainable rules.
+
+>>> import datetime as dt
+>>> from fairproc import Engine, Record, World, load_policy
+>>> policy = load_policy("flexioffices")
+>>> record = Record("r1", "ada", "quick_quote", dt.datetime(2026, 11, 21, 10, tzinfo=dt.UTC),
+...                 {"name": "Ada", "email": "ada@example.com"})
+>>> engine = Engine(policy, World([record]))
+>>> engine.route("r1", at=record.collected_at).outcome
+'pass_to_providers'
+"""
+
+from fairproc.clock import Period
+from fairproc.conditions import Condition
+from fairproc.decisions import Check, Decision, Finding
+from fairproc.engine import Engine
+from fairproc.errors import FairprocError, InputError, PolicyError, Problem
+from fairproc.lint import LintFinding, lint
+from fairproc.loader import load_policy, shipped_policies
+from fairproc.model import Event, Policy, Record, SuppressionEntry
+from fairproc.world import HistorySource, SubjectHistory, World
+
+__all__ = [
+    "Check",
+    "Condition",
+    "Decision",
+    "Engine",
+    "Event",
+    "FairprocError",
+    "Finding",
+    "HistorySource",
+    "InputError",
+    "LintFinding",
+    "Period",
+    "Policy",
+    "PolicyError",
+    "Problem",
+    "Record",
+    "SubjectHistory",
+    "SuppressionEntry",
+    "World",
+    "lint",
+    "load_policy",
+    "shipped_policies",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,147 @@
+"""Time for the policy engine: aware instants, ISO 8601 calendar periods, local wall clock.
+
+The engine never reads the system clock: every instant is an argument. Naive datetimes are
+refused, because guessing their zone would silently move retention dates and routing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from fairproc.errors import InputError
+
+UTC = dt.UTC
+
+_PERIOD = re.compile(
+    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+def is_period_text(text: str) -> bool:
+    return bool(_PERIOD.match(text))
+
+
+@attrs.frozen(order=False)
+class Period:
+    """An ISO 8601 duration (``P10Y``, ``P12M``, ``PT48H``).
+
+    Years, months, weeks and days are calendar units, added on the policy's local wall clock
+    (29 Feb + P1Y = 28 Feb; 31 Jan + P1M = 28/29 Feb). Hours, minutes and seconds are elapsed
+    time, so PT48H is 48 real hours even across a daylight-saving change.
+    """
+
+    years: int = 0
+    months: int = 0
+    weeks: int = 0
+    days: int = 0
+    hours: int = 0
+    minutes: int = 0
+    seconds: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        match = _PERIOD.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(
+                f"expected an ISO 8601 period such as P10Y, P12M, P1M or PT48H, got {text!r}"
+            )
+        return cls(**{k: int(v) for k, v in match.groupdict().items() if v is not None})
+
+    def __str__(self) -> str:
+        date = "".join(
+            f"{n}{u}"
+            for n, u in ((self.years, "Y"), (self.months, "M"), (self.weeks, "W"), (self.days, "D"))
+            if n
+        )
+        time = "".join(
+            f"{n}{u}" for n, u in ((self.hours, "H"), (self.minutes, "M"), (self.seconds, "S")) if n
+        )
+        return "P" + date + (f"T{time}" if time else "") if (date or time) else "P0D"
+
+    @property
+    def _calendar(self) -> relativedelta | None:
+        if not (self.years or self.months or self.weeks or self.days):
+            return None
+        return relativedelta(years=self.years, months=self.months, days=self.weeks * 7 + self.days)
+
+    @property
+    def _elapsed(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.hours, minutes=self.minutes, seconds=self.seconds)
+
+    def add_to(self, instant: dt.datetime, tz: dt.tzinfo, sign: int = 1) -> dt.datetime:
+        """``instant`` moved by this period (backwards when ``sign`` is -1)."""
+        result = instant.astimezone(tz)
+        calendar = self._calendar
+        if calendar is not None:
+            wall = result.replace(tzinfo=None) + (calendar if sign > 0 else -calendar)
+            result = wall.replace(tzinfo=tz)
+            # A wall time in a spring-forward gap resolves through UTC to a real instant.
+            result = result.astimezone(UTC).astimezone(tz)
+        elapsed = self._elapsed
+        if elapsed:
+            result = (result.astimezone(UTC) + sign * elapsed).astimezone(tz)
+        return result
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"expected an IANA time zone such as Europe/London, got {name!r}") from exc
+
+
+def require_aware(value: Any, what: str = "at") -> dt.datetime:
+    """Return ``value`` if it is a timezone-aware datetime; otherwise raise a clear InputError."""
+    if not isinstance(value, dt.datetime):
+        raise InputError.one(
+            f"{what}: expected a timezone-aware datetime, got {type(value).__name__} {value!r}"
+        )
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise InputError.one(
+            f"{what}: naive datetime {value.isoformat()} has no time zone; fairproc does not "
+            "guess one. Give an offset (2026-11-21T10:00:00Z, +01:00) or a tzinfo."
+        )
+    return value
+
+
+def parse_instant(value: Any, what: str = "at") -> dt.datetime:
+    """An aware datetime from a datetime or an ISO 8601 string with an offset."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError.one(
+                f"{what}: expected an ISO 8601 date-time with an offset such as "
+                f"2026-11-21T10:00:00Z, got {value!r}"
+            ) from None
+    return require_aware(value, what)
+
+
+@attrs.frozen
+class OfficeHours:
+    """When the controller's staff are at work, on the policy's local clock."""
+
+    days: frozenset[int]  # 0 = Monday
+    opens: dt.time
+    closes: dt.time
+    closed_dates: frozenset[dt.date] = frozenset()
+
+    def contains(self, instant: dt.datetime, tz: dt.tzinfo) -> bool:
+        local = instant.astimezone(tz)
+        if local.weekday() not in self.days or local.date() in self.closed_dates:
+            return False
+        wall = local.time().replace(tzinfo=None)
+        return self.opens <= wall < self.closes
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -1,0 +1,172 @@
+"""Decisions that explain themselves: the outcome, every rule that took part, whether it
+passed, the facts it read and the notice's words behind it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from fairproc.convert import converter
+
+_NO_FACTS: Mapping[str, Any] = {}
+
+
+def _no_facts() -> Mapping[str, Any]:
+    return _NO_FACTS
+
+
+@attrs.frozen
+class Check:
+    """One rule's part in a decision.
+
+    ``passed`` is None for a rule that informs the decision without passing or failing it.
+    The facts it read are computed on demand, so a decision nobody explains costs little.
+    """
+
+    rule: str
+    passed: bool | None
+    clause: str
+    note: str | None = None
+    reason: str | None = None  # the code a failed rule gives (suppressed, li_window_expired...)
+    detail: str | None = None
+    scope: str | None = None  # which record, in a decision about several
+    facts_fn: Callable[[], Mapping[str, Any]] = attrs.field(default=_no_facts, eq=False, repr=False)
+
+    @property
+    def facts(self) -> Mapping[str, Any]:
+        return self.facts_fn()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.rule, "passed": self.passed}
+        for key in ("reason", "detail", "scope"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out["facts"] = {k: converter.unstructure(v) for k, v in self.facts.items()}
+        out["clause"] = self.clause
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@attrs.frozen
+class Finding:
+    code: str
+    message: str
+    rule: str | None = None
+
+
+@attrs.frozen
+class Decision:
+    """The answer to one question, with its explanation."""
+
+    question: str
+    outcome: str
+    at: dt.datetime
+    asked: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    basis: str | None = None
+    categories: tuple[str, ...] | None = None
+    until: dt.datetime | None = None
+    due: dt.datetime | None = None
+    findings: tuple[Finding, ...] = ()
+    reasons: tuple[str, ...] = ()
+    checks: tuple[Check, ...] = ()
+    tz: dt.tzinfo | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == "allowed"
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """Every rule id that took part, in order, each once."""
+        return tuple(dict.fromkeys(c.rule for c in self.checks))
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.passed is False)
+
+    # -- rendering --
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "question": self.question,
+            **dict(self.asked),
+            "at": converter.unstructure(self.at),
+            "outcome": self.outcome,
+        }
+        for key in ("basis", "categories", "until", "due"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = converter.unstructure(list(value) if key == "categories" else value)
+        if self.reasons:
+            out["reasons"] = list(self.reasons)
+        if self.findings:
+            out["findings"] = [attrs.asdict(f) for f in self.findings]
+        out["rules"] = list(self.rules)
+        out["explanation"] = [c.to_dict() for c in self.checks]
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def explain(self) -> str:
+        """The decision and its trace, for a person."""
+        asked = ", ".join(f"{k}={v}" for k, v in self.asked.items())
+        lines = [f"{self.question}({asked}) at {_when(self.at, self.tz)}: {self.outcome.upper()}"]
+        extras = []
+        if self.basis:
+            extras.append(f"basis {self.basis}")
+        if self.categories is not None:
+            extras.append("categories " + (", ".join(self.categories) or "none"))
+        if self.until is not None:
+            extras.append(f"until {_when(self.until, self.tz)}")
+        if self.due is not None:
+            extras.append(f"due {_when(self.due, self.tz)}")
+        if self.reasons:
+            extras.append("reasons " + ", ".join(self.reasons))
+        if extras:
+            lines.append("  " + "; ".join(extras))
+        for finding in self.findings:
+            lines.append(f"  finding {finding.code}: {finding.message}")
+        for check in self.checks:
+            mark = {True: "pass", False: "FAIL", None: "info"}[check.passed]
+            head = f"  [{mark}] {check.rule}"
+            if check.scope:
+                head += f" ({check.scope})"
+            if check.reason and check.passed is False:
+                head += f" -> {check.reason}"
+            if check.detail:
+                head += f": {check.detail}"
+            lines.append(head)
+            for name, value in check.facts.items():
+                lines.append(f"         {name} = {_fact(value, self.tz)}")
+            lines.append(f'         notice: "{check.clause}"')
+            if check.note:
+                lines.append(f"         reading: {check.note}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.explain()
+
+
+def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
+    utc = value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if tz is None:
+        return utc
+    local = value.astimezone(tz)
+    return f"{local.strftime('%a %Y-%m-%d %H:%M:%S %Z')} ({utc})"
+
+
+def _fact(value: Any, tz: dt.tzinfo | None) -> str:
+    if isinstance(value, dt.datetime):
+        return _when(value, tz)
+    if isinstance(value, frozenset | set):
+        return "{" + ", ".join(sorted(map(str, value))) + "}"
+    if value is None:
+        return "(none)"
+    return str(value)

@@ -1,0 +1,585 @@
+"""The evaluator: the policy's questions asked of the records and events a store holds.
+
+Every question takes an explicit, timezone-aware ``at``; the engine never reads the clock.
+Rules are compiled when the policy loads and indexed here by source, purpose and basis once,
+so a decision touches only the rules that can apply to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from fairproc.clock import require_aware
+from fairproc.decisions import Check, Decision, Finding
+from fairproc.errors import InputError
+from fairproc.model import (
+    BasisGrant,
+    Policy,
+    ProcessingRule,
+    Purpose,
+    Recipient,
+    Record,
+    RetentionRule,
+    RoutingRule,
+)
+from fairproc.world import Ctx, HistorySource, SubjectHistory, World
+
+ERASED_RULE = "right.erasure"
+
+
+@attrs.frozen
+class RetentionEntry:
+    rule: RetentionRule
+    action: str  # keep, delete or review
+    until: dt.datetime | None  # None with keep: kept with no date
+
+
+@attrs.frozen
+class RetentionResult:
+    action: str
+    until: dt.datetime | None
+    governing: RetentionRule | None
+    entries: tuple[RetentionEntry, ...]
+
+
+def _choose(entries: Sequence[RetentionEntry], at: dt.datetime) -> RetentionResult:
+    """The rule keeping the record longest governs; a record only one rule keeps is kept."""
+    if not entries:
+        return RetentionResult("review", None, None, ())
+    for entry in entries:
+        if entry.action == "keep" and entry.until is None:
+            return RetentionResult("keep", None, entry.rule, tuple(entries))
+    dated = [e for e in entries if e.until is not None]
+    reviews = [e for e in entries if e.action == "review"]
+    if dated:
+        best = max(dated, key=lambda e: e.until)  # type: ignore[arg-type, return-value]
+        if best.action == "keep":
+            return RetentionResult("keep", best.until, best.rule, tuple(entries))
+        if reviews:
+            return RetentionResult("review", None, reviews[0].rule, tuple(entries))
+        return RetentionResult("delete", best.until, best.rule, tuple(entries))
+    return RetentionResult("review", None, reviews[0].rule, tuple(entries))
+
+
+class Engine:
+    """Ask a policy's questions of a store (by default an empty in-memory :class:`World`)."""
+
+    def __init__(self, policy: Policy, store: HistorySource | None = None):
+        self.policy = policy
+        self.store: HistorySource = store if store is not None else World()
+        self.tz = policy.tz
+        self._histories: dict[str, SubjectHistory] = {}
+        self._revision: Any = getattr(self.store, "revision", None)
+        self._index()
+
+    # -- compiled indexes, built once --
+
+    def _index(self) -> None:
+        p = self.policy
+        self._grants: dict[tuple[str, str], tuple[BasisGrant, ...]] = {}
+        self._processing: dict[tuple[str, str], tuple[ProcessingRule, ...]] = {}
+        self._retention: dict[str, tuple[RetentionRule, ...]] = {}
+        self._routing: dict[str, RoutingRule] = {}
+        for source in p.sources:
+            for purpose in p.purposes.values():
+                grants = tuple(g for g in purpose.bases if g.sources is None or source in g.sources)
+                if grants:
+                    self._grants[(purpose.id, source)] = grants
+            self._retention[source] = tuple(
+                r
+                for r in p.retention
+                if r.applies_to == "records" and (r.sources is None or source in r.sources)
+            )
+            for rule in p.routing:
+                if source in rule.sources and source not in self._routing:
+                    self._routing[source] = rule
+        for purpose in p.purposes.values():
+            for grant in purpose.bases:
+                self._processing[(purpose.id, grant.basis)] = tuple(
+                    r for r in p.processing if r.applies(purpose.id, grant.basis)
+                )
+        rules = p.rule_index()
+        self._erasure_clause = getattr(rules.get(ERASED_RULE), "clause", "erasure")
+        self._hours_rule = p.info.office_hours_rule
+
+    # -- the store --
+
+    def history(self, subject: str) -> SubjectHistory:
+        """The subject's records and timeline, indexed; cached until the store changes."""
+        revision = getattr(self.store, "revision", None)
+        if revision is None or revision != self._revision:
+            self._histories.clear()
+            self._revision = revision
+        cached = self._histories.get(subject)
+        if cached is None:
+            records = self.store.subject_records(subject)
+            events = self.store.subject_events(subject)
+            history = SubjectHistory(self.policy, subject, records, events)
+            entries = self.store.suppression_entries(history.emails) if history.emails else ()
+            if entries:
+                history = SubjectHistory(self.policy, subject, records, events, entries)
+            cached = history
+            if revision is not None:
+                self._histories[subject] = cached
+        return cached
+
+    def _record(self, record: Record | str) -> Record:
+        if isinstance(record, Record):
+            if record.source not in self.policy.sources:
+                raise self._unknown("source", record.source, self.policy.sources)
+            return record
+        found = self.store.get_record(record)
+        if found is None:
+            raise InputError.one(f"no record with id {record!r} in the store")
+        return found
+
+    def _unknown(self, what: str, value: str, known: Iterable[str]) -> InputError:
+        known = sorted(known)
+        hint = difflib.get_close_matches(str(value), known, n=1)
+        return InputError.one(
+            f"unknown {what} {value!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else "")
+            + f" (known: {', '.join(known)})"
+        )
+
+    def _purpose(self, purpose: str) -> Purpose:
+        found = self.policy.purposes.get(purpose)
+        if found is None:
+            raise self._unknown("purpose", purpose, self.policy.purposes)
+        return found
+
+    def _recipient(self, recipient: str) -> Recipient:
+        found = self.policy.recipients.get(recipient)
+        if found is None:
+            raise self._unknown("recipient", recipient, self.policy.recipients)
+        return found
+
+    # -- may_process --
+
+    def may_process(self, record: Record | str, purpose: str, at: dt.datetime) -> Decision:
+        """May ``record`` be processed for ``purpose`` at ``at``? ``allowed`` or ``denied``."""
+        at = require_aware(at)
+        rec = self._record(record)
+        ctx = Ctx(at, self.history(rec.subject), rec, purpose)
+        checks = self._process_checks(rec, self._purpose(purpose), ctx)
+        ok = all(c.passed is not False for c in checks)
+        return Decision(
+            "may_process",
+            "allowed" if ok else "denied",
+            at,
+            {"record": rec.id, "purpose": purpose},
+            basis=ctx.basis,
+            reasons=() if ok else _reasons(checks),
+            checks=tuple(checks),
+            tz=self.tz,
+        )
+
+    def _process_checks(
+        self, rec: Record, purpose: Purpose, ctx: Ctx, scope: str | None = None
+    ) -> list[Check]:
+        checks: list[Check] = []
+        grant = None
+        for g in self._grants.get((purpose.id, rec.source), ()):
+            if g.when is None or g.when.evaluate(ctx):
+                grant = g
+                break
+        facts = _facts_of(ctx, [g.when for g in self._grants.get((purpose.id, rec.source), ())])
+        if grant is not None:
+            checks.append(
+                Check(
+                    purpose.rule_id,
+                    True,
+                    grant.clause,
+                    grant.note,
+                    detail=f"{purpose.id} on {grant.basis} for {rec.source} records",
+                    scope=scope,
+                    facts_fn=facts,
+                )
+            )
+        else:
+            declared = bool(self._grants.get((purpose.id, rec.source)))
+            checks.append(
+                Check(
+                    purpose.rule_id,
+                    False,
+                    purpose.clause,
+                    purpose.note,
+                    reason="condition_not_met" if declared else "purpose_not_declared",
+                    detail=(
+                        f"the basis for {purpose.id} on {rec.source} records does not hold"
+                        if declared
+                        else f"{purpose.id} is not declared for {rec.source} records"
+                    ),
+                    scope=scope,
+                    facts_fn=facts,
+                )
+            )
+        history, ts = ctx.history, ctx.ts
+        erased = history.record_event_at(rec.id, "erase", ts)
+        if erased is not None:
+            checks.append(
+                Check(
+                    ERASED_RULE,
+                    False,
+                    self._erasure_clause,
+                    reason="erased",
+                    detail=f"erased at {erased.isoformat()}",
+                    scope=scope,
+                )
+            )
+        kept = self._retention_result(rec, ctx)
+        if kept.governing is not None:
+            rule = kept.governing
+            checks.append(
+                Check(
+                    rule.id,
+                    kept.action != "delete",
+                    rule.clause,
+                    rule.note,
+                    reason="retention_expired" if kept.action == "delete" else None,
+                    detail=_retention_detail(kept),
+                    scope=scope,
+                    facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+                )
+            )
+        if grant is not None:
+            ctx.basis = grant.basis
+            for prule in self._processing.get((purpose.id, grant.basis), ()):
+                ok = bool(prule.require.evaluate(ctx))
+                checks.append(
+                    Check(
+                        prule.id,
+                        ok,
+                        prule.clause,
+                        prule.note,
+                        reason=None if ok else prule.reason,
+                        scope=scope,
+                        facts_fn=_facts_of(ctx, [prule.require]),
+                    )
+                )
+        return checks
+
+    # -- retention --
+
+    def _retention_result(self, rec: Record, ctx: Ctx) -> RetentionResult:
+        entries: list[RetentionEntry] = []
+        for rule in self._retention.get(rec.source, ()):
+            if rule.when is not None and not rule.when.evaluate(ctx):
+                continue
+            if rule.review:
+                entries.append(RetentionEntry(rule, "review", None))
+            elif rule.forever or rule.keep is None or rule.from_ is None:
+                entries.append(RetentionEntry(rule, "keep", None))
+            else:
+                anchor = rule.from_.evaluate(ctx)
+                if anchor is None:
+                    entries.append(RetentionEntry(rule, "keep", None))
+                else:
+                    until = rule.keep.add_to(anchor, self.tz)
+                    entries.append(
+                        RetentionEntry(rule, "keep" if ctx.at < until else "delete", until)
+                    )
+        return _choose(entries, ctx.at)
+
+    def retention(self, record: Record | str, at: dt.datetime) -> Decision:
+        """``keep`` (until a date, or with none), ``delete`` (due at or before ``at``) or
+        ``review`` (no period declared). The rule keeping the record longest governs."""
+        at = require_aware(at)
+        rec = self._record(record)
+        ctx = Ctx(at, self.history(rec.subject), rec)
+        result = self._retention_result(rec, ctx)
+        checks = []
+        for entry in result.entries:
+            rule = entry.rule
+            one = RetentionResult(entry.action, entry.until, rule, (entry,))
+            checks.append(
+                Check(
+                    rule.id,
+                    {"keep": True, "delete": False, "review": None}[entry.action],
+                    rule.clause,
+                    rule.note,
+                    reason="retention_expired" if entry.action == "delete" else None,
+                    detail=("governs: " if rule is result.governing else "")
+                    + _retention_detail(one),
+                    facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+                )
+            )
+        reasons: tuple[str, ...] = ()
+        if not result.entries:
+            reasons = ("no_retention_rule",)
+        return Decision(
+            "retention",
+            result.action,
+            at,
+            {"record": rec.id},
+            until=result.until,
+            due=result.until if result.action == "delete" else None,
+            reasons=reasons,
+            checks=tuple(checks),
+            tz=self.tz,
+        )
+
+    # -- routing --
+
+    def route(self, record: Record | str, at: dt.datetime) -> Decision:
+        """Who follows up an enquiry: ``staff_contact``, ``pass_to_providers``,
+        ``phone_follow_up`` (with ``due``) or ``not_applicable``."""
+        at = require_aware(at)
+        rec = self._record(record)
+        rule = self._routing.get(rec.source)
+        if rule is None:
+            return Decision(
+                "route",
+                "not_applicable",
+                at,
+                {"record": rec.id},
+                reasons=("no_routing_rule",),
+                tz=self.tz,
+            )
+        ctx = Ctx(at, self.history(rec.subject), rec)
+        holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
+        outcome = rule.then if holds or rule.otherwise is None else rule.otherwise
+        due = rule.due.evaluate(ctx) if rule.due is not None else None
+        checks = [
+            Check(
+                rule.id,
+                holds if rule.when is not None else None,
+                rule.clause,
+                rule.note,
+                detail=f"{outcome}",
+                facts_fn=_facts_of(ctx, [rule.when, rule.due]),
+            )
+        ]
+        hours = self._hours_rule
+        if hours is not None and rule.when is not None and "in_office_hours" in rule.when.text:
+            checks.append(
+                Check(
+                    hours.id,
+                    None,
+                    hours.clause,
+                    hours.note,
+                    detail="in office hours" if holds else "outside office hours",
+                )
+            )
+        return Decision(
+            "route", outcome, at, {"record": rec.id}, due=due, checks=tuple(checks), tz=self.tz
+        )
+
+    # -- sharing and transfers --
+
+    def transfer(self, recipient: str, at: dt.datetime) -> Decision:
+        """May data go to ``recipient`` where it is? ``allowed`` when the recipient is in the
+        adequate area or at least one of its safeguards is valid at ``at``; a finding for each
+        safeguard that is not."""
+        at = require_aware(at)
+        r = self._recipient(recipient)
+        checks, findings, ok = self._transfer_checks(r, at)
+        return Decision(
+            "transfer",
+            "allowed" if ok else "denied",
+            at,
+            {"recipient": r.id},
+            findings=tuple(findings),
+            reasons=() if ok else ("no_valid_safeguard",),
+            checks=tuple(checks),
+            tz=self.tz,
+        )
+
+    def _transfer_checks(
+        self, r: Recipient, at: dt.datetime
+    ) -> tuple[list[Check], list[Finding], bool]:
+        if r.location is None or r.location in self.policy.adequate_locations:
+            where = r.location or "the controller's own country"
+            return (
+                [
+                    Check(
+                        r.rule_id,
+                        True,
+                        r.clause,
+                        r.note,
+                        detail=f"no international transfer ({where})",
+                    )
+                ],
+                [],
+                True,
+            )
+        day = at.astimezone(self.tz).date()
+        checks: list[Check] = []
+        findings: list[Finding] = []
+        ok = False
+        for sid in r.safeguards:
+            sg = self.policy.safeguards[sid]
+            valid = sg.valid_on(day)
+            ok = ok or valid
+            window = ""
+            if sg.valid_until is not None:
+                window = f"valid before {sg.valid_until.isoformat()}"
+            if sg.valid_from is not None:
+                window = f"valid from {sg.valid_from.isoformat()}" + (
+                    f", {window}" if window else ""
+                )
+
+            def facts(day: dt.date = day) -> Mapping[str, Any]:
+                return {"local_date(at)": day}
+
+            checks.append(
+                Check(
+                    sg.rule_id,
+                    valid,
+                    sg.clause,
+                    sg.note,
+                    reason=None if valid else f"{sg.id}_invalid",
+                    detail=f"transfer to {r.location}" + (f"; {window}" if window else ""),
+                    facts_fn=facts,
+                )
+            )
+            if not valid:
+                message = f"{sg.title} is not a valid safeguard on {day.isoformat()}"
+                if sg.invalidated_by:
+                    message += f" ({sg.invalidated_by})"
+                if sg.successors:
+                    message += "; successors: " + "; ".join(
+                        f"{s.name} (from {s.valid_from.isoformat()})" for s in sg.successors
+                    )
+                findings.append(Finding(f"{sg.id}_invalid", message, sg.rule_id))
+        if not r.safeguards:
+            checks.append(
+                Check(
+                    r.rule_id,
+                    False,
+                    r.clause,
+                    r.note,
+                    reason="no_safeguard",
+                    detail=f"transfer to {r.location} names no safeguard",
+                )
+            )
+        return checks, findings, ok
+
+    def may_share(
+        self, record: Record | str, recipient: str, at: dt.datetime, court_order: bool = False
+    ) -> Decision:
+        """May ``record`` go to ``recipient``? ``allowed`` with the categories it may see."""
+        at = require_aware(at)
+        rec = self._record(record)
+        r = self._recipient(recipient)
+        ctx = Ctx(at, self.history(rec.subject), rec, recipient=r.id, court_order=court_order)
+        checks: list[Check] = []
+        findings: list[Finding] = []
+        holds = True if r.when is None else bool(r.when.evaluate(ctx))
+        allowed_categories = (
+            rec.categories if r.categories is None else (rec.categories & frozenset(r.categories))
+        )
+        categories = tuple(c for c in self.policy.categories if c in allowed_categories)
+        checks.append(
+            Check(
+                r.rule_id,
+                holds and bool(categories),
+                r.clause,
+                r.note,
+                reason=None
+                if holds and categories
+                else ("condition_not_met" if not holds else "no_shared_categories"),
+                detail="may see " + (", ".join(categories) or "none of its data"),
+                facts_fn=_facts_of(ctx, [r.when]),
+            )
+        )
+        if r.requires_purpose is not None:
+            purpose = self.policy.purposes[r.requires_purpose]
+            sub = Ctx(at, ctx.history, rec, purpose.id)
+            checks.extend(self._process_checks(rec, purpose, sub, scope=purpose.id))
+        if r.location is not None:
+            tchecks, findings, _ = self._transfer_checks(r, at)
+            ok = any(c.passed for c in tchecks)
+            if not ok:
+                checks.extend(tchecks)
+            else:
+                checks.extend(
+                    attrs.evolve(c, passed=None) if c.passed is False else c for c in tchecks
+                )
+        ok = all(c.passed is not False for c in checks)
+        return Decision(
+            "may_share",
+            "allowed" if ok else "denied",
+            at,
+            {"record": rec.id, "recipient": r.id, "court_order": court_order},
+            categories=categories if ok else None,
+            findings=tuple(findings),
+            reasons=() if ok else _reasons(checks),
+            checks=tuple(checks),
+            tz=self.tz,
+        )
+
+    # -- email --
+
+    def may_email(self, subject: str, at: dt.datetime) -> Decision:
+        """May the subject be sent marketing email? ``allowed`` when some record with an email
+        address may be processed for the policy's marketing purpose; otherwise the reasons."""
+        at = require_aware(at)
+        info = self.policy.info
+        if info.marketing_purpose is None or info.email_category is None:
+            raise InputError.one(
+                "the policy names no marketing_purpose and email_category "
+                "in [policy], so may_email cannot be asked"
+            )
+        history = self.history(subject)
+        purpose = self.policy.purposes[info.marketing_purpose]
+        checks: list[Check] = []
+        ok = False
+        with_email = [r for r in history.records if _has_value(r.data.get(info.email_category))]
+        for rec in with_email:
+            ctx = Ctx(at, history, rec, purpose.id)
+            record_checks = self._process_checks(rec, purpose, ctx, scope=rec.id)
+            checks.extend(record_checks)
+            ok = ok or all(c.passed is not False for c in record_checks)
+        reasons: list[str] = [] if ok else list(_reasons(checks))
+        if not ok:
+            if not with_email:
+                reasons.append("no_email")
+            if history.suppressed(at.timestamp()) and "suppressed" not in reasons:
+                reasons.append("suppressed")
+        return Decision(
+            "may_email",
+            "allowed" if ok else "denied",
+            at,
+            {"subject": subject},
+            reasons=tuple(reasons),
+            checks=tuple(checks),
+            tz=self.tz,
+        )
+
+
+def _has_value(value: Any) -> bool:
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+
+def _reasons(checks: Iterable[Check]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.reason for c in checks if c.passed is False and c.reason))
+
+
+def _facts_of(ctx: Ctx, conditions: Iterable[Any]) -> Any:
+    conds = [c for c in conditions if c is not None]
+    if not conds:
+        return lambda: {}
+
+    def facts() -> Mapping[str, Any]:
+        out: dict[str, Any] = {}
+        for cond in conds:
+            out.update(cond.read_facts(ctx))
+        return out
+
+    return facts
+
+
+def _retention_detail(result: RetentionResult) -> str:
+    if result.action == "review":
+        return "review: the policy declares no retention period"
+    if result.action == "keep" and result.until is None:
+        return "keep, with no date yet"
+    assert result.until is not None
+    until = result.until.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"keep until {until}" if result.action == "keep" else f"delete: due {until}"

@@ -1,0 +1,748 @@
+"""Load a policy folder of TOML rule files: structure, cross-check, compile.
+
+Every problem in the folder is collected and reported at once as one :class:`PolicyError`,
+each naming the file, the key path, the line where it can be found, and what was expected.
+A policy that loads is internally consistent: every id it refers to exists, every condition
+type-checks, every rule carries the notice's words (``clause``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from fairproc.clock import WEEKDAYS, OfficeHours, zone
+from fairproc.conditions import Condition, ConditionError, Kind, Vocabulary
+from fairproc.convert import converter, problems_from
+from fairproc.errors import PolicyError, Problem
+from fairproc.model import (
+    BASES,
+    EVENT_EFFECTS,
+    BasisGrant,
+    Category,
+    Contact,
+    EventKind,
+    Fact,
+    Policy,
+    PolicyInfo,
+    ProcessingRule,
+    Purpose,
+    Recipient,
+    RetentionRule,
+    Right,
+    RoutingRule,
+    Rule,
+    Safeguard,
+    Source,
+)
+from fairproc.world import vocabularies
+
+T = TypeVar("T")
+
+# top-level TOML tables: keyed tables ([purpose.<id>]) and arrays of tables ([[retention]])
+KEYED: dict[str, type] = {
+    "category": Category,
+    "source": Source,
+    "purpose": Purpose,
+    "recipient": Recipient,
+    "safeguard": Safeguard,
+    "right": Right,
+    "event": EventKind,
+    "fact": Fact,
+}
+ARRAYS: dict[str, type] = {
+    "processing": ProcessingRule,
+    "routing": RoutingRule,
+    "retention": RetentionRule,
+}
+SINGLE = ("policy", "controller", "dpo", "supervisory_authority", "office_hours")
+
+
+@attrs.frozen
+class _PolicyDoc:
+    id: str
+    title: str
+    timezone: str
+    marketing_purpose: str | None = None
+    email_category: str | None = None
+    notice: str | None = None
+    adequate_locations: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class _OfficeHoursDoc:
+    id: str
+    clause: str
+    days: tuple[str, ...]
+    opens: dt.time
+    closes: dt.time
+    closed_dates: tuple[dt.date, ...] = ()
+    note: str | None = None
+
+
+def _condition_hook(value: Any, _: Any) -> Condition:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a condition (a string), got {type(value).__name__} {value!r}")
+    try:
+        return Condition.pending(value)
+    except ConditionError as exc:
+        raise ValueError(exc.problems[0].message) from None
+
+
+converter.register_structure_hook(Condition, _condition_hook)
+converter.register_structure_hook(
+    Condition | None, lambda v, _: None if v is None else _condition_hook(v, _)
+)
+converter.register_structure_hook(
+    RetentionRule,
+    make_dict_structure_fn(
+        RetentionRule, converter, from_=override(rename="from"), _cattrs_forbid_extra_keys=True
+    ),
+)
+
+
+# --- finding lines ---------------------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-.]+)\s*=""")
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = re.findall(r'"[^"]*"|\'[^\']*\'|[^.\s]+', text)
+    return tuple(p.strip("\"'") for p in parts)
+
+
+class LineIndex:
+    """Where each key path of a TOML file stands, found by reading its headers and keys."""
+
+    def __init__(self, text: str):
+        self.lines: dict[tuple[str | int, ...], int] = {}
+        table: tuple[str | int, ...] = ()
+        counts: dict[tuple[str, ...], int] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = _HEADER.match(line)
+            if header:
+                name = _split_key(header.group(2))
+                if header.group(1) == "[[":
+                    index = counts.get(name, 0)
+                    counts[name] = index + 1
+                    table = (*name, index)
+                else:
+                    table = name
+                self.lines.setdefault(table, number)
+                continue
+            key = _KEY.match(line)
+            if key:
+                self.lines.setdefault((*table, *_split_key(key.group(1))), number)
+
+    def find(self, path: Sequence[str | int]) -> int | None:
+        """The line of ``path``, or of the nearest enclosing key or table that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            # arrays of tables nested in keyed tables: [[purpose.x.bases]] indexes under its name
+            path = path[:-1]
+        return None
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def shipped_policies() -> list[str]:
+    """Names of the policies that ship with fairproc."""
+    root = resources.files("fairproc.rules")
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir()
+        and not p.name.startswith("_")
+        and any(c.name.endswith(".toml") for c in p.iterdir())
+    )
+
+
+def resolve_policy_path(name_or_path: str | Path) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.is_dir():
+        return candidate
+    text = str(name_or_path)
+    if "/" not in text and "\\" not in text:
+        shipped = resources.files("fairproc.rules") / text
+        if shipped.is_dir():
+            return Path(str(shipped))
+        names = shipped_policies()
+        hint = difflib.get_close_matches(text, names, n=1)
+        raise PolicyError(
+            [
+                Problem(
+                    f"no policy named {text!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    + f" (shipped: {', '.join(names) or 'none'}; or give a path to a policy folder)"
+                )
+            ]
+        )
+    if candidate.exists():
+        raise PolicyError([Problem("expected a folder of TOML rule files", file=str(candidate))])
+    raise PolicyError([Problem("no such policy folder", file=str(candidate))])
+
+
+_cache: dict[tuple[str, tuple[tuple[str, int, int], ...]], Policy] = {}
+
+
+def load_policy(name_or_path: str | Path) -> Policy:
+    """Load a shipped policy by name (``"flexioffices"``) or a policy folder by path.
+
+    Loading the same unchanged folder again returns the same compiled policy.
+    """
+    folder = resolve_policy_path(name_or_path)
+    files = sorted(p for p in folder.glob("*.toml") if p.is_file())
+    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    key = (str(folder.resolve()), signature)
+    cached = _cache.get(key)
+    if cached is None:
+        cached = _Loader(folder, files).load()
+        _cache[key] = cached
+    return cached
+
+
+class _Loader:
+    def __init__(self, folder: Path, files: Sequence[Path]):
+        self.folder = folder
+        self.files = files
+        self.problems: list[Problem] = []
+        self.index: dict[str, LineIndex] = {}
+        self.origin: dict[tuple[str, ...], str] = {}  # (section[, id]) -> file it came from
+
+    # -- reporting --
+
+    def problem(self, message: str, file: str | None, path: Sequence[str | int]) -> None:
+        line = self.index[file].find(path) if file in self.index else None
+        self.problems.append(Problem(message, file=file, path=tuple(path), line=line))
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            message = p.message
+            if p.path and p.path[-1] == "clause" and message == "required key is missing":
+                message = "every rule needs clause: the words of the notice it encodes"
+            self.problem(message, p.file, p.path)
+
+    def file_of(self, *key: str) -> str | None:
+        return self.origin.get(key) or self.origin.get(key[:1])
+
+    # -- passes --
+
+    def read(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        if not self.files:
+            self.problems.append(
+                Problem("no *.toml rule files in the policy folder", file=str(self.folder))
+            )
+        for path in self.files:
+            name = str(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.problems.append(Problem(f"cannot be read: {exc}", file=name))
+                continue
+            self.index[name] = LineIndex(text)
+            try:
+                doc = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                match = re.search(r"line (\d+)", str(exc))
+                self.problems.append(
+                    Problem(
+                        f"is not valid TOML: {exc}",
+                        file=name,
+                        line=int(match.group(1)) if match else None,
+                    )
+                )
+                continue
+            for section, value in doc.items():
+                if section not in KEYED and section not in ARRAYS and section not in SINGLE:
+                    known = sorted([*KEYED, *ARRAYS, *SINGLE])
+                    hint = difflib.get_close_matches(section, known, n=1)
+                    self.problem(
+                        f"unknown section {section!r}"
+                        + (f"; did you mean {hint[0]!r}?" if hint else "")
+                        + f" (sections: {', '.join(known)})",
+                        name,
+                        (section,),
+                    )
+                    continue
+                if section in ARRAYS:
+                    if not isinstance(value, list):
+                        self.problem(f"expected [[{section}]] tables", name, (section,))
+                        continue
+                    merged.setdefault(section, [])
+                    for i, item in enumerate(value):
+                        merged[section].append((name, i, item))
+                    continue
+                if section in SINGLE:
+                    if section in merged:
+                        self.problem(
+                            f"[{section}] is also given in {self.origin[(section,)]}",
+                            name,
+                            (section,),
+                        )
+                        continue
+                    merged[section] = value
+                    self.origin[(section,)] = name
+                    continue
+                if not isinstance(value, dict):
+                    self.problem(f"expected [{section}.<id>] tables", name, (section,))
+                    continue
+                bucket = merged.setdefault(section, {})
+                for ident, table in value.items():
+                    if ident in bucket:
+                        self.problem(
+                            f"duplicate {section} id {ident!r} (first given in "
+                            f"{self.origin[(section, ident)]})",
+                            name,
+                            (section, ident),
+                        )
+                        continue
+                    bucket[ident] = table
+                    self.origin[(section, ident)] = name
+        return merged
+
+    def structure(
+        self, data: Any, cl: type[T], file: str | None, path: tuple[str | int, ...]
+    ) -> T | None:
+        try:
+            return converter.structure(data, cl)
+        except Exception as exc:  # cattrs gathers every failure of the entry
+            self.add(problems_from(exc, path, file))
+            return None
+
+    def keyed(self, merged: Mapping[str, Any], section: str, cl: type[T]) -> dict[str, T]:
+        out: dict[str, T] = {}
+        for ident, table in merged.get(section, {}).items():
+            file = self.file_of(section, ident)
+            if not isinstance(table, dict):
+                self.problem("expected a table", file, (section, ident))
+                continue
+            if "id" in table:
+                self.problem(
+                    "the id is the table's name; remove the id key", file, (section, ident, "id")
+                )
+                continue
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", ident):
+                self.problem(
+                    "ids are lower-case words joined by _ (such as quick_quote)",
+                    file,
+                    (section, ident),
+                )
+            value = self.structure({"id": ident, **table}, cl, file, (section, ident))
+            if value is not None:
+                out[ident] = value
+        return out
+
+    def arrays(
+        self, merged: Mapping[str, Any], section: str, cl: type[T]
+    ) -> list[tuple[T, str, tuple[str | int, ...]]]:
+        out: list[tuple[T, str, tuple[str | int, ...]]] = []
+        seen: dict[str, str] = {}
+        for file, i, table in merged.get(section, []):
+            path: tuple[str | int, ...] = (section, i)
+            value = self.structure(table, cl, file, path)
+            if value is None:
+                continue
+            ident = value.id  # type: ignore[attr-defined]
+            if ident in seen:
+                self.problem(
+                    f"duplicate rule id {ident!r} (first given in {seen[ident]})",
+                    file,
+                    (*path, "id"),
+                )
+                continue
+            seen[ident] = file
+            out.append((value, file, path))
+        return out
+
+    def load(self) -> Policy:
+        merged = self.read()
+        info_doc = None
+        policy_file = self.file_of("policy")
+        if "policy" not in merged:
+            self.problems.append(
+                Problem(
+                    "no [policy] table (id, title, timezone) in any rule file",
+                    file=str(self.folder),
+                )
+            )
+        else:
+            info_doc = self.structure(merged["policy"], _PolicyDoc, policy_file, ("policy",))
+        contacts: dict[str, Contact | None] = {}
+        for section in ("controller", "dpo", "supervisory_authority"):
+            table = merged.get(section)
+            contacts[section] = (
+                None
+                if table is None
+                else self.structure(table, Contact, self.file_of(section), (section,))
+            )
+        hours_doc = None
+        if "office_hours" in merged:
+            hours_doc = self.structure(
+                merged["office_hours"],
+                _OfficeHoursDoc,
+                self.file_of("office_hours"),
+                ("office_hours",),
+            )
+
+        categories = self.keyed(merged, "category", Category)
+        sources = self.keyed(merged, "source", Source)
+        purposes = self.keyed(merged, "purpose", Purpose)
+        recipients = self.keyed(merged, "recipient", Recipient)
+        safeguards = self.keyed(merged, "safeguard", Safeguard)
+        rights = self.keyed(merged, "right", Right)
+        events = self.keyed(merged, "event", EventKind)
+        facts = self.keyed(merged, "fact", Fact)
+        processing = self.arrays(merged, "processing", ProcessingRule)
+        routing = self.arrays(merged, "routing", RoutingRule)
+        retention = self.arrays(merged, "retention", RetentionRule)
+
+        tz_name = info_doc.timezone if info_doc else "UTC"
+        try:
+            zone(tz_name)
+        except ValueError as exc:
+            self.problem(str(exc), policy_file, ("policy", "timezone"))
+            tz_name = "UTC"
+
+        hours = hours_rule = None
+        if hours_doc is not None:
+            file = self.file_of("office_hours")
+            days = set()
+            for i, day in enumerate(hours_doc.days):
+                if day.lower() not in WEEKDAYS:
+                    self.problem(
+                        f"expected a weekday name ({', '.join(WEEKDAYS)}), got {day!r}",
+                        file,
+                        ("office_hours", "days", i),
+                    )
+                else:
+                    days.add(WEEKDAYS.index(day.lower()))
+            if hours_doc.opens >= hours_doc.closes:
+                self.problem("opens must be before closes", file, ("office_hours", "closes"))
+            hours = OfficeHours(
+                frozenset(days),
+                hours_doc.opens,
+                hours_doc.closes,
+                frozenset(hours_doc.closed_dates),
+            )
+            hours_rule = Rule(hours_doc.id, hours_doc.clause, hours_doc.note)
+
+        controller = contacts["controller"]
+        if controller is None and "controller" not in merged:
+            self.problems.append(
+                Problem("no [controller] table: who the controller is", file=str(self.folder))
+            )
+        info = PolicyInfo(
+            id=info_doc.id if info_doc else self.folder.name,
+            title=info_doc.title if info_doc else self.folder.name,
+            timezone=tz_name,
+            controller=controller or Contact(name="?"),
+            dpo=contacts["dpo"],
+            supervisory_authority=contacts["supervisory_authority"],
+            office_hours=hours,
+            office_hours_rule=hours_rule,
+            marketing_purpose=info_doc.marketing_purpose if info_doc else None,
+            email_category=info_doc.email_category if info_doc else None,
+            notice=info_doc.notice if info_doc else None,
+        )
+        policy = Policy(
+            info=info,
+            categories=categories,
+            sources=sources,
+            purposes=purposes,
+            processing=tuple(r for r, _, _ in processing),
+            recipients=recipients,
+            safeguards=safeguards,
+            routing=tuple(r for r, _, _ in routing),
+            retention=tuple(r for r, _, _ in retention),
+            rights=rights,
+            events=events,
+            facts=facts,
+            adequate_locations=info_doc.adequate_locations if info_doc else (),
+            path=str(self.folder),
+        )
+        self.cross_check(policy, processing, routing, retention)
+        if self.problems:
+            raise PolicyError(self.problems)
+        policy = self.compile(policy, processing, routing, retention)
+        if self.problems:
+            raise PolicyError(self.problems)
+        return policy
+
+    # -- cross references --
+
+    def ids(
+        self,
+        known: Iterable[str],
+        what: str,
+        values: Iterable[str] | None,
+        file: str | None,
+        path: tuple[str | int, ...],
+    ) -> None:
+        if values is None:
+            return
+        known = list(known)
+        for i, value in enumerate(values):
+            if value not in known:
+                hint = difflib.get_close_matches(value, known, n=1)
+                self.problem(
+                    f"unknown {what} {value!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    + f" (known: {', '.join(sorted(known)) or 'none'})",
+                    file,
+                    (*path, i),
+                )
+
+    def cross_check(
+        self,
+        policy: Policy,
+        processing: Sequence[tuple[ProcessingRule, str, Any]],
+        routing: Sequence[tuple[RoutingRule, str, Any]],
+        retention: Sequence[tuple[RetentionRule, str, Any]],
+    ) -> None:
+        cats, srcs = list(policy.categories), list(policy.sources)
+        for s in policy.sources.values():
+            self.ids(
+                cats,
+                "category",
+                s.categories,
+                self.file_of("source", s.id),
+                ("source", s.id, "categories"),
+            )
+        for p in policy.purposes.values():
+            file = self.file_of("purpose", p.id)
+            self.ids(cats, "category", p.categories, file, ("purpose", p.id, "categories"))
+            if not p.bases:
+                self.problem(
+                    "a purpose needs at least one [[purpose.<id>.bases]] entry: "
+                    "its lawful basis and the sources it covers",
+                    file,
+                    ("purpose", p.id),
+                )
+            for i, g in enumerate(p.bases):
+                self.ids(BASES, "lawful basis", [g.basis], file, ("purpose", p.id, "bases", i))
+                self.ids(srcs, "source", g.sources, file, ("purpose", p.id, "bases", i, "sources"))
+        for rule, file, path in processing:
+            self.ids(policy.purposes, "purpose", rule.purposes, file, (*path, "purposes"))
+            self.ids(BASES, "lawful basis", rule.bases, file, (*path, "bases"))
+        for r in policy.recipients.values():
+            file = self.file_of("recipient", r.id)
+            self.ids(cats, "category", r.categories, file, ("recipient", r.id, "categories"))
+            if r.requires_purpose is not None:
+                self.ids(
+                    policy.purposes,
+                    "purpose",
+                    [r.requires_purpose],
+                    file,
+                    ("recipient", r.id, "requires_purpose"),
+                )
+            self.ids(
+                policy.safeguards,
+                "safeguard",
+                r.safeguards,
+                file,
+                ("recipient", r.id, "safeguards"),
+            )
+        for route, file, path in routing:
+            self.ids(srcs, "source", route.sources, file, (*path, "sources"))
+        retention_ids = [r.id for r, _, _ in retention]
+        for keep, file, path in retention:
+            self.ids(srcs, "source", keep.sources, file, (*path, "sources"))
+            if keep.applies_to not in ("records", "suppression"):
+                self.problem(
+                    f"applies_to is 'records' or 'suppression', got {keep.applies_to!r}",
+                    file,
+                    (*path, "applies_to"),
+                )
+            modes = [keep.keep is not None, keep.review, keep.forever]
+            if sum(modes) != 1:
+                self.problem(
+                    "a retention rule gives exactly one of keep (a period), "
+                    "review = true (no period declared) or forever = true",
+                    file,
+                    path,
+                )
+            if keep.keep is not None and keep.from_ is None:
+                self.problem(
+                    "keep needs from: the instant the period counts from "
+                    "(such as record.collected_at)",
+                    file,
+                    (*path, "keep"),
+                )
+        for right in policy.rights.values():
+            file = self.file_of("right", right.id)
+            at = ("right", right.id)
+            self.ids(BASES, "lawful basis", right.bases, file, (*at, "bases"))
+            self.ids(BASES, "lawful basis", right.refers_to_bases, file, (*at, "refers_to_bases"))
+            self.ids(srcs, "source", right.erase_sources, file, (*at, "erase_sources"))
+            self.ids(retention_ids, "retention rule", right.kept_by, file, (*at, "kept_by"))
+        for e in policy.events.values():
+            self.ids(
+                EVENT_EFFECTS,
+                "event effect",
+                e.effects,
+                self.file_of("event", e.id),
+                ("event", e.id, "effects"),
+            )
+        for f in policy.facts.values():
+            file = self.file_of("fact", f.id)
+            if (f.latest is None) == (f.latest_of is None):
+                self.problem(
+                    "a fact gives exactly one of latest = [kinds] (when it last "
+                    "happened) or latest_of = [kinds] (which happened last)",
+                    file,
+                    ("fact", f.id),
+                )
+            self.ids(policy.events, "event kind", f.latest, file, ("fact", f.id, "latest"))
+            self.ids(policy.events, "event kind", f.latest_of, file, ("fact", f.id, "latest_of"))
+            if f.id in ("id", "suppressed", "restricted"):
+                self.problem(
+                    f"subject.{f.id} is built in; choose another fact id", file, ("fact", f.id)
+                )
+        pfile = self.file_of("policy")
+        if policy.info.marketing_purpose is not None:
+            self.ids(
+                policy.purposes,
+                "purpose",
+                [policy.info.marketing_purpose],
+                pfile,
+                ("policy", "marketing_purpose"),
+            )
+        if policy.info.email_category is not None:
+            self.ids(
+                cats, "category", [policy.info.email_category], pfile, ("policy", "email_category")
+            )
+        seen: dict[str, str] = {}
+        for rule_id in [
+            *(p.rule_id for p in policy.purposes.values()),
+            *(r.id for r in policy.processing),
+            *(r.id for r in policy.routing),
+            *retention_ids,
+            *(r.rule_id for r in policy.recipients.values()),
+            *(s.rule_id for s in policy.safeguards.values()),
+            *(r.rule_id for r in policy.rights.values()),
+            *([hours.id] if (hours := policy.info.office_hours_rule) else []),
+        ]:
+            if rule_id in seen:
+                self.problems.append(Problem(f"rule id {rule_id!r} is used twice"))
+            seen[rule_id] = rule_id
+        for rule in self.all_rules(policy):
+            clause = getattr(rule, "clause", None)
+            if isinstance(clause, str) and not clause.strip():
+                self.problems.append(
+                    Problem(
+                        f"rule {getattr(rule, 'id', '?')!r}: clause is empty; give the notice's "
+                        "words it encodes"
+                    )
+                )
+
+    @staticmethod
+    def all_rules(policy: Policy) -> Iterable[Any]:
+        yield from policy.categories.values()
+        yield from policy.sources.values()
+        yield from policy.purposes.values()
+        yield from policy.processing
+        yield from policy.recipients.values()
+        yield from policy.safeguards.values()
+        yield from policy.routing
+        yield from policy.retention
+        yield from policy.rights.values()
+        yield from policy.events.values()
+        yield from policy.facts.values()
+
+    # -- compiling conditions --
+
+    def compile(
+        self,
+        policy: Policy,
+        processing: Sequence[tuple[ProcessingRule, str, Any]],
+        routing: Sequence[tuple[RoutingRule, str, Any]],
+        retention: Sequence[tuple[RetentionRule, str, Any]],
+    ) -> Policy:
+        vocabs = vocabularies(policy)
+        tz = policy.tz
+
+        def build(
+            cond: Condition | None,
+            context: str,
+            file: str | None,
+            path: tuple[str | int, ...],
+            expect: Kind = Kind.BOOL,
+        ) -> Condition | None:
+            if cond is None:
+                return None
+            vocab: Vocabulary = vocabs[context]
+            try:
+                return Condition.build(cond.text, vocab, tz, expect)
+            except ConditionError as exc:
+                self.problem(exc.problems[0].message, file, path)
+                return cond
+
+        def evolve_all(
+            items: Sequence[tuple[T, str, Any]], fn: Callable[[T, str, tuple[str | int, ...]], T]
+        ) -> tuple[T, ...]:
+            return tuple(fn(item, file, path) for item, file, path in items)
+
+        purposes = {}
+        for p in policy.purposes.values():
+            file = self.file_of("purpose", p.id)
+            bases = tuple(
+                attrs.evolve(
+                    g, when=build(g.when, "grant", file, ("purpose", p.id, "bases", i, "when"))
+                )
+                for i, g in enumerate(p.bases)
+            )
+            purposes[p.id] = attrs.evolve(p, bases=bases)
+        recipients = {
+            r.id: attrs.evolve(
+                r,
+                when=build(
+                    r.when, "sharing", self.file_of("recipient", r.id), ("recipient", r.id, "when")
+                ),
+            )
+            for r in policy.recipients.values()
+        }
+        return attrs.evolve(
+            policy,
+            purposes=purposes,
+            recipients=recipients,
+            processing=evolve_all(
+                processing,
+                lambda r, f, p: attrs.evolve(
+                    r, require=build(r.require, "processing", f, (*p, "require")) or r.require
+                ),
+            ),
+            routing=evolve_all(
+                routing,
+                lambda r, f, p: attrs.evolve(
+                    r,
+                    when=build(r.when, "routing", f, (*p, "when")),
+                    due=build(r.due, "routing", f, (*p, "due"), Kind.INSTANT),
+                ),
+            ),
+            retention=evolve_all(
+                retention,
+                lambda r, f, p: attrs.evolve(
+                    r,
+                    when=build(r.when, "retention", f, (*p, "when")),
+                    from_=build(r.from_, "retention", f, (*p, "from"), Kind.INSTANT),
+                ),
+            ),
+        )
+
+
+# BasisGrant is structured as part of Purpose; keep the import used for type checkers.
+_ = BasisGrant

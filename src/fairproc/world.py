@@ -1,0 +1,453 @@
+"""What the engine reads: records, events and suppression entries, and each subject's timeline
+indexed once so that a decision never rescans it.
+
+:class:`World` is an immutable in-memory collection. Storage adapters implement the same small
+read protocol, :class:`HistorySource`; the engine asks nothing else of a store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from fairproc.clock import WEEKDAYS, OfficeHours
+from fairproc.conditions import (
+    BOOL,
+    DATE,
+    INSTANT,
+    NUMBER,
+    STRING,
+    TIME,
+    Function,
+    Kind,
+    Name,
+    Type,
+    Vocabulary,
+)
+from fairproc.model import BASES, Event, Policy, Record, SuppressionEntry, normalise_email
+
+
+@runtime_checkable
+class HistorySource(Protocol):
+    """The read side of a store, as the engine needs it."""
+
+    def get_record(self, record_id: str) -> Record | None: ...
+
+    def subject_records(self, subject: str) -> Sequence[Record]: ...
+
+    def subject_events(self, subject: str) -> Sequence[Event]: ...
+
+    def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]: ...
+
+
+class World:
+    """An immutable in-memory set of records, events and suppression entries."""
+
+    __slots__ = ("_events", "_records", "_records_by_subject", "_suppression")
+    revision = 0  # never changes: engines may cache what they derive from it
+
+    def __init__(
+        self,
+        records: Iterable[Record] = (),
+        events: Iterable[Event] = (),
+        suppression: Iterable[SuppressionEntry] = (),
+    ):
+        self._records: dict[str, Record] = {}
+        self._records_by_subject: dict[str, list[Record]] = defaultdict(list)
+        for record in records:
+            if record.id in self._records:
+                from fairproc.errors import InputError
+
+                raise InputError.one(f"record id {record.id!r} is given twice")
+            self._records[record.id] = record
+            self._records_by_subject[record.subject].append(record)
+        self._events: dict[str, list[Event]] = defaultdict(list)
+        for event in events:
+            self._events[event.subject].append(event)
+        self._suppression: dict[str, list[SuppressionEntry]] = defaultdict(list)
+        for entry in suppression:
+            self._suppression[normalise_email(entry.email)].append(entry)
+
+    def get_record(self, record_id: str) -> Record | None:
+        return self._records.get(record_id)
+
+    def subject_records(self, subject: str) -> Sequence[Record]:
+        return self._records_by_subject.get(subject, ())
+
+    def subject_events(self, subject: str) -> Sequence[Event]:
+        return self._events.get(subject, ())
+
+    def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
+        out: list[SuppressionEntry] = []
+        for email in emails:
+            out.extend(self._suppression.get(normalise_email(email), ()))
+        return out
+
+    @property
+    def records(self) -> Sequence[Record]:
+        return tuple(self._records.values())
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return tuple(e for events in self._events.values() for e in events)
+
+    @property
+    def subjects(self) -> Sequence[str]:
+        return tuple(dict.fromkeys([*self._records_by_subject, *self._events]))
+
+
+_EMPTY: tuple[list[float], list[Any]] = ([], [])
+
+
+class _Timeline:
+    """Instants sorted once, with a payload each; ``upto(ts)`` finds the latest at or before."""
+
+    __slots__ = ("items", "times")
+
+    def __init__(self, pairs: Iterable[tuple[dt.datetime, Any]]):
+        ordered = sorted(pairs, key=lambda p: p[0])
+        self.times = [p[0].timestamp() for p in ordered]
+        self.items = [p for p in ordered]
+
+    def count_upto(self, ts: float) -> int:
+        return bisect_right(self.times, ts)
+
+    def latest(self, ts: float) -> tuple[dt.datetime, Any] | None:
+        i = bisect_right(self.times, ts)
+        return self.items[i - 1] if i else None
+
+
+class SubjectHistory:
+    """One subject's records and timeline, indexed for the policy's facts.
+
+    Built once per subject (the engine caches it); every fact is then a binary search.
+    """
+
+    __slots__ = (
+        "_by_kind",
+        "_collections",
+        "_objections",
+        "_record_events",
+        "_restrictions",
+        "_suppressions",
+        "emails",
+        "events",
+        "policy",
+        "records",
+        "subject",
+    )
+
+    def __init__(
+        self,
+        policy: Policy,
+        subject: str,
+        records: Sequence[Record],
+        events: Sequence[Event],
+        suppression: Sequence[SuppressionEntry] = (),
+    ):
+        self.policy = policy
+        self.subject = subject
+        self.records = tuple(records)
+        self.events = tuple(sorted(events, key=lambda e: e.at))
+        email_category = policy.info.email_category
+        emails: dict[str, None] = {}
+        if email_category:
+            for record in self.records:
+                value = record.data.get(email_category)
+                if isinstance(value, str) and value.strip():
+                    emails.setdefault(normalise_email(value), None)
+        self.emails: tuple[str, ...] = tuple(emails)
+
+        by_kind: dict[str, list[tuple[dt.datetime, tuple[int, Event]]]] = defaultdict(list)
+        record_events: dict[str, list[tuple[dt.datetime, Event]]] = defaultdict(list)
+        objections: list[tuple[dt.datetime, str | None]] = []
+        restrictions: list[tuple[dt.datetime, bool]] = []
+        suppressions: list[tuple[dt.datetime, str]] = []
+        kinds = policy.events
+        marketing = {p.id for p in policy.purposes.values() if p.direct_marketing}
+        for seq, event in enumerate(self.events):
+            by_kind[event.kind].append((event.at, (seq, event)))
+            if event.record is not None:
+                record_events[event.record].append((event.at, event))
+            effects = kinds[event.kind].effects if event.kind in kinds else ()
+            if "object" in effects:
+                objections.append((event.at, event.purpose))
+                if event.purpose is None or event.purpose in marketing:
+                    suppressions.append((event.at, "objected"))
+            if "restrict" in effects:
+                restrictions.append((event.at, True))
+            if "lift_restriction" in effects:
+                restrictions.append((event.at, False))
+            if "suppress" in effects:
+                suppressions.append((event.at, "unsubscribed"))
+            if "erase" in effects and event.record is None:
+                suppressions.append((event.at, "erased"))
+        for entry in suppression:
+            suppressions.append((entry.at, entry.reason))
+        self._by_kind = {k: _Timeline(v) for k, v in by_kind.items()}
+        self._record_events = {k: _Timeline(v) for k, v in record_events.items()}
+        self._objections = _Timeline(objections)
+        self._restrictions = _Timeline(restrictions)
+        self._suppressions = _Timeline(suppressions)
+        self._collections = _Timeline((r.collected_at, r) for r in self.records)
+
+    # -- facts at an instant (``ts`` is the instant as a POSIX timestamp) --
+
+    def latest(
+        self, kinds: Sequence[str], ts: float, collections: bool = False
+    ) -> dt.datetime | None:
+        best: dt.datetime | None = None
+        for kind in kinds:
+            timeline = self._by_kind.get(kind)
+            if timeline is not None:
+                hit = timeline.latest(ts)
+                if hit is not None and (best is None or hit[0] > best):
+                    best = hit[0]
+        if collections:
+            hit = self._collections.latest(ts)
+            if hit is not None and (best is None or hit[0] > best):
+                best = hit[0]
+        return best
+
+    def latest_of(self, kinds: Sequence[str], ts: float) -> str | None:
+        best: tuple[dt.datetime, int, str] | None = None
+        for kind in kinds:
+            timeline = self._by_kind.get(kind)
+            if timeline is None:
+                continue
+            i = timeline.count_upto(ts)
+            if i:
+                at, (seq, _) = timeline.items[i - 1]
+                # Equal instants: the event given later in the timeline wins.
+                if best is None or (at, seq) > best[:2]:
+                    best = (at, seq, kind)
+        return best[2] if best else None
+
+    def restricted(self, ts: float) -> bool:
+        hit = self._restrictions.latest(ts)
+        return bool(hit and hit[1])
+
+    def suppressed(self, ts: float) -> bool:
+        return self._suppressions.count_upto(ts) > 0
+
+    def suppression_reasons(self, ts: float) -> tuple[str, ...]:
+        n = self._suppressions.count_upto(ts)
+        return tuple(dict.fromkeys(reason for _, reason in self._suppressions.items[:n]))
+
+    def objected(self, purpose: str, ts: float) -> bool:
+        n = self._objections.count_upto(ts)
+        return any(p is None or p == purpose for _, p in self._objections.items[:n])
+
+    def record_event_at(self, record_id: str, effect: str, ts: float) -> dt.datetime | None:
+        timeline = self._record_events.get(record_id)
+        if timeline is None:
+            return None
+        kinds = self.policy.events
+        n = timeline.count_upto(ts)
+        for at, event in reversed(timeline.items[:n]):
+            if event.kind in kinds and effect in kinds[event.kind].effects:
+                found: dt.datetime = at
+                return found
+        return None
+
+    def has_events(self, kind: str) -> bool:
+        return kind in self._by_kind
+
+
+class Ctx:
+    """The question a rule's condition is evaluated for."""
+
+    __slots__ = ("at", "basis", "court_order", "history", "purpose", "recipient", "record", "ts")
+
+    def __init__(
+        self,
+        at: dt.datetime,
+        history: SubjectHistory,
+        record: Record | None = None,
+        purpose: str | None = None,
+        basis: str | None = None,
+        recipient: str | None = None,
+        court_order: bool = False,
+    ):
+        self.at = at
+        self.ts = at.timestamp()
+        self.history = history
+        self.record = record
+        self.purpose = purpose
+        self.basis = basis
+        self.recipient = recipient
+        self.court_order = court_order
+
+
+# What each kind of rule can read. The loader checks conditions against these.
+CONTEXTS = {
+    "grant": ("record", "purpose"),
+    "processing": ("record", "purpose", "basis"),
+    "routing": ("record",),
+    "sharing": ("record", "recipient", "court_order"),
+    "retention": ("record",),
+    "subject": (),
+}
+
+
+def _getter(attr: str) -> Any:
+    def get(ctx: Ctx) -> Any:
+        return getattr(ctx.record, attr)
+
+    return get
+
+
+def vocabulary(policy: Policy, context: str) -> Vocabulary:
+    """The names and functions a condition in ``context`` may use, with their accessors."""
+    parts = CONTEXTS[context]
+    tz = policy.tz
+    hours: OfficeHours | None = policy.info.office_hours
+    names: dict[str, Name] = {
+        "at": Name("at", INSTANT, "the instant the question is asked for", lambda c: c.at),
+        "subject.id": Name("subject.id", STRING, "the subject's id", lambda c: c.history.subject),
+        "subject.suppressed": Name(
+            "subject.suppressed",
+            BOOL,
+            "the subject's email is on the suppression list",
+            lambda c: c.history.suppressed(c.ts),
+        ),
+        "subject.restricted": Name(
+            "subject.restricted",
+            BOOL,
+            "a restriction of processing (Art 18) is in force",
+            lambda c: c.history.restricted(c.ts),
+        ),
+    }
+    for fact in policy.facts.values():
+        name = f"subject.{fact.id}"
+        if fact.latest is not None:
+            kinds, collections = fact.latest, fact.collections
+
+            def latest(
+                c: Ctx, kinds: Sequence[str] = kinds, col: bool = collections
+            ) -> dt.datetime | None:
+                return c.history.latest(kinds, c.ts, col)
+
+            names[name] = Name(name, INSTANT, fact.clause, latest)
+        else:
+            kinds = fact.latest_of or ()
+
+            def latest_of(c: Ctx, kinds: Sequence[str] = kinds) -> str | None:
+                return c.history.latest_of(kinds, c.ts)
+
+            names[name] = Name(name, Type(Kind.STRING, "event"), fact.clause, latest_of)
+    if "record" in parts:
+        names.update(
+            {
+                "record.id": Name("record.id", STRING, "the record's id", _getter("id")),
+                "record.subject": Name(
+                    "record.subject", STRING, "the record's subject", _getter("subject")
+                ),
+                "record.source": Name(
+                    "record.source",
+                    Type(Kind.STRING, "source"),
+                    "where the record was collected",
+                    _getter("source"),
+                ),
+                "record.collected_at": Name(
+                    "record.collected_at",
+                    INSTANT,
+                    "when the record was collected",
+                    _getter("collected_at"),
+                ),
+                "record.categories": Name(
+                    "record.categories",
+                    Type(Kind.SET, "category"),
+                    "the categories of data the record holds",
+                    lambda c: c.record.categories,
+                ),
+                "record.resolved_at": Name(
+                    "record.resolved_at",
+                    INSTANT,
+                    "when the enquiry the record holds was resolved",
+                    lambda c: c.history.record_event_at(c.record.id, "resolve", c.ts),
+                ),
+            }
+        )
+    if "purpose" in parts:
+        names["purpose"] = Name(
+            "purpose", Type(Kind.STRING, "purpose"), "the purpose asked about", lambda c: c.purpose
+        )
+    if "basis" in parts:
+        names["basis"] = Name(
+            "basis",
+            Type(Kind.STRING, "basis"),
+            "the lawful basis the purpose runs on",
+            lambda c: c.basis,
+        )
+    if "recipient" in parts:
+        names["recipient"] = Name(
+            "recipient",
+            Type(Kind.STRING, "recipient"),
+            "the recipient asked about",
+            lambda c: c.recipient,
+        )
+    if "court_order" in parts:
+        names["court_order"] = Name(
+            "court_order", BOOL, "a court order requires disclosure", lambda c: c.court_order
+        )
+
+    def in_office_hours(c: Ctx, instant: dt.datetime) -> bool:
+        return hours is not None and hours.contains(instant, tz)
+
+    functions = {
+        "in_office_hours": Function(
+            "in_office_hours",
+            (INSTANT,),
+            BOOL,
+            "the instant falls in the policy's office hours (local time, closed dates excluded)",
+            in_office_hours,
+            missing=False,
+        ),
+        "local_time": Function(
+            "local_time",
+            (INSTANT,),
+            TIME,
+            "wall-clock time, local",
+            lambda c, i: i.astimezone(tz).time().replace(tzinfo=None),
+        ),
+        "local_date": Function(
+            "local_date",
+            (INSTANT,),
+            DATE,
+            "calendar date, local",
+            lambda c, i: i.astimezone(tz).date(),
+        ),
+        "weekday": Function(
+            "weekday",
+            (INSTANT,),
+            NUMBER,
+            "day of the week, local: 0 Monday to 6 Sunday",
+            lambda c, i: i.astimezone(tz).weekday(),
+        ),
+        "objected": Function(
+            "objected",
+            (Type(Kind.STRING, "purpose"),),
+            BOOL,
+            "the subject has objected to the purpose (an objection naming none covers all)",
+            lambda c, p: c.history.objected(p, c.ts),
+            missing=False,
+        ),
+    }
+    enums = {
+        "source": frozenset(policy.sources),
+        "category": frozenset(policy.categories),
+        "purpose": frozenset(policy.purposes),
+        "recipient": frozenset(policy.recipients),
+        "event": frozenset(policy.events),
+        "basis": frozenset(BASES),
+        "weekday": frozenset(WEEKDAYS),
+    }
+    return Vocabulary(names=names, functions=functions, enums=enums)
+
+
+def vocabularies(policy: Policy) -> Mapping[str, Vocabulary]:
+    return {context: vocabulary(policy, context) for context in CONTEXTS}
