@@ -345,13 +345,15 @@ class Engine:
         holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
         outcome = rule.then if holds or rule.otherwise is None else rule.otherwise
         due = rule.due.evaluate(ctx) if rule.due is not None else None
+        # A routing rule chooses a branch rather than passing or failing: it informs.
+        branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
         checks = [
             Check(
                 rule.id,
-                holds if rule.when is not None else None,
+                None,
                 rule.clause,
                 rule.note,
-                detail=f"{outcome}",
+                detail=f"{branch}{outcome}",
                 facts_fn=_facts_of(ctx, [rule.when, rule.due]),
             )
         ]

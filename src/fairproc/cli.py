@@ -1,0 +1,274 @@
+"""The ``fairproc`` command line: lint a policy, run scenarios, explain one decision.
+
+Exit statuses: 0 success; 1 the checked thing failed (lint errors, failed expectations);
+2 an input could not be read (a policy, a scenario file, a bad option).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fairproc.clock import parse_instant
+from fairproc.errors import FairprocError
+
+FORMATS = ["text", "json", "junit", "markdown"]
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+def _instant(value: str | None, what: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, what)
+    except FairprocError as exc:
+        raise click.BadParameter(str(exc).split(":", 1)[-1].strip()) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fairproc")
+def main() -> None:
+    """fairproc: a privacy notice as executable, testable, explainable rules."""
+
+
+@main.command("lint")
+@click.argument("policy", default="flexioffices")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a finding of this severity or above is found.",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="DATE",
+    help="Judge safeguards as of this date (YYYY-MM-DD) instead of as they stand.",
+)
+def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None) -> None:
+    """Report findings about POLICY itself (a shipped name or a folder)."""
+    from fairproc.lint import at_least, lint
+    from fairproc.loader import load_policy
+
+    try:
+        loaded = load_policy(policy)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    day = None
+    if at is not None:
+        try:
+            day = dt.date.fromisoformat(at)
+        except ValueError:
+            raise click.BadParameter(
+                f"expected YYYY-MM-DD, got {at!r}", param_hint="--at"
+            ) from None
+    findings = lint(loaded, day)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "policy": loaded.id,
+                    "findings": [
+                        {
+                            "code": f.code,
+                            "severity": f.severity,
+                            "message": f.message,
+                            "rule": f.rule,
+                            "clause": f.clause,
+                        }
+                        for f in findings
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for f in findings:
+            click.echo(str(f))
+        counts = {
+            s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")
+        }
+        click.echo(
+            f"{loaded.id}: {counts['error']} errors, {counts['warning']} warnings, "
+            f"{counts['info']} notes"
+        )
+    sys.exit(1 if at_least(findings, fail_on) else 0)
+
+
+@main.group("scenarios")
+def scenarios_group() -> None:
+    """Run documented rule scenarios (see docs/scenarios.md)."""
+
+
+@scenarios_group.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Run on this storage adapter instead of a fresh in-memory store.",
+)
+@click.option(
+    "--coverage",
+    "show_coverage",
+    is_flag=True,
+    help="Also print which policy rules no passing expectation cites.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Explain passing expectations too.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the report to this file instead of standard output.",
+)
+def scenarios_run(
+    paths: Sequence[Path],
+    fmt: str,
+    store_url: str | None,
+    show_coverage: bool,
+    verbose: bool,
+    output: Path | None,
+) -> None:
+    """Run the scenario files in PATHS (files, or folders searched for *.toml).
+
+    Exit status 0 when every expectation passed, 1 when some failed, 2 when a file could not
+    be read (the others still run).
+    """
+    from fairproc import reports, scenarios
+
+    for path in paths:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+    factory = scenarios.memory_store
+    if store_url is not None:
+        factory = _store_factory(store_url)
+    results = scenarios.run_paths(paths, factory)
+    if not results:
+        _fail("no scenario files found (a scenario file is a *.toml file with a [scenario] table)")
+    if fmt == "text":
+        text = reports.render_text(
+            results, verbose=verbose, color=output is None and sys.stdout.isatty()
+        )
+    else:
+        text = reports.RENDERERS[fmt](results)
+    if show_coverage:
+        cover = reports.render_coverage(results)
+        if fmt == "text":
+            text += "\n" + cover
+        else:
+            click.echo(cover, err=True)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(reports.summary_line(results), err=True)
+    else:
+        click.echo(text)
+    sys.exit(scenarios.exit_status(results))
+
+
+def _store_factory(url: str) -> Any:
+    try:
+        from fairproc.store import scenario_store_factory  # type: ignore[attr-defined]
+    except ImportError:
+        _fail("--store needs the storage adapters, which this version of fairproc lacks")
+    try:
+        return scenario_store_factory(url)
+    except FairprocError as exc:
+        _fail(str(exc))
+
+
+@main.command("explain")
+@click.argument(
+    "ask",
+    type=click.Choice(["may_process", "route", "may_share", "transfer", "may_email", "retention"]),
+)
+@click.option(
+    "--scenario",
+    "scenario_file",
+    type=click.Path(path_type=Path, exists=True),
+    help="Read the world (records, events) and the clock from this scenario file.",
+)
+@click.option("--policy", help="The policy, when no scenario file names it.")
+@click.option("--record", help="Record id (may_process, route, may_share, retention).")
+@click.option("--subject", help="Subject id (may_email).")
+@click.option("--purpose", help="Purpose id (may_process).")
+@click.option("--recipient", help="Recipient id (may_share, transfer).")
+@click.option("--court-order", is_flag=True, help="A court order requires disclosure.")
+@click.option(
+    "--at",
+    "at",
+    metavar="WHEN",
+    help="ISO 8601 instant with an offset; defaults to the scenario's now.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def explain_cmd(
+    ask: str,
+    scenario_file: Path | None,
+    policy: str | None,
+    record: str | None,
+    subject: str | None,
+    purpose: str | None,
+    recipient: str | None,
+    court_order: bool,
+    at: str | None,
+    fmt: str,
+) -> None:
+    """Ask one question and print the decision with its full trace."""
+    from fairproc.engine import Engine
+    from fairproc.loader import load_policy
+    from fairproc.scenarios import load_scenario
+    from fairproc.world import World
+
+    when = _instant(at, "--at")
+    try:
+        if scenario_file is not None:
+            scenario = load_scenario(scenario_file)
+            loaded, world = scenario.policy, scenario.world()
+            when = when or scenario.now
+        else:
+            loaded, world = load_policy(policy or "flexioffices"), World()
+        if when is None:
+            raise click.UsageError("give --at (or a --scenario whose now is the clock)")
+        engine = Engine(loaded, world)
+        needed = {
+            "may_process": ("record", "purpose"),
+            "route": ("record",),
+            "may_share": ("record", "recipient"),
+            "transfer": ("recipient",),
+            "may_email": ("subject",),
+            "retention": ("record",),
+        }[ask]
+        given = {"record": record, "subject": subject, "purpose": purpose, "recipient": recipient}
+        missing = [f"--{k}" for k in needed if given[k] is None]
+        if missing:
+            raise click.UsageError(f"{ask} needs {' and '.join(missing)}")
+        args: dict[str, Any] = {k: given[k] for k in needed}
+        if ask == "may_share":
+            args["court_order"] = court_order
+        decision = getattr(engine, ask)(**args, at=when)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    click.echo(decision.to_json() if fmt == "json" else decision.explain())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
