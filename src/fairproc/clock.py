@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,29 +66,33 @@ class Period:
         )
         return "P" + date + (f"T{time}" if time else "") if (date or time) else "P0D"
 
-    @property
-    def _calendar(self) -> relativedelta | None:
-        if not (self.years or self.months or self.weeks or self.days):
-            return None
-        return relativedelta(years=self.years, months=self.months, days=self.weeks * 7 + self.days)
-
-    @property
-    def _elapsed(self) -> dt.timedelta:
-        return dt.timedelta(hours=self.hours, minutes=self.minutes, seconds=self.seconds)
-
     def add_to(self, instant: dt.datetime, tz: dt.tzinfo, sign: int = 1) -> dt.datetime:
-        """``instant`` moved by this period (backwards when ``sign`` is -1)."""
+        """``instant`` moved by this period (backwards when ``sign`` is -1).
+
+        Years, months, weeks and days with dateutil's relativedelta on the local wall clock
+        (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
+        """
         result = instant.astimezone(tz)
-        calendar = self._calendar
+        calendar = _calendar_delta(self, sign)
         if calendar is not None:
-            wall = result.replace(tzinfo=None) + (calendar if sign > 0 else -calendar)
-            result = wall.replace(tzinfo=tz)
+            wall = result.replace(tzinfo=None) + calendar
             # A wall time in a spring-forward gap resolves through UTC to a real instant.
-            result = result.astimezone(UTC).astimezone(tz)
-        elapsed = self._elapsed
-        if elapsed:
+            result = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
+        if self.hours or self.minutes or self.seconds:
+            elapsed = dt.timedelta(hours=self.hours, minutes=self.minutes, seconds=self.seconds)
             result = (result.astimezone(UTC) + sign * elapsed).astimezone(tz)
         return result
+
+
+@lru_cache(maxsize=256)
+def _calendar_delta(period: Period, sign: int) -> relativedelta | None:
+    """The calendar part of ``period`` as a relativedelta, built once per period."""
+    if not (period.years or period.months or period.weeks or period.days):
+        return None
+    delta = relativedelta(
+        years=period.years, months=period.months, days=period.weeks * 7 + period.days
+    )
+    return delta if sign > 0 else -delta
 
 
 def zone(name: str) -> ZoneInfo:

@@ -76,6 +76,17 @@ class Decision:
     reasons: tuple[str, ...] = ()
     checks: tuple[Check, ...] = ()
     tz: dt.tzinfo | None = attrs.field(default=None, eq=False, repr=False)
+    # a request about several records: each record's own outcome (erased, kept, exported...)
+    per_record: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    redacted: tuple[str, ...] | None = None  # categories left out of a copy
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        return tuple(r for r, o in self.per_record.items() if o == "kept")
+
+    @property
+    def erased(self) -> tuple[str, ...]:
+        return tuple(r for r, o in self.per_record.items() if o == "erased")
 
     @property
     def allowed(self) -> bool:
@@ -105,6 +116,10 @@ class Decision:
                 out[key] = converter.unstructure(list(value) if key == "categories" else value)
         if self.reasons:
             out["reasons"] = list(self.reasons)
+        if self.per_record:
+            out["records"] = dict(self.per_record)
+        if self.redacted is not None:
+            out["redacted"] = list(self.redacted)
         if self.findings:
             out["findings"] = [attrs.asdict(f) for f in self.findings]
         out["rules"] = list(self.rules)
@@ -129,6 +144,10 @@ class Decision:
             extras.append(f"due {_when(self.due, self.tz)}")
         if self.reasons:
             extras.append("reasons " + ", ".join(self.reasons))
+        if self.per_record:
+            extras.append("records " + ", ".join(f"{r} {o}" for r, o in self.per_record.items()))
+        if self.redacted:
+            extras.append("redacted " + ", ".join(self.redacted))
         if extras:
             lines.append("  " + "; ".join(extras))
         for finding in self.findings:

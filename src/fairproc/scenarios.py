@@ -380,10 +380,10 @@ class _Reader:
             if rid is not None and rid in seen:
                 self.problem(f"record id {rid!r} is given twice", "record", i, "id")
                 continue
-            if None in (rid, subject, source, at):
+            if rid is None or subject is None or source is None or at is None:
                 continue
-            seen.add(rid)  # type: ignore[arg-type]
-            out.append(Record(rid, subject, source, at, data))  # type: ignore[arg-type]
+            seen.add(rid)
+            out.append(Record(rid, subject, source, at, data))
         return out
 
     def events(self, items: Any, policy: Policy, record_ids: set[str]) -> list[Event]:
@@ -411,16 +411,17 @@ class _Reader:
             if kind is not None and policy.events[kind].names_record and "record" not in t:
                 self.problem(f'a {kind} event names its record (record = "...")', "event", i)
                 continue
-            if None in (subject, kind, at):
+            if subject is None or kind is None or at is None:
                 continue
+            event_id = t.get("id")
             out.append(
                 Event(
                     subject,
                     kind,
                     at,
                     record,
-                    purpose,  # type: ignore[arg-type]
-                    t.get("id") if isinstance(t.get("id"), str) else None,
+                    purpose,
+                    event_id if isinstance(event_id, str) else None,
                 )
             )
         return out
@@ -657,7 +658,7 @@ def iter_results(
     store = store_factory(scenario)
     engine = Engine(scenario.policy, store)
     for exp in scenario.expectations:
-        yield run_expectation(engine, store, exp)
+        yield run_expectation(engine, engine.store, exp)
 
 
 def run_expectation(engine: Engine, store: HistorySource, exp: Expectation) -> ExpectationResult:
@@ -714,14 +715,21 @@ def _all_records(store: HistorySource) -> Iterable[Record]:
 def _request(
     engine: Engine, store: HistorySource, exp: Expectation
 ) -> tuple[Decision | None, dict[str, Any]]:
-    try:
-        from fairproc import rights  # type: ignore[attr-defined]
-    except ImportError:
-        raise InputError.one(
-            "ask = 'request' needs the data-subject rights module, which "
-            "this version of fairproc does not have yet"
-        ) from None
-    return rights.scenario_request(engine, store, exp)  # type: ignore[no-any-return]
+    from fairproc.rights import apply_changes, plan_request
+
+    p = exp.params
+    result = plan_request(
+        engine,
+        p["subject"],
+        p["right"],
+        exp.at,
+        verified=bool(p.get("verified", True)),
+        complex=bool(p.get("complex")),
+        purposes=p.get("purposes"),
+        corrections=p.get("corrections"),
+    )
+    apply_changes(engine, result.changes)
+    return result.decision, {}
 
 
 def _actual(decision: Decision | None, key: str) -> Any:

@@ -8,6 +8,7 @@ read protocol, :class:`HistorySource`; the engine asks nothing else of a store.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,11 +44,13 @@ class HistorySource(Protocol):
     def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]: ...
 
 
+_revisions = itertools.count(1)
+
+
 class World:
     """An immutable in-memory set of records, events and suppression entries."""
 
-    __slots__ = ("_events", "_records", "_records_by_subject", "_suppression")
-    revision = 0  # never changes: engines may cache what they derive from it
+    __slots__ = ("_events", "_records", "_records_by_subject", "_suppression", "revision")
 
     def __init__(
         self,
@@ -70,6 +73,25 @@ class World:
         self._suppression: dict[str, list[SuppressionEntry]] = defaultdict(list)
         for entry in suppression:
             self._suppression[normalise_email(entry.email)].append(entry)
+        # Unique per World and never changing: engines may cache what they derive from it.
+        self.revision = next(_revisions)
+
+    def with_changes(self, changes: Any) -> World:
+        """A new World with ``changes`` (a :class:`fairproc.rights.Changes`) applied."""
+        deleted = set(changes.delete_records)
+        replaced = {r.id: r for r in changes.put_records}
+        records = [replaced.pop(r.id, r) for r in self.records if r.id not in deleted]
+        records.extend(replaced.values())
+        gone = set(changes.delete_events)
+        events = [e for e in self.events if e not in gone]
+        events.extend(changes.add_events)
+        suppression = [e for entries in self._suppression.values() for e in entries]
+        suppression.extend(changes.add_suppression)
+        return World(records, events, suppression)
+
+    @property
+    def suppression(self) -> Sequence[SuppressionEntry]:
+        return tuple(e for entries in self._suppression.values() for e in entries)
 
     def get_record(self, record_id: str) -> Record | None:
         return self._records.get(record_id)
