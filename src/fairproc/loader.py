@@ -33,9 +33,11 @@ from fairproc.model import (
     EventKind,
     Fact,
     Policy,
+    REACTIONS,
     PolicyInfo,
     ProcessingRule,
     Purpose,
+    Reaction,
     Recipient,
     RetentionRule,
     Right,
@@ -63,6 +65,7 @@ ARRAYS: dict[str, type] = {
     "processing": ProcessingRule,
     "routing": RoutingRule,
     "retention": RetentionRule,
+    "reaction": Reaction,
 }
 SINGLE = ("policy", "controller", "dpo", "supervisory_authority", "office_hours")
 
@@ -219,6 +222,7 @@ class _Loader:
         self.folder = folder
         self.files = files
         self.problems: list[Problem] = []
+        self.reactions: list[tuple[Reaction, str, tuple[str | int, ...]]] = []
         self.index: dict[str, LineIndex] = {}
         self.origin: dict[tuple[str, ...], str] = {}  # (section[, id]) -> file it came from
 
@@ -257,14 +261,10 @@ class _Loader:
             try:
                 doc = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
+                # tomllib says "(at line N, column M)", or "(at end of document)": the last line.
                 match = re.search(r"line (\d+)", str(exc))
-                self.problems.append(
-                    Problem(
-                        f"is not valid TOML: {exc}",
-                        file=name,
-                        line=int(match.group(1)) if match else None,
-                    )
-                )
+                line = int(match.group(1)) if match else max(1, len(text.splitlines()))
+                self.problems.append(Problem(f"is not valid TOML: {exc}", file=name, line=line))
                 continue
             for section, value in doc.items():
                 if section not in KEYED and section not in ARRAYS and section not in SINGLE:
@@ -409,6 +409,7 @@ class _Loader:
         processing = self.arrays(merged, "processing", ProcessingRule)
         routing = self.arrays(merged, "routing", RoutingRule)
         retention = self.arrays(merged, "retention", RetentionRule)
+        self.reactions = self.arrays(merged, "reaction", Reaction)
 
         tz_name = info_doc.timezone if info_doc else "UTC"
         try:
@@ -468,6 +469,7 @@ class _Loader:
             safeguards=safeguards,
             routing=tuple(r for r, _, _ in routing),
             retention=tuple(r for r, _, _ in retention),
+            reactions=tuple(r for r, _, _ in self.reactions),
             rights=rights,
             events=events,
             facts=facts,
@@ -475,8 +477,7 @@ class _Loader:
             path=str(self.folder),
         )
         self.cross_check(policy, processing, routing, retention)
-        if self.problems:
-            raise PolicyError(self.problems)
+        # Compile even when problems were found, so condition errors are reported with them.
         policy = self.compile(policy, processing, routing, retention)
         if self.problems:
             raise PolicyError(self.problems)
@@ -514,6 +515,24 @@ class _Loader:
         retention: Sequence[tuple[RetentionRule, str, Any]],
     ) -> None:
         cats, srcs = list(policy.categories), list(policy.sources)
+        for reaction, rfile, rpath in self.reactions:
+            if reaction.on not in ("record", "event"):
+                self.problem(
+                    f"on is 'record' (a record collected) or 'event' (an event posted), "
+                    f"got {reaction.on!r}",
+                    rfile,
+                    (*rpath, "on"),
+                )
+            if reaction.do not in REACTIONS:
+                self.problem(
+                    f"unknown reaction {reaction.do!r} (known: {', '.join(REACTIONS)})",
+                    rfile,
+                    (*rpath, "do"),
+                )
+            if reaction.do == "route" and reaction.on != "record":
+                self.problem(
+                    "do = 'route' reacts to a record: on = 'record'", rfile, (*rpath, "on")
+                )
         for s in policy.sources.values():
             self.ids(
                 cats,
@@ -739,6 +758,18 @@ class _Loader:
                     r,
                     when=build(r.when, "retention", f, (*p, "when")),
                     from_=build(r.from_, "retention", f, (*p, "from"), Kind.INSTANT),
+                ),
+            ),
+            reactions=evolve_all(
+                self.reactions,
+                lambda r, f, p: attrs.evolve(
+                    r,
+                    when=build(
+                        r.when,
+                        "reaction_event" if r.on == "event" else "reaction_record",
+                        f,
+                        (*p, "when"),
+                    ),
                 ),
             ),
         )

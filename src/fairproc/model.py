@@ -230,6 +230,27 @@ class RetentionRule:
     note: str | None = None
 
 
+REACTIONS = ("route", "suppress", "record_objection", "record_restriction", "decide")
+
+
+@attrs.frozen
+class Reaction:
+    """What the engine does as something arrives: a record collected or an event posted.
+
+    ``on`` is ``record`` or ``event``; ``when`` reads what arrived; ``do`` is one of
+    :data:`REACTIONS`: ``route`` (the routing decision for the record, with its due time),
+    ``suppress`` (the subject's email onto the suppression list), ``record_objection`` and
+    ``record_restriction`` (the event is kept on the timeline and later decisions obey it).
+    """
+
+    id: str
+    clause: str
+    on: str
+    do: str
+    when: Condition | None = None
+    note: str | None = None
+
+
 @attrs.frozen
 class Right:
     id: str
@@ -291,6 +312,7 @@ class Policy:
     rights: Mapping[str, Right]
     events: Mapping[str, EventKind]
     facts: Mapping[str, Fact]
+    reactions: tuple[Reaction, ...] = ()
     adequate_locations: tuple[str, ...] = ()
     path: str | None = None
 
@@ -309,7 +331,7 @@ class Policy:
         index: dict[str, Any] = {}
         for purpose in self.purposes.values():
             index[purpose.rule_id] = purpose
-        for rules in (self.processing, self.routing, self.retention):
+        for rules in (self.processing, self.routing, self.retention, self.reactions):
             for rule in rules:
                 index[rule.id] = rule
         for recipient in self.recipients.values():

@@ -282,7 +282,17 @@ class SubjectHistory:
 class Ctx:
     """The question a rule's condition is evaluated for."""
 
-    __slots__ = ("at", "basis", "court_order", "history", "purpose", "recipient", "record", "ts")
+    __slots__ = (
+        "at",
+        "basis",
+        "court_order",
+        "event",
+        "history",
+        "purpose",
+        "recipient",
+        "record",
+        "ts",
+    )
 
     def __init__(
         self,
@@ -293,8 +303,10 @@ class Ctx:
         basis: str | None = None,
         recipient: str | None = None,
         court_order: bool = False,
+        event: Event | None = None,
     ):
         self.at = at
+        self.event = event
         self.ts = at.timestamp()
         self.history = history
         self.record = record
@@ -312,6 +324,9 @@ CONTEXTS = {
     "sharing": ("record", "recipient", "court_order"),
     "retention": ("record",),
     "subject": (),
+    # reactions: what arrives (a record collected, or an event) is what the condition reads
+    "reaction_record": ("record",),
+    "reaction_event": ("event",),
 }
 
 
@@ -391,6 +406,30 @@ def vocabulary(policy: Policy, context: str) -> Vocabulary:
                     INSTANT,
                     "when the enquiry the record holds was resolved",
                     lambda c: c.history.record_event_at(c.record.id, "resolve", c.ts),
+                ),
+            }
+        )
+    if "event" in parts:
+        names.update(
+            {
+                "event.kind": Name(
+                    "event.kind",
+                    Type(Kind.STRING, "event"),
+                    "what happened",
+                    lambda c: c.event.kind,
+                ),
+                "event.at": Name("event.at", INSTANT, "when it happened", lambda c: c.event.at),
+                "event.purpose": Name(
+                    "event.purpose",
+                    Type(Kind.STRING, "purpose"),
+                    "the purpose the event names (an objection's)",
+                    lambda c: c.event.purpose,
+                ),
+                "event.record": Name(
+                    "event.record",
+                    STRING,
+                    "the record the event names",
+                    lambda c: c.event.record,
                 ),
             }
         )
