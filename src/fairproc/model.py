@@ -227,6 +227,7 @@ class RetentionRule:
     review: bool = False
     forever: bool = False
     applies_to: str = "records"  # or "suppression"
+    action: str = "delete"  # what a sweep does when the record falls due: delete or anonymise
     note: str | None = None
 
 

@@ -698,18 +698,13 @@ def _ask(
     if exp.ask == "retention":
         return engine.retention(p["record"], at), {}
     if exp.ask == "sweep":
-        due = [r.id for r in _all_records(store) if engine.retention(r, at).outcome == "delete"]
-        return None, {"due": tuple(due)}
+        from fairproc.sweep import plan_sweep
+
+        plan = plan_sweep(engine, at)
+        return None, {"due": tuple(item.record for item in plan.items)}
     if exp.ask == "request":
         return _request(engine, store, exp)
     raise InputError.one(f"unknown ask {exp.ask!r}")  # pragma: no cover - checked on read
-
-
-def _all_records(store: HistorySource) -> Iterable[Record]:
-    records = getattr(store, "records", None)
-    if records is None:
-        raise InputError.one("this store cannot list its records")
-    return records() if callable(records) else records  # type: ignore[no-any-return]
 
 
 def _request(

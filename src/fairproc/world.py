@@ -50,13 +50,14 @@ _revisions = itertools.count(1)
 class World:
     """An immutable in-memory set of records, events and suppression entries."""
 
-    __slots__ = ("_events", "_records", "_records_by_subject", "_suppression", "revision")
+    __slots__ = ("_events", "_records", "_records_by_subject", "_suppression", "audit", "revision")
 
     def __init__(
         self,
         records: Iterable[Record] = (),
         events: Iterable[Event] = (),
         suppression: Iterable[SuppressionEntry] = (),
+        audit: Iterable[Any] = (),
     ):
         self._records: dict[str, Record] = {}
         self._records_by_subject: dict[str, list[Record]] = defaultdict(list)
@@ -73,6 +74,7 @@ class World:
         self._suppression: dict[str, list[SuppressionEntry]] = defaultdict(list)
         for entry in suppression:
             self._suppression[normalise_email(entry.email)].append(entry)
+        self.audit: tuple[Any, ...] = tuple(audit)  # fairproc.rights.AuditEntry, oldest first
         # Unique per World and never changing: engines may cache what they derive from it.
         self.revision = next(_revisions)
 
@@ -87,7 +89,7 @@ class World:
         events.extend(changes.add_events)
         suppression = [e for entries in self._suppression.values() for e in entries]
         suppression.extend(changes.add_suppression)
-        return World(records, events, suppression)
+        return World(records, events, suppression, (*self.audit, *changes.audit))
 
     @property
     def suppression(self) -> Sequence[SuppressionEntry]:

@@ -1,0 +1,179 @@
+"""Retention sweeps: find what is due, plan it, then apply it in atomic batches with an audit
+trail.
+
+A sweep is a dry run until applied. Applying deletes (or anonymises, where the governing rule
+says so) in batches, each batch one atomic change set with one audit entry per record (record
+id, rule, due date, action, time; no personal data). Suppression entries are never swept. An
+interrupted sweep can be run again: what was applied is gone from the next plan, so nothing is
+deleted or audited twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import attrs
+
+from fairproc.clock import require_aware
+from fairproc.engine import Engine
+from fairproc.errors import InputError
+from fairproc.model import Event, Record
+from fairproc.rights import AuditEntry, Changes, apply_changes
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@attrs.frozen
+class SweepItem:
+    record: str
+    subject: str
+    source: str
+    action: str  # delete or anonymise
+    rule: str
+    due: dt.datetime
+
+
+@attrs.frozen
+class SweepPlan:
+    at: dt.datetime
+    items: tuple[SweepItem, ...]
+    scanned: int
+    review: int  # records whose retention falls to review: never swept, counted
+
+    def counts(self) -> dict[str, int]:
+        """Due records per governing rule."""
+        return dict(Counter(item.rule for item in self.items))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": _iso(self.at),
+            "scanned": self.scanned,
+            "due": len(self.items),
+            "review": self.review,
+            "per_rule": self.counts(),
+            "items": [
+                {"record": i.record, "action": i.action, "rule": i.rule, "due": _iso(i.due)}
+                for i in self.items
+            ],
+        }
+
+
+@attrs.frozen
+class SweepResult:
+    plan: SweepPlan
+    applied: int  # records deleted or anonymised by this run
+    batches: int
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def iter_store_records(store: Any) -> Iterator[Record]:
+    """Every record of a store: its streaming ``iter_records`` if it has one."""
+    iterate = getattr(store, "iter_records", None)
+    if callable(iterate):
+        yield from iterate()
+        return
+    records = getattr(store, "records", None)
+    if records is None:
+        raise InputError.one(f"{type(store).__name__} cannot list its records")
+    yield from (records() if callable(records) else records)
+
+
+def candidates(engine: Engine, at: dt.datetime) -> Iterable[Record]:
+    """The records a sweep must look at: those the store selects as possibly due when it can
+    push the selection down, otherwise every record."""
+    select = getattr(engine.store, "retention_candidates", None)
+    if callable(select):
+        found: Iterable[Record] = select(engine.policy, at)
+        return found
+    return iter_store_records(engine.store)
+
+
+def plan_sweep(engine: Engine, at: dt.datetime, progress: Progress | None = None) -> SweepPlan:
+    """Every record whose retention action is due at ``at``, with its rule and due date."""
+    at = require_aware(at)
+    items: list[SweepItem] = []
+    scanned = review = 0
+    for record in candidates(engine, at):
+        scanned += 1
+        result = engine.retention_result(record, at)
+        if result.action == "delete" and result.governing is not None:
+            assert result.until is not None
+            items.append(
+                SweepItem(
+                    record.id,
+                    record.subject,
+                    record.source,
+                    result.governing.action,
+                    result.governing.id,
+                    result.until,
+                )
+            )
+        elif result.action == "review":
+            review += 1
+        if progress is not None and scanned % 1000 == 0:
+            progress(scanned, 0)
+    return SweepPlan(at, tuple(items), scanned, review)
+
+
+def apply_sweep(
+    engine: Engine, plan: SweepPlan, batch_size: int = 1000, progress: Progress | None = None
+) -> SweepResult:
+    """Apply ``plan`` in atomic batches; safe to run again after an interruption."""
+    if batch_size < 1:
+        raise InputError.one(f"batch_size must be at least 1, got {batch_size}")
+    applied = batches = 0
+    total = len(plan.items)
+    for start in range(0, total, batch_size):
+        batch = plan.items[start : start + batch_size]
+        changes = _batch_changes(engine, plan.at, batch)
+        if not changes.empty:
+            apply_changes(engine, changes)
+            batches += 1
+            applied += len(changes.delete_records) + len(changes.put_records)
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+    return SweepResult(plan, applied, batches)
+
+
+def _batch_changes(engine: Engine, at: dt.datetime, batch: Iterable[SweepItem]) -> Changes:
+    delete: list[str] = []
+    put: list[Record] = []
+    events: list[Event] = []
+    audit: list[AuditEntry] = []
+    for item in batch:
+        record = engine.store.get_record(item.record)
+        if record is None:  # applied by an earlier, interrupted run
+            continue
+        history = engine.history(record.subject)
+        events.extend(e for e in history.events if e.record == record.id)
+        if item.action == "anonymise":
+            put.append(attrs.evolve(record, subject=f"anonymised:{record.id}", data={}))
+        else:
+            delete.append(record.id)
+        audit.append(AuditEntry(at, item.action, record=record.id, rule=item.rule, due=item.due))
+    return Changes(
+        delete_records=tuple(delete),
+        put_records=tuple(put),
+        delete_events=tuple(events),
+        audit=tuple(audit),
+    )
+
+
+def sweep(
+    engine: Engine,
+    at: dt.datetime,
+    apply: bool = False,
+    batch_size: int = 1000,
+    progress: Progress | None = None,
+) -> SweepResult:
+    """Plan a sweep at ``at``; apply it too when ``apply`` is true (a dry run by default)."""
+    plan = plan_sweep(engine, at)
+    if not apply:
+        return SweepResult(plan, 0, 0)
+    return apply_sweep(engine, plan, batch_size, progress)
