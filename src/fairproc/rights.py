@@ -544,6 +544,35 @@ class _Planner:
         )
 
 
+def request(
+    engine: Engine,
+    subject: str,
+    right: str,
+    at: dt.datetime,
+    *,
+    verified: bool = False,
+    complex: bool = False,
+    purposes: Sequence[str] | None = None,
+    corrections: Mapping[str, Mapping[str, Any]] | None = None,
+) -> RequestResult:
+    """Decide a request and carry it out on the engine's store, all of it or none of it.
+
+    An unverified request (``verified`` is false unless said) is refused and changes nothing.
+    """
+    result = plan_request(
+        engine,
+        subject,
+        right,
+        at,
+        verified=verified,
+        complex=complex,
+        purposes=purposes,
+        corrections=corrections,
+    )
+    apply_changes(engine, result.changes)
+    return result
+
+
 def apply_changes(engine: Engine, changes: Changes) -> None:
     """Apply ``changes`` to the engine's store, all or nothing.
 
