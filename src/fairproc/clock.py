@@ -72,16 +72,23 @@ class Period:
         Years, months, weeks and days with dateutil's relativedelta on the local wall clock
         (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
         """
-        result = instant.astimezone(tz)
-        calendar = _calendar_delta(self, sign)
-        if calendar is not None:
-            wall = result.replace(tzinfo=None) + calendar
-            # A wall time in a spring-forward gap resolves through UTC to a real instant.
-            result = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
-        if self.hours or self.minutes or self.seconds:
-            elapsed = dt.timedelta(hours=self.hours, minutes=self.minutes, seconds=self.seconds)
-            result = (result.astimezone(UTC) + sign * elapsed).astimezone(tz)
-        return result
+        return _shift(self, instant, tz, sign)
+
+
+# Decisions about one subject shift the same anchors (last interaction + P4Y) again and again;
+# equal instants give equal results whatever offset they were written with, so they may share.
+@lru_cache(maxsize=4096)
+def _shift(period: Period, instant: dt.datetime, tz: dt.tzinfo, sign: int) -> dt.datetime:
+    result = instant.astimezone(tz)
+    calendar = _calendar_delta(period, sign)
+    if calendar is not None:
+        wall = result.replace(tzinfo=None) + calendar
+        # A wall time in a spring-forward gap resolves through UTC to a real instant.
+        result = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
+    if period.hours or period.minutes or period.seconds:
+        elapsed = dt.timedelta(hours=period.hours, minutes=period.minutes, seconds=period.seconds)
+        result = (result.astimezone(UTC) + sign * elapsed).astimezone(tz)
+    return result
 
 
 @lru_cache(maxsize=256)
