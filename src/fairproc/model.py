@@ -127,6 +127,9 @@ class Purpose:
     dpv: str | None = None
     cookies: bool = False  # reads or stores information on the user's device (PECR reg 6)
     direct_marketing: bool = False  # Art 21(3): an objection always wins
+    # contacts the subject (marketing email, calls): objecting to it puts the subject's
+    # email on the suppression list, as an unsubscribe does
+    marketing_contact: bool = False
     note: str | None = None
 
     @property
@@ -344,6 +347,10 @@ class Policy:
         if self.info.office_hours_rule is not None:
             index[self.info.office_hours_rule.id] = self.info.office_hours_rule
         return index
+
+    def suppressing_purposes(self) -> frozenset[str]:
+        """Purposes an objection to which puts the subject's email on the suppression list."""
+        return frozenset(p.id for p in self.purposes.values() if p.marketing_contact)
 
     def events_with(self, effect: str) -> tuple[str, ...]:
         return tuple(k.id for k in self.events.values() if effect in k.effects)

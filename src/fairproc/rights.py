@@ -476,7 +476,7 @@ class _Planner:
             if named is None
             else tuple(Event(self.history.subject, kinds[0], self.at, purpose=p) for p in targets)
         )
-        marketing = {p.id for p in self.policy.purposes.values() if p.direct_marketing}
+        marketing = self.policy.suppressing_purposes()
         suppress = self.suppress("objected") if named is None or marketing & set(targets) else ()
         audit = tuple(AuditEntry(self.at, "object", rule=self.right.rule_id) for _ in events)
         checks = [

@@ -132,7 +132,9 @@ class _Timeline:
     __slots__ = ("items", "times")
 
     def __init__(self, pairs: Iterable[tuple[dt.datetime, Any]]):
-        ordered = sorted(pairs, key=lambda p: p[0])
+        # By timestamp: datetimes written in one zone compare by wall clock, which is the wrong
+        # order in the hour the clocks go back.
+        ordered = sorted(pairs, key=lambda p: p[0].timestamp())
         self.times = [p[0].timestamp() for p in ordered]
         self.items = [p for p in ordered]
 
@@ -175,7 +177,7 @@ class SubjectHistory:
         self.policy = policy
         self.subject = subject
         self.records = tuple(records)
-        self.events = tuple(sorted(events, key=lambda e: e.at))
+        self.events = tuple(sorted(events, key=lambda e: e.at.timestamp()))
         email_category = policy.info.email_category
         emails: dict[str, None] = {}
         if email_category:
@@ -191,7 +193,7 @@ class SubjectHistory:
         restrictions: list[tuple[dt.datetime, bool]] = []
         suppressions: list[tuple[dt.datetime, str]] = []
         kinds = policy.events
-        marketing = {p.id for p in policy.purposes.values() if p.direct_marketing}
+        marketing = policy.suppressing_purposes()
         for seq, event in enumerate(self.events):
             by_kind[event.kind].append((event.at, (seq, event)))
             if event.record is not None:
@@ -228,16 +230,16 @@ class SubjectHistory:
             timeline = self._by_kind.get(kind)
             if timeline is not None:
                 hit = timeline.latest(ts)
-                if hit is not None and (best is None or hit[0] > best):
+                if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
                     best = hit[0]
         if collections:
             hit = self._collections.latest(ts)
-            if hit is not None and (best is None or hit[0] > best):
+            if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
                 best = hit[0]
         return best
 
     def latest_of(self, kinds: Sequence[str], ts: float) -> str | None:
-        best: tuple[dt.datetime, int, str] | None = None
+        best: tuple[float, int, str] | None = None
         for kind in kinds:
             timeline = self._by_kind.get(kind)
             if timeline is None:
@@ -246,8 +248,8 @@ class SubjectHistory:
             if i:
                 at, (seq, _) = timeline.items[i - 1]
                 # Equal instants: the event given later in the timeline wins.
-                if best is None or (at, seq) > best[:2]:
-                    best = (at, seq, kind)
+                if best is None or (at.timestamp(), seq) > best[:2]:
+                    best = (at.timestamp(), seq, kind)
         return best[2] if best else None
 
     def restricted(self, ts: float) -> bool:
