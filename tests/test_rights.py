@@ -95,7 +95,7 @@ def test_an_unverified_request_is_refused_and_changes_nothing(
     assert result.decision.outcome == "refused"
     assert result.decision.reasons == ("identity_not_verified",)
     assert result.export is None
-    assert result.changes.empty
+    assert not result.changes
     assert engine.store is before
 
 

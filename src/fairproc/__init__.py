@@ -18,9 +18,12 @@ from fairproc.errors import FairprocError, InputError, PolicyError, Problem
 from fairproc.lint import LintFinding, lint
 from fairproc.loader import load_policy, shipped_policies
 from fairproc.model import Event, Policy, Record, SuppressionEntry
+from fairproc.store import AuditEntry, ChangeSet, Store, StoreError, open_store
 from fairproc.world import HistorySource, SubjectHistory, World
 
 __all__ = [
+    "AuditEntry",
+    "ChangeSet",
     "Check",
     "Condition",
     "Decision",
@@ -36,11 +39,14 @@ __all__ = [
     "PolicyError",
     "Problem",
     "Record",
+    "Store",
+    "StoreError",
     "SubjectHistory",
     "SuppressionEntry",
     "World",
     "lint",
     "load_policy",
+    "open_store",
     "shipped_policies",
 ]
 __version__ = "0.1.0"

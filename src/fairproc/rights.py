@@ -1,8 +1,8 @@
 """Data-subject rights: what a request decides, the copy it discloses, the changes it makes.
 
 :func:`plan_request` is pure: it reads a subject's history through the engine and returns the
-decision, the export (access, portability) and the :class:`Changes` to apply. Applying them to
-a store, all or nothing, is the store's job (:func:`fairproc.store.request`).
+decision, the export (access, portability) and the :class:`~fairproc.store.ChangeSet` to
+apply. :func:`request` applies them too, all or nothing, through the store's ``apply``.
 
 Due dates follow the ICO: one calendar month after receipt (three when complex), the
 corresponding date in the later month or its last day where there is none, moved past
@@ -27,6 +27,7 @@ from fairproc.decisions import Check, Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
+from fairproc.store import AuditEntry, ChangeSet
 from fairproc.world import Ctx, SubjectHistory
 
 RIGHTS = (
@@ -63,37 +64,9 @@ def due_date(received: dt.datetime, period: Period, tz: dt.tzinfo) -> dt.datetim
 
 
 @attrs.frozen
-class AuditEntry:
-    """One line of the append-only audit log. It names, it never holds personal data."""
-
-    at: dt.datetime
-    action: str  # erase, rectify, restrict, object, suppress, delete, anonymise
-    record: str | None = None
-    rule: str | None = None
-    field: str | None = None  # rectification: which category changed, never its value
-    due: dt.datetime | None = None
-
-
-@attrs.frozen
-class Changes:
-    """What a request or sweep changes in a store, applied all together or not at all."""
-
-    delete_records: tuple[str, ...] = ()
-    put_records: tuple[Record, ...] = ()  # replacements (rectification)
-    delete_events: tuple[Event, ...] = ()
-    add_events: tuple[Event, ...] = ()
-    add_suppression: tuple[SuppressionEntry, ...] = ()
-    audit: tuple[AuditEntry, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not any(attrs.astuple(self, recurse=False))
-
-
-@attrs.frozen
 class RequestResult:
     decision: Decision
-    changes: Changes = Changes()
+    changes: ChangeSet = attrs.field(factory=ChangeSet)
     export: Mapping[str, Any] | None = None  # access copy or portable data, as plain data
 
     def export_json(self) -> str:
@@ -377,23 +350,21 @@ class _Planner:
             if erased
             else "refused"
         )
-        erased_ids = {r.id for r in erased}
-        everything = len(erased) == len(self.history.records)
+        erased_ids = sorted(r.id for r in erased)
+        everything = bool(erased) and len(erased) == len(self.history.records)
         # Events name records and carry the timeline: those of erased records go; when every
         # record goes, the whole timeline goes, leaving one marker that the subject was erased.
-        delete_events = tuple(
-            e
-            for e in self.history.events
-            if everything or (e.record is not None and e.record in erased_ids)
-        )
         marker = self.policy.events_with("erase")
-        add_events = (Event(self.history.subject, marker[0], self.at),) if marker and erased else ()
+        subject = self.history.subject
+        add_events = (Event(subject, marker[0], self.at),) if marker and erased else ()
         audit = tuple(
-            AuditEntry(self.at, "erase", record=r.id, rule=self.right.rule_id) for r in erased
+            AuditEntry(self.at, "erase", subject, record=rid, rule=self.right.rule_id)
+            for rid in erased_ids
         )
-        changes = Changes(
-            delete_records=tuple(sorted(erased_ids)),
-            delete_events=delete_events,
+        changes = ChangeSet(
+            delete_records=erased_ids,
+            delete_subject_events=(subject,) if everything else (),
+            delete_record_events=() if everything else erased_ids,
             add_events=add_events,
             add_suppression=suppression,
             audit=audit,
@@ -426,7 +397,14 @@ class _Planner:
             replaced.append(attrs.evolve(rec, data=data))
             for field in sorted(fields):
                 audit.append(
-                    AuditEntry(self.at, "rectify", record=rid, rule=self.right.rule_id, field=field)
+                    AuditEntry(
+                        self.at,
+                        "rectify",
+                        self.history.subject,
+                        record=rid,
+                        rule=self.right.rule_id,
+                        field=field,
+                    )
                 )
             checks.append(
                 Check(
@@ -437,7 +415,7 @@ class _Planner:
                     detail="corrected: " + ", ".join(sorted(fields)),
                 )
             )
-        changes = Changes(put_records=tuple(replaced), audit=tuple(audit))
+        changes = ChangeSet(put_records=tuple(replaced), audit=tuple(audit))
         per_record = {r.id: "rectified" for r in replaced}
         return RequestResult(self.decision("granted", checks, per_record=per_record), changes)
 
@@ -478,7 +456,10 @@ class _Planner:
         )
         marketing = self.policy.suppressing_purposes()
         suppress = self.suppress("objected") if named is None or marketing & set(targets) else ()
-        audit = tuple(AuditEntry(self.at, "object", rule=self.right.rule_id) for _ in events)
+        audit = tuple(
+            AuditEntry(self.at, "object", self.history.subject, rule=self.right.rule_id)
+            for _ in events
+        )
         checks = [
             Check(
                 self.right.rule_id,
@@ -489,7 +470,7 @@ class _Planner:
         ]
         return RequestResult(
             self.decision("granted", checks),
-            Changes(add_events=events, add_suppression=suppress, audit=audit),
+            ChangeSet(add_events=events, add_suppression=suppress, audit=audit),
         )
 
     def _restriction(self, **_: Any) -> RequestResult:
@@ -526,9 +507,11 @@ class _Planner:
         ]
         return RequestResult(
             self.decision("granted", checks),
-            Changes(
+            ChangeSet(
                 add_events=(Event(self.history.subject, kinds[0], self.at),),
-                audit=(AuditEntry(self.at, "restrict", rule=self.right.rule_id),),
+                audit=(
+                    AuditEntry(self.at, "restrict", self.history.subject, rule=self.right.rule_id),
+                ),
             ),
         )
 
@@ -573,13 +556,13 @@ def request(
     return result
 
 
-def apply_changes(engine: Engine, changes: Changes) -> None:
+def apply_changes(engine: Engine, changes: ChangeSet) -> None:
     """Apply ``changes`` to the engine's store, all or nothing.
 
     A store with an ``apply`` method applies them itself (atomically); an immutable
     :class:`~fairproc.world.World` is replaced by a new one with the changes made.
     """
-    if changes.empty:
+    if not changes:
         return
     apply = getattr(engine.store, "apply", None)
     if callable(apply):

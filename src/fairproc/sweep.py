@@ -20,8 +20,9 @@ import attrs
 from fairproc.clock import require_aware
 from fairproc.engine import Engine
 from fairproc.errors import InputError
-from fairproc.model import Event, Record
-from fairproc.rights import AuditEntry, Changes, apply_changes
+from fairproc.model import Record
+from fairproc.rights import apply_changes
+from fairproc.store import AuditEntry, ChangeSet
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -132,7 +133,7 @@ def apply_sweep(
     for start in range(0, total, batch_size):
         batch = plan.items[start : start + batch_size]
         changes = _batch_changes(engine, plan.at, batch)
-        if not changes.empty:
+        if changes:
             apply_changes(engine, changes)
             batches += 1
             applied += len(changes.delete_records) + len(changes.put_records)
@@ -141,27 +142,25 @@ def apply_sweep(
     return SweepResult(plan, applied, batches)
 
 
-def _batch_changes(engine: Engine, at: dt.datetime, batch: Iterable[SweepItem]) -> Changes:
+def _batch_changes(engine: Engine, at: dt.datetime, batch: Iterable[SweepItem]) -> ChangeSet:
     delete: list[str] = []
     put: list[Record] = []
-    events: list[Event] = []
     audit: list[AuditEntry] = []
     for item in batch:
         record = engine.store.get_record(item.record)
         if record is None:  # applied by an earlier, interrupted run
             continue
-        history = engine.history(record.subject)
-        events.extend(e for e in history.events if e.record == record.id)
         if item.action == "anonymise":
             put.append(attrs.evolve(record, subject=f"anonymised:{record.id}", data={}))
         else:
             delete.append(record.id)
+        # No subject and no values: the audit trail outlives what it records.
         audit.append(AuditEntry(at, item.action, record=record.id, rule=item.rule, due=item.due))
-    return Changes(
-        delete_records=tuple(delete),
-        put_records=tuple(put),
-        delete_events=tuple(events),
-        audit=tuple(audit),
+    return ChangeSet(
+        delete_records=delete,
+        put_records=put,
+        delete_record_events=[*delete, *(r.id for r in put)],
+        audit=audit,
     )
 
 

@@ -74,18 +74,23 @@ class World:
         self._suppression: dict[str, list[SuppressionEntry]] = defaultdict(list)
         for entry in suppression:
             self._suppression[normalise_email(entry.email)].append(entry)
-        self.audit: tuple[Any, ...] = tuple(audit)  # fairproc.rights.AuditEntry, oldest first
+        self.audit: tuple[Any, ...] = tuple(audit)  # fairproc.store.AuditEntry, oldest first
         # Unique per World and never changing: engines may cache what they derive from it.
         self.revision = next(_revisions)
 
     def with_changes(self, changes: Any) -> World:
-        """A new World with ``changes`` (a :class:`fairproc.rights.Changes`) applied."""
+        """A new World with ``changes`` (a :class:`fairproc.store.ChangeSet`) applied."""
         deleted = set(changes.delete_records)
         replaced = {r.id: r for r in changes.put_records}
         records = [replaced.pop(r.id, r) for r in self.records if r.id not in deleted]
         records.extend(replaced.values())
-        gone = set(changes.delete_events)
-        events = [e for e in self.events if e not in gone]
+        subjects = set(changes.delete_subject_events)
+        forgotten = set(changes.delete_record_events)
+        events = [
+            e
+            for e in self.events
+            if e.subject not in subjects and (e.record is None or e.record not in forgotten)
+        ]
         events.extend(changes.add_events)
         suppression = [e for entries in self._suppression.values() for e in entries]
         suppression.extend(changes.add_suppression)

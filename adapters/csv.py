@@ -1,0 +1,553 @@
+"""A store in one folder of CSV files: ``open_store("csv:///path/to/folder")``.
+
+Files, each with a fixed header (a wrong header or a malformed row is an error naming the file
+and line):
+
+* ``records.csv``: ``id,subject,source,collected_at,data`` (data: JSON, see
+  :func:`fairproc.store.encode_data`);
+* ``events.csv``: ``subject,kind,at,record,purpose,id``;
+* ``suppression.csv``: ``email,at,reason``;
+* ``audit.csv``: ``at,action,subject,actor,detail``.
+
+Instants are ISO 8601 in UTC (``2026-11-21T10:00:00Z``). An empty optional cell is a missing
+value. A cell that a spreadsheet would read as a formula (starting ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return) is written with a leading ``'``, as is one that starts with ``'``; the
+reader removes it again, so values round-trip exactly.
+
+Writes: a change set is written to temporary files beside the ones it changes (flushed and
+fsynced), then committed by writing a journal naming the replacements, then each file is
+replaced atomically (``os.replace``) and the journal removed. A write killed before the journal
+is written leaves every old file whole; one killed after it is completed by the next reader or
+writer. Writers take an exclusive ``fcntl.flock`` on ``.fairproc-write.lock`` for the whole
+read-modify-write, so two processes writing the same folder lose no row; readers take a shared
+lock on ``.fairproc-commit.lock`` only while opening files, so they never see half a commit
+and never wait for a writer's copying. Every write rewrites the files it touches, so the cost
+of a write grows with the folder: this store suits small and medium data sets, and data that
+people want to read and diff.
+
+Reads stream row by row, so memory does not grow with the files; a lookup by subject or id
+reads the file through.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import shutil
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.store import (
+    AuditEntry,
+    BaseStore,
+    ChangeSet,
+    StoreError,
+    audit_detail,
+    audit_from_stored,
+    build_history,
+    check_changes,
+    decode_data,
+    encode_data,
+    format_instant,
+    normalised,
+    parse_stored_instant,
+)
+from fairproc.world import SubjectHistory
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["HEADERS", "CsvStore", "open_url"]
+
+HEADERS: dict[str, tuple[str, ...]] = {
+    "records": ("id", "subject", "source", "collected_at", "data"),
+    "events": ("subject", "kind", "at", "record", "purpose", "id"),
+    "suppression": ("email", "at", "reason"),
+    "audit": ("at", "action", "subject", "actor", "detail"),
+}
+JOURNAL = ".fairproc-journal.json"
+REVISION = ".fairproc-revision"
+WRITE_LOCK = ".fairproc-write.lock"
+COMMIT_LOCK = ".fairproc-commit.lock"
+TEMP_MARK = ".tmp-"
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
+_BATCH = 500
+
+# Test hook: called with the name of each stage of a commit ("prepared", "journaled",
+# "replaced"), so a test can kill the process there.
+crash_point: Callable[[str], None] | None = None
+
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+
+
+def escape(cell: str) -> str:
+    """A cell a spreadsheet will not run as a formula; :func:`unescape` gives it back."""
+    return "'" + cell if cell.startswith(_FORMULA) else cell
+
+
+def unescape(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def _stage(name: str) -> None:
+    if crash_point is not None:
+        crash_point(name)
+
+
+def _first_empty(**cells: str) -> str | None:
+    return next((name for name, value in cells.items() if not value), None)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CsvStore(BaseStore):
+    """A store in a folder of CSV files (see the module's docstring)."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        if fcntl is None:  # pragma: no cover
+            raise StoreError(
+                "the CSV store needs POSIX file locks (fcntl), which this system lacks"
+            )
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise StoreError(f"csv store: {self.folder} is a file, not a folder")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"csv store: cannot create folder {self.folder}: {error}") from None
+        with self._snapshot(tuple(HEADERS)) as handles:
+            for name, handle in handles.items():
+                if handle is not None:
+                    self._header(name, csv.reader(handle))
+
+    # -- files and locks --
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.csv"
+
+    @contextmanager
+    def _lock(self, name: str, mode: int) -> Iterator[None]:
+        assert fcntl is not None
+        try:
+            fd = os.open(self.folder / name, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StoreError(
+                f"csv store: cannot open lock file {self.folder / name}: {error}"
+            ) from None
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _recover(self) -> None:
+        """Finish a commit whose journal was written (call with the commit lock held)."""
+        journal = self.folder / JOURNAL
+        if not journal.exists():
+            return
+        try:
+            moves = json.loads(journal.read_text("utf-8"))
+        except (OSError, ValueError) as error:
+            raise StoreError(
+                f"csv store: cannot read the commit journal {journal}: {error}"
+            ) from None
+        for temp, target in moves:
+            if (self.folder / temp).exists():
+                os.replace(self.folder / temp, self.folder / target)
+        _fsync_dir(self.folder)
+        journal.unlink()
+        _fsync_dir(self.folder)
+
+    @contextmanager
+    def _snapshot(self, names: Sequence[str]) -> Iterator[dict[str, IO[str] | None]]:
+        """Open the named files as one consistent snapshot (a file once opened never changes:
+        writers replace files, never modify them)."""
+        assert fcntl is not None
+        handles: dict[str, IO[str] | None] = {}
+        try:
+            while True:
+                with self._lock(COMMIT_LOCK, fcntl.LOCK_SH):
+                    if not (self.folder / JOURNAL).exists():
+                        for name in names:
+                            try:
+                                # Closed in the finally below, when the caller is done.
+                                handles[name] = open(  # noqa: SIM115
+                                    self.path(name), encoding="utf-8", newline=""
+                                )
+                            except FileNotFoundError:
+                                handles[name] = None
+                        break
+                with self._lock(COMMIT_LOCK, fcntl.LOCK_EX):
+                    self._recover()
+            yield handles
+        finally:
+            for handle in handles.values():
+                if handle is not None:
+                    handle.close()
+
+    # -- reading rows --
+
+    def _header(self, name: str, reader: Any) -> None:
+        path = self.path(name)
+        try:
+            header = next(reader, None)
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise StoreError(f"{path}:1: cannot read the header: {error}") from None
+        expected = HEADERS[name]
+        if header is None:
+            return
+        if tuple(header) != expected:
+            raise StoreError(
+                f"{path}:1: wrong header {','.join(header)!r}; expected {','.join(expected)!r}"
+            )
+
+    def _rows(self, name: str, handle: IO[str] | None) -> Iterator[tuple[int, list[str]]]:
+        """(line, cells) for each row after the header, cells unescaped."""
+        if handle is None:
+            return
+        path = self.path(name)
+        reader = csv.reader(handle)
+        self._header(name, reader)
+        width = len(HEADERS[name])
+        line = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as error:
+                raise StoreError(f"{path}:{reader.line_num}: malformed row: {error}") from None
+            line = reader.line_num
+            if not row:
+                continue
+            if len(row) != width:
+                raise StoreError(
+                    f"{path}:{line}: expected {width} fields ({','.join(HEADERS[name])}), "
+                    f"got {len(row)}"
+                )
+            yield line, [unescape(cell) for cell in row]
+
+    def _parse(self, name: str, line: int, cells: list[str]) -> Any:
+        path = self.path(name)
+        field = ""
+        try:
+            if name == "records":
+                field = "id"
+                rid, subject, source, collected, data = cells
+                field = _first_empty(id=rid, subject=subject, source=source) or "collected_at"
+                if field != "collected_at":
+                    raise ValueError("is empty")
+                at = parse_stored_instant(collected)
+                field = "data"
+                return Record(rid, subject, source, at, decode_data(data))
+            if name == "events":
+                subject, kind, when, record, purpose, eid = cells
+                field = _first_empty(subject=subject, kind=kind) or "at"
+                if field != "at":
+                    raise ValueError("is empty")
+                return Event(
+                    subject,
+                    kind,
+                    parse_stored_instant(when),
+                    record or None,
+                    purpose or None,
+                    eid or None,
+                )
+            if name == "suppression":
+                email, when, reason = cells
+                field = "at"
+                return SuppressionEntry(email, parse_stored_instant(when), reason)
+            when, action, subject, actor, detail = cells
+            field = "at"
+            at = parse_stored_instant(when)
+            field = "detail"
+            return audit_from_stored(
+                at, action, subject or None, actor or None, decode_data(detail)
+            )
+        except ValueError as error:
+            raise StoreError(f"{path}:{line}: {field}: {error}") from None
+
+    def _read(self, name: str) -> Iterator[Any]:
+        with self._snapshot((name,)) as handles:
+            for line, cells in self._rows(name, handles[name]):
+                yield self._parse(name, line, cells)
+
+    # -- reads --
+
+    @property
+    def revision(self) -> str:
+        assert fcntl is not None
+        with self._lock(COMMIT_LOCK, fcntl.LOCK_SH):
+            try:
+                return (self.folder / REVISION).read_text("utf-8").strip()
+            except FileNotFoundError:
+                return "0"
+
+    def get_record(self, record_id: str) -> Record | None:
+        for record in self._read("records"):
+            if record.id == record_id:
+                found: Record = record
+                return found
+        return None
+
+    def subject_records(self, subject: str) -> Sequence[Record]:
+        return tuple(r for r in self._read("records") if r.subject == subject)
+
+    def subject_events(self, subject: str) -> Sequence[Event]:
+        return tuple(e for e in self._read("events") if e.subject == subject)
+
+    def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
+        wanted = [normalise_email(e) for e in emails]
+        found = self._entries_for(wanted)
+        return [entry for norm in wanted for entry in found.get(norm, ())]
+
+    def _entries_for(self, norms: Iterable[str]) -> dict[str, list[SuppressionEntry]]:
+        wanted = set(norms)
+        found: dict[str, list[SuppressionEntry]] = defaultdict(list)
+        if wanted:
+            for entry in self._read("suppression"):
+                norm = normalise_email(entry.email)
+                if norm in wanted:
+                    found[norm].append(entry)
+        return found
+
+    def iter_records(self) -> Iterator[Record]:
+        return self._read("records")
+
+    def audit_entries(self, subject: str | None = None) -> Iterator[AuditEntry]:
+        return (e for e in self._read("audit") if subject is None or e.subject == subject)
+
+    def histories(self, policy: Policy, subjects: Iterable[str]) -> dict[str, SubjectHistory]:
+        """Several subjects' histories from one pass over each file."""
+        wanted = list(dict.fromkeys(subjects))
+        keep = set(wanted)
+        records: dict[str, list[Record]] = defaultdict(list)
+        events: dict[str, list[Event]] = defaultdict(list)
+        with self._snapshot(("records", "events")) as handles:
+            for line, cells in self._rows("records", handles["records"]):
+                if cells[1] in keep:
+                    records[cells[1]].append(self._parse("records", line, cells))
+            for line, cells in self._rows("events", handles["events"]):
+                if cells[0] in keep:
+                    events[cells[0]].append(self._parse("events", line, cells))
+        bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
+        entries = self._entries_for(m for h in bare.values() for m in h.emails)
+
+        def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
+            return [x for m in emails for x in entries.get(normalise_email(m), ())]
+
+        return {
+            s: build_history(policy, s, records[s], events[s], lookup)
+            if any(m in entries for m in h.emails)
+            else h
+            for s, h in bare.items()
+        }
+
+    # -- writes --
+
+    def apply(self, changes: ChangeSet) -> None:
+        check_changes(changes)
+        if not changes:
+            return
+        changes = normalised(changes)
+        assert fcntl is not None
+        with self._lock(WRITE_LOCK, fcntl.LOCK_EX):
+            with self._lock(COMMIT_LOCK, fcntl.LOCK_EX):
+                self._recover()
+            for leftover in self.folder.glob(f"*{TEMP_MARK}*"):
+                leftover.unlink()  # from a writer killed before its commit
+            token = secrets.token_hex(4)
+            moves: list[tuple[str, str]] = []
+            try:
+                if changes.put_records or changes.delete_records:
+                    moves.append(self._rewrite_records(changes, token))
+                events = [self._event_row(e) for e in changes.add_events]
+                if changes.delete_subject_events or changes.delete_record_events:
+                    moves.append(self._rewrite_events(changes, events, token))
+                    events = []
+                appended = (
+                    ("events", events),
+                    ("suppression", [self._entry_row(s) for s in changes.add_suppression]),
+                    ("audit", [self._audit_row(a) for a in changes.audit]),
+                )
+                for name, rows in appended:
+                    if rows:
+                        moves.append(self._append(name, rows, token))
+                moves.append(self._next_revision(token))
+                _stage("prepared")
+            except BaseException:
+                for temp, _ in moves:
+                    (self.folder / temp).unlink(missing_ok=True)
+                raise
+            # From here the journal, once written, decides: a failure part way through the
+            # replacements is completed by the next reader or writer, never undone.
+            self._commit(moves, token)
+
+    def _temp(self, target: str, token: str) -> Path:
+        return self.folder / f"{target}{TEMP_MARK}{os.getpid()}-{token}"
+
+    @contextmanager
+    def _writing(self, target: str, token: str) -> Iterator[tuple[IO[str], Any]]:
+        temp = self._temp(target, token)
+        try:
+            with open(temp, "w", encoding="utf-8", newline="") as out:
+                # CRLF (RFC 4180): a cell holding either CR or LF is then quoted.
+                yield out, csv.writer(out, lineterminator="\r\n")
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise StoreError(f"csv store: cannot write {temp}: {error}") from None
+
+    @staticmethod
+    def _row(cells: Iterable[str | None]) -> list[str]:
+        return [escape(c or "") for c in cells]
+
+    def _record_row(self, r: Record) -> list[str]:
+        return self._row(
+            [r.id, r.subject, r.source, format_instant(r.collected_at), encode_data(r.data)]
+        )
+
+    def _event_row(self, e: Event) -> list[str]:
+        return self._row([e.subject, e.kind, format_instant(e.at), e.record, e.purpose, e.id])
+
+    def _entry_row(self, s: SuppressionEntry) -> list[str]:
+        return self._row([s.email, format_instant(s.at), s.reason])
+
+    def _audit_row(self, a: AuditEntry) -> list[str]:
+        detail = encode_data(audit_detail(a), "detail")
+        return self._row([format_instant(a.at), a.action, a.subject, a.actor, detail])
+
+    def _rewrite_records(self, changes: ChangeSet, token: str) -> tuple[str, str]:
+        target = self.path("records").name
+        puts = {r.id: r for r in changes.put_records}
+        deleted = set(changes.delete_records)
+        written: set[str] = set()
+        with self._writing(target, token) as (_, writer):
+            writer.writerow(HEADERS["records"])
+            with self._snapshot(("records",)) as handles:
+                for line, cells in self._rows("records", handles["records"]):
+                    rid = cells[0]
+                    if rid in deleted:
+                        continue
+                    if rid in puts:
+                        writer.writerow(self._record_row(puts[rid]))
+                        written.add(rid)
+                    else:
+                        self._parse("records", line, cells)  # refuse to copy a corrupt row
+                        writer.writerow(self._row(cells))
+            for record in changes.put_records:
+                if record.id not in written:
+                    writer.writerow(self._record_row(record))
+        return self._temp(target, token).name, target
+
+    def _rewrite_events(
+        self, changes: ChangeSet, added: list[list[str]], token: str
+    ) -> tuple[str, str]:
+        """events.csv without the forgotten subjects' and records' events, plus ``added``."""
+        target = self.path("events").name
+        subjects = set(changes.delete_subject_events)
+        records = set(changes.delete_record_events)
+        with self._writing(target, token) as (_, writer):
+            writer.writerow(HEADERS["events"])
+            with self._snapshot(("events",)) as handles:
+                if handles["events"] is not None:
+                    for line, cells in self._rows("events", handles["events"]):
+                        event = self._parse("events", line, cells)
+                        if event.subject in subjects or (
+                            event.record is not None and event.record in records
+                        ):
+                            continue
+                        writer.writerow(self._row(cells))
+            writer.writerows(added)
+        return self._temp(target, token).name, target
+
+    def _append(self, name: str, rows: list[list[str]], token: str) -> tuple[str, str]:
+        target = self.path(name).name
+        with self._writing(target, token) as (out, writer):
+            with self._snapshot((name,)) as handles:
+                handle = handles[name]
+                if handle is None:
+                    writer.writerow(HEADERS[name])
+                else:
+                    self._header(name, csv.reader(handle))
+                    handle.seek(0)
+                    shutil.copyfileobj(handle, out)
+                    out.flush()
+                    if out.tell() and not self._ends_with_newline(self.path(name)):
+                        out.write("\r\n")
+                    elif not out.tell():
+                        writer.writerow(HEADERS[name])
+            writer.writerows(rows)
+        return self._temp(target, token).name, target
+
+    @staticmethod
+    def _ends_with_newline(path: Path) -> bool:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return True
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) in (b"\n", b"\r")
+
+    def _next_revision(self, token: str) -> tuple[str, str]:
+        try:
+            current = (self.folder / REVISION).read_text("utf-8").split()
+            count = int(current[0]) if current else 0
+        except (FileNotFoundError, ValueError):
+            count = 0
+        temp = self._temp(REVISION, token)
+        with open(temp, "w", encoding="utf-8") as out:
+            out.write(f"{count + 1} {secrets.token_hex(8)}\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return temp.name, REVISION
+
+    def _commit(self, moves: list[tuple[str, str]], token: str) -> None:
+        assert fcntl is not None
+        journal = self.folder / JOURNAL
+        pending = self._temp(JOURNAL, token)
+        with open(pending, "w", encoding="utf-8") as out:
+            json.dump(moves, out)
+            out.flush()
+            os.fsync(out.fileno())
+        with self._lock(COMMIT_LOCK, fcntl.LOCK_EX):
+            os.replace(pending, journal)  # the commit point
+            _fsync_dir(self.folder)
+            _stage("journaled")
+            for i, (temp, target) in enumerate(moves):
+                os.replace(self.folder / temp, self.folder / target)
+                if i == 0:
+                    _stage("replaced")
+            _fsync_dir(self.folder)
+            journal.unlink()
+            _fsync_dir(self.folder)
+
+
+def open_url(url: str) -> CsvStore:
+    """``csv:///absolute/folder``, ``csv://./relative`` or ``csv:relative``."""
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise StoreError(f"csv store URL takes no query or fragment: {url!r}")
+    path = unquote(parts.netloc + parts.path)
+    if not path:
+        raise StoreError(f"csv store URL names no folder: {url!r}; expected csv:///path/to/folder")
+    if sys.platform == "win32" and path.startswith("/") and path[2:3] == ":":  # pragma: no cover
+        path = path[1:]
+    return CsvStore(path)

@@ -1,0 +1,206 @@
+"""The in-memory store: the default, and the reference the other adapters are tested against.
+
+``find_records`` filters in Python (:func:`fairproc.store.filter_records`). ``apply`` checks the
+whole change set first, then applies it while keeping an undo log, so an error at any step
+(even one nobody foresaw) leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.store import (
+    AuditEntry,
+    BaseStore,
+    ChangeSet,
+    StoreError,
+    build_history,
+    check_changes,
+    normalised,
+)
+from fairproc.world import SubjectHistory
+
+__all__ = ["MemoryStore", "open_url"]
+
+T = TypeVar("T")
+
+
+class MemoryStore(BaseStore):
+    """Records, events, suppression entries and the audit log in dicts and lists."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[str, Record] = {}
+        self._seq: dict[str, int] = {}  # record id -> order first put
+        self._next_seq = 0
+        self._by_subject: dict[str, dict[str, None]] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._suppression: dict[str, list[SuppressionEntry]] = {}
+        self._audit: list[AuditEntry] = []
+        self._revision = 0
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    # -- reads --
+
+    def get_record(self, record_id: str) -> Record | None:
+        with self._lock:
+            return self._records.get(record_id)
+
+    def subject_records(self, subject: str) -> Sequence[Record]:
+        with self._lock:
+            ids = sorted(self._by_subject.get(subject, ()), key=self._seq.__getitem__)
+            return tuple(self._records[i] for i in ids)
+
+    def subject_events(self, subject: str) -> Sequence[Event]:
+        with self._lock:
+            return tuple(self._events.get(subject, ()))
+
+    def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
+        with self._lock:
+            out: list[SuppressionEntry] = []
+            for email in emails:
+                out.extend(self._suppression.get(normalise_email(email), ()))
+            return out
+
+    def iter_records(self) -> Iterator[Record]:
+        with self._lock:
+            snapshot = sorted(self._records.values(), key=lambda r: self._seq[r.id])
+        return iter(snapshot)
+
+    def audit_entries(self, subject: str | None = None) -> Iterator[AuditEntry]:
+        with self._lock:
+            entries = list(self._audit)
+        return iter([e for e in entries if subject is None or e.subject == subject])
+
+    def histories(self, policy: Policy, subjects: Iterable[str]) -> dict[str, SubjectHistory]:
+        return {
+            s: build_history(
+                policy,
+                s,
+                self.subject_records(s),
+                self.subject_events(s),
+                self.suppression_entries,
+            )
+            for s in dict.fromkeys(subjects)
+        }
+
+    # -- writes --
+
+    def apply(self, changes: ChangeSet) -> None:
+        check_changes(changes)
+        if not changes:
+            return
+        changes = normalised(changes)
+        with self._lock:
+            undo: list[Callable[[], None]] = []
+            try:
+                for record_id in changes.delete_records:
+                    self._delete(record_id, undo)
+                self._forget_events(changes, undo)
+                for record in changes.put_records:
+                    self._put(record, undo)
+                for event in changes.add_events:
+                    self._append(self._events.setdefault(event.subject, []), event, undo)
+                for entry in changes.add_suppression:
+                    key = normalise_email(entry.email)
+                    self._append(self._suppression.setdefault(key, []), entry, undo)
+                for audit in changes.audit:
+                    self._append(self._audit, audit, undo)
+            except BaseException:
+                for step in reversed(undo):
+                    step()
+                raise
+            self._revision += 1
+
+    def _forget_events(self, changes: ChangeSet, undo: list[Callable[[], None]]) -> None:
+        subjects = set(changes.delete_subject_events)
+        records = set(changes.delete_record_events)
+        if not subjects and not records:
+            return
+        for subject, events in list(self._events.items()):
+            kept = [
+                e
+                for e in events
+                if subject not in subjects and (e.record is None or e.record not in records)
+            ]
+            if len(kept) == len(events):
+                continue
+            self._events[subject] = kept
+
+            def restore(subject: str = subject, events: list[Event] = events) -> None:
+                self._events[subject] = events
+
+            undo.append(restore)
+
+    def _append(self, target: list[T], value: T, undo: list[Callable[[], None]]) -> None:
+        target.append(value)
+
+        def remove() -> None:
+            target.pop()
+
+        undo.append(remove)
+
+    def _index(self, record_id: str, subject: str) -> None:
+        self._by_subject.setdefault(subject, {})[record_id] = None
+
+    def _unindex(self, record_id: str, subject: str) -> None:
+        ids = self._by_subject.get(subject)
+        if ids is not None:
+            ids.pop(record_id, None)
+            if not ids:
+                del self._by_subject[subject]
+
+    def _delete(self, record_id: str, undo: list[Callable[[], None]]) -> None:
+        old = self._records.pop(record_id, None)
+        if old is None:
+            return
+        seq = self._seq.pop(record_id)
+        self._unindex(record_id, old.subject)
+
+        def restore() -> None:
+            self._records[record_id] = old
+            self._seq[record_id] = seq
+            self._index(record_id, old.subject)
+
+        undo.append(restore)
+
+    def _put(self, record: Record, undo: list[Callable[[], None]]) -> None:
+        old = self._records.get(record.id)
+        self._records[record.id] = record
+        if old is None:
+            self._seq[record.id] = self._next_seq
+            self._next_seq += 1
+            self._index(record.id, record.subject)
+
+            def remove() -> None:
+                del self._records[record.id]
+                del self._seq[record.id]
+                self._unindex(record.id, record.subject)
+
+            undo.append(remove)
+            return
+        if old.subject != record.subject:
+            self._unindex(record.id, old.subject)
+            self._index(record.id, record.subject)
+
+        def restore() -> None:
+            self._records[record.id] = old
+            if old.subject != record.subject:
+                self._unindex(record.id, record.subject)
+                self._index(record.id, old.subject)
+
+        undo.append(restore)
+
+
+def open_url(url: str) -> MemoryStore:
+    """``memory://``: a new, empty store."""
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    if rest not in ("", "/"):
+        raise StoreError(f"memory:// takes no path or options, got {url!r}")
+    return MemoryStore()

@@ -1,0 +1,679 @@
+"""SQL storage on SQLAlchemy 2 Core: SQLite (the embedded default), PostgreSQL, MySQL/MariaDB.
+
+``open_store("sqlite:///fairproc.db")``, ``"postgresql://user@host/db"`` (psycopg 3),
+``"mysql+pymysql://user@host/db"`` (MySQL or MariaDB). ``?prefix=name_`` chooses the prefix of
+the table names (default ``fairproc_``), so several stores can share one database.
+
+The schema (tables ``<prefix>meta``, ``records``, ``categories``, ``events``, ``suppression``,
+``audit``) is created on first use and versioned in ``<prefix>meta`` (``schema_version``); a
+database whose schema is newer than this code knows is refused. Instants are stored as
+integers, microseconds since the epoch (UTC), so they compare and index exactly on every
+database; a record's data is JSON text (:func:`fairproc.store.encode_data`), and each category
+it holds is a row of ``categories`` (with its normalised text, so suppression entries match
+without reading the JSON).
+
+Writes run in one transaction that first bumps ``revision`` in the meta table: that row lock
+serialises writers on every database (SQLite: ``BEGIN IMMEDIATE``), so two processes writing at
+once lose nothing, and the new revision tells every engine to drop its cached histories.
+
+``find_records`` compiles the condition to SQL (:mod:`fairproc.adapters.sqlcompile`) and reads
+only the rows it selects, a page (``page_size`` rows, keyset-paginated on the insertion order)
+per statement, so memory stays flat and the table is never pulled into Python.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.dialects import mysql
+
+from fairproc.clock import require_aware
+from fairproc.conditions import Condition
+from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.store import (
+    MAX_EMAIL_LENGTH,
+    MAX_ID_LENGTH,
+    AuditEntry,
+    BaseStore,
+    ChangeSet,
+    ConditionLike,
+    StoreError,
+    audit_detail,
+    audit_from_stored,
+    build_history,
+    category_norms,
+    check_changes,
+    decode_data,
+    encode_data,
+    hide_password,
+    instant_to_us,
+    normalised,
+    records_condition,
+    us_to_instant,
+)
+from fairproc.world import Ctx, SubjectHistory
+
+from .sqlcompile import Compiler, Tables
+
+__all__ = ["SCHEMA_VERSION", "SqlStore", "open_url"]
+
+SCHEMA_VERSION = 1
+CHUNK = 500  # values per IN (...) list
+MAX_NORM_LENGTH = 2 * MAX_EMAIL_LENGTH  # lower() may lengthen text
+_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,30}$")
+_DRIVERS = {
+    "postgresql": ("postgresql+psycopg", "psycopg", "postgresql"),
+    "mysql": ("mysql+pymysql", "pymysql", "mysql"),
+    "mariadb": ("mariadb+pymysql", "pymysql", "mysql"),
+    "sqlite": ("sqlite", None, None),
+}
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _tables(md: sa.MetaData, prefix: str, collation: str | None) -> dict[str, sa.Table]:
+    kw: dict[str, Any] = {}
+    if collation:
+        kw = {"mysql_charset": "utf8mb4", "mysql_collate": collation, "mysql_engine": "InnoDB"}
+
+    def ident(name: str, nullable: bool = False, **extra: Any) -> sa.Column[Any]:
+        return sa.Column(name, sa.String(MAX_ID_LENGTH), nullable=nullable, **extra)
+
+    def seq() -> sa.Column[Any]:
+        kind = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+        return sa.Column("seq", kind, primary_key=True, autoincrement=False)
+
+    text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+    p = prefix
+    return {
+        "meta": sa.Table(
+            f"{p}meta",
+            md,
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("value", sa.BigInteger(), nullable=False),
+            **kw,
+        ),
+        "records": sa.Table(
+            f"{p}records",
+            md,
+            seq(),
+            ident("id", unique=True),
+            ident("subject"),
+            ident("source"),
+            sa.Column("collected_at", sa.BigInteger(), nullable=False),
+            sa.Column("data", text, nullable=False),
+            sa.Index(f"{p}records_subject", "subject", "collected_at"),
+            sa.Index(f"{p}records_source", "source", "collected_at"),
+            sa.Index(f"{p}records_collected", "collected_at"),
+            **kw,
+        ),
+        "categories": sa.Table(
+            f"{p}categories",
+            md,
+            ident("record_id", primary_key=True),
+            ident("category", primary_key=True),
+            ident("subject"),
+            sa.Column("norm", sa.String(MAX_NORM_LENGTH), nullable=True),
+            sa.Index(f"{p}categories_subject", "subject", "category"),
+            **kw,
+        ),
+        "events": sa.Table(
+            f"{p}events",
+            md,
+            seq(),
+            ident("id", nullable=True),
+            ident("subject"),
+            ident("kind"),
+            sa.Column("at", sa.BigInteger(), nullable=False),
+            ident("record", nullable=True),
+            ident("purpose", nullable=True),
+            sa.Index(f"{p}events_subject", "subject", "kind", "at"),
+            sa.Index(f"{p}events_record", "record", "kind", "at"),
+            **kw,
+        ),
+        "suppression": sa.Table(
+            f"{p}suppression",
+            md,
+            seq(),
+            sa.Column("email", sa.String(MAX_EMAIL_LENGTH), nullable=False),
+            sa.Column("email_norm", sa.String(MAX_NORM_LENGTH), nullable=False),
+            sa.Column("at", sa.BigInteger(), nullable=False),
+            ident("reason"),
+            sa.Index(f"{p}suppression_email", "email_norm"),
+            **kw,
+        ),
+        "audit": sa.Table(
+            f"{p}audit",
+            md,
+            seq(),
+            sa.Column("at", sa.BigInteger(), nullable=False),
+            ident("action"),
+            ident("subject", nullable=True),
+            ident("actor", nullable=True),
+            sa.Column("detail", text, nullable=False),
+            sa.Index(f"{p}audit_subject", "subject"),
+            **kw,
+        ),
+    }
+
+
+def _first_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+class SqlStore(BaseStore):
+    """A store in a SQL database (see the module's docstring)."""
+
+    page_size = 1000
+
+    def __init__(self, url: str | sa.URL, *, prefix: str | None = None):
+        self.url, self.prefix = self._parse(url, prefix)
+        self.where = self.url.render_as_string(hide_password=True)
+        self.backend = self.url.get_backend_name()
+        self.rows_fetched = 0  # rows read by iter_records and find_records (a diagnostic)
+        self._serial: threading.RLock | None = None
+        self.engine = self._create_engine()
+        try:
+            with self._guard("connect"), self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            collation = None
+            if self.backend == "mysql":
+                mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
+                collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin"
+            self.metadata = sa.MetaData()
+            t = _tables(self.metadata, self.prefix, collation)
+            self.meta, self.records = t["meta"], t["records"]
+            self.categories, self.events = t["categories"], t["events"]
+            self.suppression, self.audit = t["suppression"], t["audit"]
+            self.tables = Tables(self.records, self.categories, self.events, self.suppression)
+            self._ensure_schema()
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    # -- opening --
+
+    @staticmethod
+    def _parse(url: str | sa.URL, prefix: str | None) -> tuple[sa.URL, str]:
+        try:
+            parsed = sa.make_url(url)
+        except (exc.ArgumentError, ValueError) as error:
+            shown = hide_password(url) if isinstance(url, str) else repr(url)
+            raise StoreError(f"not a database URL: {shown!r} ({error})") from None
+        name = parsed.get_backend_name()
+        if name == "postgres":
+            parsed = parsed.set(drivername="postgresql" + parsed.drivername[len("postgres") :])
+            name = "postgresql"
+        if name not in _DRIVERS:
+            raise StoreError(
+                f"unsupported database {name!r} in {parsed.render_as_string(hide_password=True)!r}"
+                "; expected sqlite, postgresql, mysql or mariadb"
+            )
+        if "+" not in parsed.drivername:
+            parsed = parsed.set(drivername=_DRIVERS[name][0])
+        query = dict(parsed.query)
+        given = query.pop("prefix", None)
+        if prefix is None:
+            prefix = given if isinstance(given, str) else "fairproc_"
+        if not _PREFIX.match(prefix):
+            raise StoreError(
+                f"table prefix {prefix!r} must be a letter or _ then up to 30 letters, digits or _"
+            )
+        if name in ("mysql", "mariadb") and "charset" not in query:
+            query["charset"] = "utf8mb4"
+        return parsed.set(query=query), prefix
+
+    def _create_engine(self) -> sa.Engine:
+        url, backend = self.url, self.backend
+        package = _DRIVERS.get(backend, (None, None, None))[1]
+        extra = _DRIVERS.get(backend, (None, None, None))[2]
+        try:
+            dialect = url.get_dialect()
+            dialect.import_dbapi()
+        except (ImportError, exc.NoSuchModuleError) as error:
+            hint = f": pip install 'fairproc[{extra}]'" if extra else ""
+            raise StoreError(
+                f"cannot open {self.where}: the {url.drivername} driver"
+                + (f" ({package})" if package else "")
+                + f" is not installed{hint} ({error})"
+            ) from None
+        kwargs: dict[str, Any] = {}
+        connect_args: dict[str, Any] = {}
+        if backend == "sqlite":
+            database = url.database or ""
+            if database in ("", ":memory:") or url.query.get("mode") == "memory":
+                # One shared connection: threads see the same database, one at a time.
+                kwargs["poolclass"] = sa.pool.StaticPool
+                connect_args["check_same_thread"] = False
+                self._serial = threading.RLock()
+            connect_args["timeout"] = 60
+        elif backend == "postgresql":
+            if "connect_timeout" not in url.query:
+                connect_args["connect_timeout"] = 10
+        elif backend in ("mysql", "mariadb"):
+            if "connect_timeout" not in url.query:
+                connect_args["connect_timeout"] = 10
+            kwargs["isolation_level"] = "READ COMMITTED"
+        engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+        if backend == "sqlite":
+            memory = self._serial is not None
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _: Any) -> None:
+                dbapi_conn.isolation_level = None  # fairproc issues BEGIN itself
+                if not memory:
+                    dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: sa.Connection) -> None:
+                write = conn.info.get("fairproc_write")
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _ensure_schema(self) -> None:
+        for attempt in range(3):
+            try:
+                with self._begin_write("create its schema") as conn:
+                    if sa.inspect(conn).has_table(self.meta.name):
+                        version = conn.execute(
+                            sa.select(self.meta.c.value).where(self.meta.c.name == "schema_version")
+                        ).scalar()
+                        if version is None:
+                            raise StoreError(
+                                f"{self.where}: table {self.meta.name} holds no schema_version"
+                                "; it was not written by fairproc, or was damaged"
+                            )
+                        if version > SCHEMA_VERSION:
+                            raise StoreError(
+                                f"{self.where}: the fairproc tables (prefix {self.prefix!r}) "
+                                f"have schema version {version}, newer than this fairproc "
+                                f"knows (up to {SCHEMA_VERSION}): upgrade fairproc, or use "
+                                "another prefix or database"
+                            )
+                        self.metadata.create_all(conn, checkfirst=True)
+                        return
+                    self.metadata.create_all(conn, checkfirst=True)
+                    conn.execute(
+                        sa.insert(self.meta),
+                        [
+                            {"name": "schema_version", "value": SCHEMA_VERSION},
+                            {"name": "revision", "value": 0},
+                        ],
+                    )
+                    return
+            except StoreError as error:
+                cause = error.__cause__
+                racing = isinstance(cause, exc.IntegrityError | exc.ProgrammingError)
+                if attempt == 2 or not racing:
+                    raise
+                # Another process created the schema at the same moment: look again.
+
+    # -- connections, transactions and errors --
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        lock = self._serial
+        if lock is not None:
+            lock.acquire()
+        try:
+            yield
+        except exc.SQLAlchemyError as error:
+            raise StoreError(
+                f"{self.backend} store at {self.where}: could not {action}: {_first_line(error)}"
+            ) from error
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[sa.Connection]:
+        with self._guard(action), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _begin_write(self, action: str) -> Iterator[sa.Connection]:
+        with self._guard(action), self.engine.connect() as conn:
+            conn.info["fairproc_write"] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("fairproc_write", None)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def drop_tables(self) -> None:
+        """Drop this store's tables (those with its prefix) and everything in them."""
+        with self._guard("drop its tables"):
+            self.metadata.drop_all(self.engine)
+
+    # -- values --
+
+    def _record(self, row: Any) -> Record:
+        try:
+            data = decode_data(row.data)
+        except ValueError as error:
+            raise StoreError(
+                f"{self.where}: table {self.records.name}, record {row.id!r}: "
+                f"data is not valid JSON ({error})"
+            ) from None
+        return Record(row.id, row.subject, row.source, us_to_instant(row.collected_at), data)
+
+    @staticmethod
+    def _event(row: Any) -> Event:
+        return Event(row.subject, row.kind, us_to_instant(row.at), row.record, row.purpose, row.id)
+
+    @staticmethod
+    def _entry(row: Any) -> SuppressionEntry:
+        return SuppressionEntry(row.email, us_to_instant(row.at), row.reason)
+
+    # -- reads --
+
+    @property
+    def revision(self) -> int:
+        with self._read("read its revision") as conn:
+            value = conn.execute(
+                sa.select(self.meta.c.value).where(self.meta.c.name == "revision")
+            ).scalar_one()
+        return int(value)
+
+    def get_record(self, record_id: str) -> Record | None:
+        with self._read("read a record") as conn:
+            row = conn.execute(
+                sa.select(self.records).where(self.records.c.id == record_id)
+            ).first()
+            return None if row is None else self._record(row)
+
+    def subject_records(self, subject: str) -> Sequence[Record]:
+        t = self.records
+        with self._read("read a subject's records") as conn:
+            rows = conn.execute(sa.select(t).where(t.c.subject == subject).order_by(t.c.seq))
+            return tuple(self._record(row) for row in rows)
+
+    def subject_events(self, subject: str) -> Sequence[Event]:
+        t = self.events
+        with self._read("read a subject's events") as conn:
+            rows = conn.execute(sa.select(t).where(t.c.subject == subject).order_by(t.c.seq))
+            return tuple(self._event(row) for row in rows)
+
+    def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
+        wanted = [normalise_email(e) for e in emails]
+        found = self._entries_for(wanted)
+        return [entry for norm in wanted for entry in found.get(norm, ())]
+
+    def _entries_for(self, norms: Sequence[str]) -> dict[str, list[SuppressionEntry]]:
+        unique = [n for n in dict.fromkeys(norms) if len(n) <= MAX_NORM_LENGTH]
+        found: dict[str, list[SuppressionEntry]] = defaultdict(list)
+        t = self.suppression
+        with self._read("read the suppression list") as conn:
+            for chunk in _chunks(unique):
+                rows = conn.execute(
+                    sa.select(t).where(t.c.email_norm.in_(list(chunk))).order_by(t.c.seq)
+                )
+                for row in rows:
+                    found[row.email_norm].append(self._entry(row))
+        return found
+
+    def _pages(
+        self, query: sa.Select[Any], seq: Any, action: str
+    ) -> Iterator[Sequence[sa.Row[Any]]]:
+        last = -1
+        while True:
+            with self._read(action) as conn:
+                rows = conn.execute(
+                    query.where(seq > last).order_by(seq).limit(self.page_size)
+                ).all()
+            self.rows_fetched += len(rows)
+            if rows:
+                yield rows
+                last = rows[-1].seq
+            if len(rows) < self.page_size:
+                return
+
+    def iter_records(self) -> Iterator[Record]:
+        for page in self._pages(sa.select(self.records), self.records.c.seq, "read records"):
+            yield from (self._record(row) for row in page)
+
+    def audit_entries(self, subject: str | None = None) -> Iterator[AuditEntry]:
+        t = self.audit
+        query = sa.select(t) if subject is None else sa.select(t).where(t.c.subject == subject)
+        for page in self._pages(query, t.c.seq, "read the audit log"):
+            for row in page:
+                yield audit_from_stored(
+                    us_to_instant(row.at),
+                    row.action,
+                    row.subject,
+                    row.actor,
+                    decode_data(row.detail),
+                )
+
+    def histories(self, policy: Policy, subjects: Iterable[str]) -> dict[str, SubjectHistory]:
+        """Several subjects' histories in three statements (per 500 subjects)."""
+        wanted = list(dict.fromkeys(subjects))
+        records: dict[str, list[Record]] = defaultdict(list)
+        events: dict[str, list[Event]] = defaultdict(list)
+        r, e = self.records, self.events
+        with self._read("read subjects' histories") as conn:
+            for chunk in _chunks(wanted):
+                for row in conn.execute(
+                    sa.select(r).where(r.c.subject.in_(list(chunk))).order_by(r.c.seq)
+                ):
+                    records[row.subject].append(self._record(row))
+                for row in conn.execute(
+                    sa.select(e).where(e.c.subject.in_(list(chunk))).order_by(e.c.seq)
+                ):
+                    events[row.subject].append(self._event(row))
+        bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
+        entries = self._entries_for([m for h in bare.values() for m in h.emails])
+
+        def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
+            return [x for m in emails for x in entries.get(normalise_email(m), ())]
+
+        return {
+            s: build_history(policy, s, records[s], events[s], lookup)
+            if any(m in entries for m in h.emails)
+            else h
+            for s, h in bare.items()
+        }
+
+    def find_records(self, condition: ConditionLike, at: Any, policy: Policy) -> Iterator[Record]:
+        at = require_aware(at)
+        cond = records_condition(condition, policy)
+        return self._find(cond, at, policy)
+
+    def explain(self, condition: ConditionLike, at: Any, policy: Policy) -> tuple[str, bool]:
+        """The SQL ``find_records`` runs for a condition, and whether it is exact (no row is
+        checked again in Python)."""
+        query, exact, _ = self._find_query(records_condition(condition, policy), at, policy)
+        compiled = query.compile(self.engine, compile_kwargs={"literal_binds": True})
+        return str(compiled), exact
+
+    def _find_query(
+        self, cond: Condition, at: Any, policy: Policy
+    ) -> tuple[sa.Select[Any], bool, Any]:
+        r = self.records.alias("r")
+        compiled = Compiler(policy, at, self.tables, r, self.backend).compile(cond.node)
+        columns: list[Any] = [r.c.seq, r.c.id, r.c.subject, r.c.source, r.c.collected_at, r.c.data]
+        if not compiled.exact:
+            sure = compiled.sure
+            flag = (
+                sa.literal(int(sure), sa.Integer())
+                if isinstance(sure, bool)
+                else sa.case((sure, 1), else_=0)
+            )
+            columns.append(flag.label("sure"))
+        query = sa.select(*columns)
+        where = compiled.where
+        if where is False:
+            query = query.where(sa.false())
+        elif where is not True:
+            query = query.where(where)
+        return query, compiled.exact, r.c.seq
+
+    def _find(self, cond: Condition, at: Any, policy: Policy) -> Iterator[Record]:
+        query, exact, seq = self._find_query(cond, at, policy)
+        for page in self._pages(query, seq, "find records"):
+            if exact:
+                yield from (self._record(row) for row in page)
+                continue
+            unsure = [row for row in page if not row.sure]
+            histories = self.histories(policy, (row.subject for row in unsure)) if unsure else {}
+            for row in page:
+                record = self._record(row)
+                if row.sure or cond.evaluate(Ctx(at, histories[record.subject], record)):
+                    yield record
+
+    # -- writes --
+
+    def apply(self, changes: ChangeSet) -> None:
+        check_changes(changes)
+        if not changes:
+            return
+        changes = normalised(changes)
+        with self._begin_write("apply a change set") as conn:
+            m = self.meta
+            conn.execute(sa.update(m).where(m.c.name == "revision").values(value=m.c.value + 1))
+            self._write(conn, changes)
+
+    def _next_seq(self, conn: sa.Connection, table: sa.Table) -> int:
+        return (
+            int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.seq), 0))).scalar_one())
+            + 1
+        )
+
+    def _write(self, conn: sa.Connection, changes: ChangeSet) -> None:
+        r, c = self.records, self.categories
+        gone = list(dict.fromkeys(changes.delete_records))
+        for chunk in _chunks(gone):
+            conn.execute(sa.delete(r).where(r.c.id.in_(list(chunk))))
+            conn.execute(sa.delete(c).where(c.c.record_id.in_(list(chunk))))
+        e = self.events
+        for chunk in _chunks(list(dict.fromkeys(changes.delete_subject_events))):
+            conn.execute(sa.delete(e).where(e.c.subject.in_(list(chunk))))
+        for chunk in _chunks(list(dict.fromkeys(changes.delete_record_events))):
+            conn.execute(sa.delete(e).where(e.c.record.in_(list(chunk))))
+        puts = changes.put_records
+        if puts:
+            ids = [rec.id for rec in puts]
+            existing: set[str] = set()
+            for chunk in _chunks(ids):
+                existing.update(
+                    conn.execute(sa.select(r.c.id).where(r.c.id.in_(list(chunk)))).scalars()
+                )
+            updates = [rec for rec in puts if rec.id in existing]
+            inserts = [rec for rec in puts if rec.id not in existing]
+            if updates:
+                conn.execute(
+                    sa.update(r)
+                    .where(r.c.id == sa.bindparam("b_id"))
+                    .values(
+                        subject=sa.bindparam("b_subject"),
+                        source=sa.bindparam("b_source"),
+                        collected_at=sa.bindparam("b_collected_at"),
+                        data=sa.bindparam("b_data"),
+                    ),
+                    [
+                        {
+                            "b_id": rec.id,
+                            "b_subject": rec.subject,
+                            "b_source": rec.source,
+                            "b_collected_at": instant_to_us(rec.collected_at),
+                            "b_data": encode_data(rec.data),
+                        }
+                        for rec in updates
+                    ],
+                )
+                for chunk in _chunks([rec.id for rec in updates]):
+                    conn.execute(sa.delete(c).where(c.c.record_id.in_(list(chunk))))
+            if inserts:
+                first = self._next_seq(conn, r)
+                conn.execute(
+                    sa.insert(r),
+                    [
+                        {
+                            "seq": first + i,
+                            "id": rec.id,
+                            "subject": rec.subject,
+                            "source": rec.source,
+                            "collected_at": instant_to_us(rec.collected_at),
+                            "data": encode_data(rec.data),
+                        }
+                        for i, rec in enumerate(inserts)
+                    ],
+                )
+            rows = [
+                {"record_id": rec.id, "category": cat, "subject": rec.subject, "norm": norm}
+                for rec in puts
+                for cat, norm in category_norms(rec)
+            ]
+            if rows:
+                conn.execute(sa.insert(c), rows)
+        self._append(
+            conn,
+            self.events,
+            [
+                {
+                    "id": ev.id,
+                    "subject": ev.subject,
+                    "kind": ev.kind,
+                    "at": instant_to_us(ev.at),
+                    "record": ev.record,
+                    "purpose": ev.purpose,
+                }
+                for ev in changes.add_events
+            ],
+        )
+        self._append(
+            conn,
+            self.suppression,
+            [
+                {
+                    "email": s.email,
+                    "email_norm": normalise_email(s.email),
+                    "at": instant_to_us(s.at),
+                    "reason": s.reason,
+                }
+                for s in changes.add_suppression
+            ],
+        )
+        self._append(
+            conn,
+            self.audit,
+            [
+                {
+                    "at": instant_to_us(a.at),
+                    "action": a.action,
+                    "subject": a.subject,
+                    "actor": a.actor,
+                    "detail": encode_data(audit_detail(a), "detail"),
+                }
+                for a in changes.audit
+            ],
+        )
+
+    def _append(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        first = self._next_seq(conn, table)
+        for i, row in enumerate(rows):
+            row["seq"] = first + i
+        conn.execute(sa.insert(table), rows)
+
+
+def open_url(url: str) -> SqlStore:
+    return SqlStore(url)

@@ -1,0 +1,749 @@
+"""The condition AST compiled to SQLAlchemy Core, so that queries and sweeps run in the database.
+
+A condition over records (``at``, ``record.*``, ``subject.*``, the policy's functions) becomes
+two SQL predicates over the records table:
+
+* ``where``: true for every row the condition holds for (a superset), and
+* ``sure``: true only for rows it certainly holds for (a subset).
+
+Where the two are the same expression, the SQL is exact and rows come back without a second
+look. Where they differ, only the rows in between are checked again in Python, with the
+compiled Python condition, so every answer equals :func:`fairproc.conditions.interpret`.
+
+What is exact in SQL:
+
+* names of the record (columns) and of the subject: every ``subject.<fact>``, ``suppressed``,
+  ``restricted``, ``record.resolved_at`` and ``objected(...)`` are correlated subqueries over
+  the events (and suppression, and category) tables, written to give what
+  :class:`fairproc.world.SubjectHistory` gives (equal instants: the event added later wins);
+* everything built only from literals and ``at`` is computed once in Python (``at + P4Y``);
+* missing values: every comparison is wrapped so that a NULL operand makes it false, and
+  ``and``/``or``/``not`` stay two-valued;
+* instants are integers (microseconds since the epoch), so ``x + PT48H`` (elapsed time) is
+  integer addition;
+* a calendar period added to a column or subquery and compared with a value computed in
+  Python (``at >= record.collected_at + P12M``, ``at < subject.last_interaction + P4Y``).
+  Calendar arithmetic on the policy's local clock is not monotonic (month-end clamping,
+  29 February, the repeated hour when clocks go back), so ``x + P < at`` is *not*
+  ``x < at - P``. Instead the compiler computes, in Python, the exact set of ``x`` for which
+  the comparison holds: outside a band a few days wide around the boundary the answer is
+  fixed by the period's shortest and longest length; inside the band ``x + P - x`` is
+  piecewise constant, its pieces found by sampling every 15 minutes and bisecting to the
+  microsecond, and each piece contributes an interval. This relies on the zone's UTC offsets
+  being whole quarter hours near the band (true of every zone since the 1970s); where they
+  are not, the comparison falls back to the Python check below.
+
+What is checked again in Python (``where`` a superset, ``sure`` a subset): a calendar period
+compared with another non-constant instant (bounded by the period's shortest and longest
+length), ``in_office_hours``, ``local_time``, ``local_date`` and ``weekday`` of a column
+(local wall-clock time needs the time zone database, which SQLite lacks).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from fairproc.clock import Period
+from fairproc.conditions import (
+    And,
+    Call,
+    Compare,
+    Const,
+    In,
+    Kind,
+    ListOf,
+    Node,
+    Not,
+    Or,
+    Present,
+    Ref,
+    Shift,
+    interpret,
+)
+from fairproc.model import Policy
+from fairproc.store import RECORDS_CONTEXT, instant_to_us, us_to_instant
+from fairproc.world import vocabulary
+
+SqlBool: TypeAlias = "ColumnElement[Any] | bool"
+
+DAY_US = 86_400 * 10**6
+STEP_US = 15 * 60 * 10**6
+OFFSET_SLACK_US = 32 * 3600 * 10**6  # no zone's UTC offsets ever differed by more
+MAX_SAMPLES = 20_000
+SENTINEL = -(2**62)
+PURE_FUNCTIONS = frozenset({"in_office_hours", "local_time", "local_date", "weekday"})
+FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+@attrs.frozen
+class Tables:
+    records: sa.Table
+    categories: sa.Table
+    events: sa.Table
+    suppression: sa.Table
+
+
+@attrs.frozen
+class Compiled:
+    where: SqlBool  # every row the condition holds for, and perhaps more
+    sure: SqlBool  # only rows it holds for
+
+    @property
+    def exact(self) -> bool:
+        return self.where is self.sure
+
+
+# --- values and truths -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Const:
+    value: Any
+
+
+@attrs.frozen
+class _Sql:
+    expr: ColumnElement[Any]
+    kind: Kind
+
+
+@attrs.frozen
+class _Shifted:
+    """``base`` moved by calendar ``shifts`` in turn: exact only in Python."""
+
+    base: ColumnElement[Any]
+    shifts: tuple[tuple[Period, int], ...]
+
+
+@attrs.frozen
+class _Unknown:
+    pass
+
+
+_Val: TypeAlias = _Const | _Sql | _Shifted | _Unknown
+UNKNOWN = _Unknown()
+
+
+@attrs.frozen
+class _B:
+    sure: SqlBool
+    maybe: SqlBool
+
+
+def _exact(expr: SqlBool) -> _B:
+    return _B(expr, expr)
+
+
+RESIDUAL = _B(False, True)
+
+
+def _and(items: Sequence[SqlBool]) -> SqlBool:
+    if any(i is False for i in items):
+        return False
+    rest = [i for i in items if i is not True]
+    if not rest:
+        return True
+    return rest[0] if len(rest) == 1 else sa.and_(*rest)  # type: ignore[arg-type]
+
+
+def _or(items: Sequence[SqlBool]) -> SqlBool:
+    if any(i is True for i in items):
+        return True
+    rest = [i for i in items if i is not False]
+    if not rest:
+        return False
+    return rest[0] if len(rest) == 1 else sa.or_(*rest)  # type: ignore[arg-type]
+
+
+def _not(item: SqlBool) -> SqlBool:
+    if isinstance(item, bool):
+        return not item
+    return sa.not_(item)
+
+
+def _safe(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Never NULL: a comparison with a missing operand is false."""
+    return sa.func.coalesce(expr, sa.false())
+
+
+def _same(a: SqlBool, b: SqlBool) -> bool:
+    return a is b or (isinstance(a, bool) and a == b)
+
+
+def _combine(parts: Sequence[_B], join: Any) -> _B:
+    sure = join([p.sure for p in parts])
+    if all(_same(p.sure, p.maybe) for p in parts):
+        return _B(sure, sure)
+    return _B(sure, join([p.maybe for p in parts]))
+
+
+_CMP = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+# --- calendar periods: their shortest and longest length, and exact solutions -----------------
+
+
+@functools.cache
+def _days_range(months: int, days: int) -> tuple[int, int] | None:
+    """The fewest and most days that ``relativedelta(months=months, days=days)`` moves a
+    date, over a whole 400-year Gregorian cycle (the calendar repeats after it)."""
+    lo: int | None = None
+    hi: int | None = None
+    try:
+        for year in range(2000, 2400):
+            for month in range(1, 13):
+                length = calendar.monthrange(year, month)[1]
+                y2, m2 = divmod(year * 12 + month - 1 + months, 12)
+                m2 += 1
+                length2 = calendar.monthrange(y2, m2)[1]
+                first = dt.date(year, month, 1).toordinal()
+                first2 = dt.date(y2, m2, 1).toordinal()
+                for day in (1, 29, 30, 31):
+                    if day > length:
+                        break
+                    delta = first2 + min(day, length2) - 1 - (first + day - 1) + days
+                    lo = delta if lo is None or delta < lo else lo
+                    hi = delta if hi is None or delta > hi else hi
+    except (ValueError, OverflowError):
+        return None
+    assert lo is not None and hi is not None
+    return lo, hi
+
+
+def shift_range(period: Period, sign: int) -> tuple[int, int] | None:
+    """Bounds in microseconds of ``(x + period) - x`` for any instant ``x`` and zone."""
+    months = (period.years * 12 + period.months) * sign
+    days = (period.weeks * 7 + period.days) * sign
+    elapsed = sign * (period.hours * 3600 + period.minutes * 60 + period.seconds) * 10**6
+    if not months and not days:
+        return elapsed, elapsed
+    found = _days_range(months, days)
+    if found is None:
+        return None
+    lo, hi = found
+    return lo * DAY_US - OFFSET_SLACK_US + elapsed, hi * DAY_US + OFFSET_SLACK_US + elapsed
+
+
+def chain_range(shifts: Sequence[tuple[Period, int]]) -> tuple[int, int] | None:
+    lo = hi = 0
+    for period, sign in shifts:
+        found = shift_range(period, sign)
+        if found is None:
+            return None
+        lo, hi = lo + found[0], hi + found[1]
+    return lo, hi
+
+
+class _Irregular(Exception):
+    """A UTC offset that is not a whole quarter hour: sampling could miss a piece."""
+
+
+def _quarter(moment: dt.datetime) -> None:
+    offset = moment.utcoffset()
+    if offset is None or offset.total_seconds() % 900:
+        raise _Irregular
+
+
+Interval = tuple[int | None, int | None]  # [start, end) in microseconds; None: unbounded
+
+
+def solve(
+    shifts: Sequence[tuple[Period, int]], tz: dt.tzinfo, op: str, bound: int
+) -> list[Interval] | None:
+    """Every ``x`` (microseconds) with ``f(x) op bound``, where ``f`` applies ``shifts`` as
+    :meth:`Period.add_to` does, as sorted disjoint intervals; None when it cannot be done
+    exactly (see the module's docstring)."""
+    span = chain_range(shifts)
+    if span is None:
+        return None
+    low, high = bound - span[1], bound - span[0]  # below low f < bound; above high f > bound
+    if (high - low) // STEP_US > MAX_SAMPLES:
+        return None
+
+    def gap(x: int) -> int:
+        moment = us_to_instant(x)
+        _quarter(moment.astimezone(tz))
+        for period, sign in shifts:
+            moment = period.add_to(moment, tz, sign)
+            _quarter(moment.astimezone(tz))
+        return instant_to_us(moment) - x
+
+    try:
+        samples = list(range(low, high + 1, STEP_US))
+        if samples[-1] != high:
+            samples.append(high)
+        pieces: list[tuple[int, int, int]] = []
+        start, current, previous = low, gap(low), low
+        for x in samples[1:]:
+            here = gap(x)
+            while here != current:
+                lo, hi = previous, x
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if gap(mid) == current:
+                        lo = mid
+                    else:
+                        hi = mid
+                pieces.append((start, hi, current))
+                start, current, previous = hi, gap(hi), hi
+            previous = x
+        pieces.append((start, high + 1, current))
+    except (_Irregular, OverflowError, ValueError):
+        return None
+
+    out: list[Interval] = []
+    if op in ("<", "<=", "!="):
+        out.append((None, low))
+    for s, e, c in pieces:
+        t = bound - c  # within the piece, f(x) op bound  <=>  x op t
+        candidates = {
+            "<": [(s, min(e, t))],
+            "<=": [(s, min(e, t + 1))],
+            ">": [(max(s, t + 1), e)],
+            ">=": [(max(s, t), e)],
+            "==": [(max(s, t), min(e, t + 1))],
+            "!=": [(s, min(e, t)), (max(s, t + 1), e)],
+        }[op]
+        out.extend((a, b) for a, b in candidates if a < b)
+    if op in (">", ">=", "!="):
+        out.append((high + 1, None))
+    return _merge(out)
+
+
+def _merge(intervals: list[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for a, b in intervals:  # already in order
+        if merged:
+            pa, pb = merged[-1]
+            if pb is None or (a is not None and a <= pb):
+                if pb is not None and (b is None or b > pb):
+                    merged[-1] = (pa, b)
+                continue
+        merged.append((a, b))
+    return merged
+
+
+def _in_intervals(x: ColumnElement[Any], intervals: list[Interval]) -> SqlBool:
+    parts: list[SqlBool] = []
+    for a, b in intervals:
+        conds: list[SqlBool] = []
+        if a is not None:
+            conds.append(x >= a)
+        if b is not None:
+            conds.append(x < b)
+        parts.append(_and(conds) if conds else x.is_not(None))
+    if not parts:
+        return False
+    return _safe(_or(parts))  # type: ignore[arg-type]
+
+
+# --- the compiler ----------------------------------------------------------------------------
+
+
+class _AtOnly:
+    """What a constant sub-expression may read when it is computed in Python: ``at``."""
+
+    def __init__(self, at: dt.datetime):
+        self.at = at
+
+
+class Compiler:
+    """Compile one condition for one ``at`` against the records alias ``r``."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        at: dt.datetime,
+        tables: Tables,
+        r: Any,
+        dialect: str,
+    ):
+        self.policy = policy
+        self.tz = policy.tz
+        self.at = at
+        self.at_us = instant_to_us(at)
+        self.t = tables
+        self.r = r
+        self.dialect = dialect
+        self.vocab = vocabulary(policy, RECORDS_CONTEXT)
+        self._aliases = 0
+
+    def compile(self, node: Node) -> Compiled:
+        b = self.cond(node)
+        if _same(b.sure, b.maybe):
+            return Compiled(b.sure, b.sure)
+        return Compiled(b.maybe, b.sure)
+
+    # -- helpers --
+
+    def _alias(self, table: sa.Table, name: str) -> Any:
+        self._aliases += 1
+        return table.alias(f"{name}{self._aliases}")
+
+    def kinds(self, effect: str) -> list[str]:
+        return list(self.policy.events_with(effect))
+
+    def is_const(self, n: Node) -> bool:
+        if isinstance(n, Const | ListOf):
+            return True
+        if isinstance(n, Ref):
+            return n.name == "at"
+        if isinstance(n, Call):
+            return n.func in PURE_FUNCTIONS and all(self.is_const(a) for a in n.args)
+        if isinstance(n, Compare):
+            return self.is_const(n.left) and self.is_const(n.right)
+        if isinstance(n, In):
+            return self.is_const(n.item) and self.is_const(n.container)
+        if isinstance(n, And | Or):
+            return all(self.is_const(i) for i in n.items)
+        if isinstance(n, Not | Present):
+            return self.is_const(n.item)
+        if isinstance(n, Shift):
+            return self.is_const(n.instant) and self.is_const(n.period)
+        return False  # pragma: no cover
+
+    def fold(self, n: Node) -> Any:
+        return interpret(n, _AtOnly(self.at), self.vocab, self.tz)
+
+    def literal(self, value: Any, kind: Kind) -> Any:
+        if isinstance(value, dt.datetime):
+            return sa.literal(instant_to_us(value), sa.BigInteger())
+        if isinstance(value, bool):
+            return sa.literal(int(value), sa.Integer())
+        return value
+
+    # -- truths --
+
+    def cond(self, n: Node) -> _B:
+        if self.is_const(n):
+            return _exact(bool(self.fold(n)))
+        if isinstance(n, Ref):
+            if n.name == "subject.suppressed":
+                return _exact(self.suppressed())
+            if n.name == "subject.restricted":
+                return _exact(self.restricted())
+            return RESIDUAL  # pragma: no cover - no other boolean names over records
+        if isinstance(n, Compare):
+            return self.compare(n)
+        if isinstance(n, In):
+            return self.member(n)
+        if isinstance(n, And):
+            return _combine([self.cond(i) for i in n.items], _and)
+        if isinstance(n, Or):
+            return _combine([self.cond(i) for i in n.items], _or)
+        if isinstance(n, Not):
+            inner = self.cond(n.item)
+            if _same(inner.sure, inner.maybe):
+                return _exact(_not(inner.sure))
+            return _B(_not(inner.maybe), _not(inner.sure))
+        if isinstance(n, Present):
+            return self.present(n.item)
+        if isinstance(n, Call):
+            if n.func == "objected":
+                return self.objected(n.args[0])
+            return RESIDUAL
+        return RESIDUAL  # pragma: no cover
+
+    def compare(self, n: Compare) -> _B:
+        op, left, right = n.op, self.val(n.left), self.val(n.right)
+        for side in (left, right):
+            if isinstance(side, _Const) and side.value is None:
+                return _exact(False)
+        if isinstance(left, _Unknown) or isinstance(right, _Unknown):
+            return RESIDUAL
+        if isinstance(left, _Const):
+            left, right, op = right, left, FLIP[op]
+        if isinstance(left, _Sql) and isinstance(right, _Const | _Sql):
+            a = left.expr
+            b = right.expr if isinstance(right, _Sql) else self.literal(right.value, left.kind)
+            if left.kind is Kind.STRING and op not in ("==", "!=") and self.dialect == "postgresql":
+                a = sa.collate(a, "C")
+            return _exact(_safe(_CMP[op](a, b)))
+        if isinstance(left, _Shifted) and isinstance(right, _Const):
+            intervals = solve(left.shifts, self.tz, op, instant_to_us(right.value))
+            if intervals is not None:
+                return _exact(_in_intervals(left.base, intervals))
+        lo_hi_a = self.bounds(left)
+        lo_hi_b = self.bounds(right)
+        if lo_hi_a is None or lo_hi_b is None:
+            return RESIDUAL
+        return self.interval_compare(op, lo_hi_a, lo_hi_b)
+
+    def bounds(self, v: _Val) -> tuple[Any, Any] | None:
+        if isinstance(v, _Const) and isinstance(v.value, dt.datetime):
+            us = sa.literal(instant_to_us(v.value), sa.BigInteger())
+            return us, us
+        if isinstance(v, _Sql) and v.kind is Kind.INSTANT:
+            return v.expr, v.expr
+        if isinstance(v, _Shifted):
+            span = chain_range(v.shifts)
+            if span is None:
+                return None
+            return v.base + span[0], v.base + span[1]
+        return None
+
+    def interval_compare(self, op: str, a: tuple[Any, Any], b: tuple[Any, Any]) -> _B:
+        (alo, ahi), (blo, bhi) = a, b
+        present = sa.and_(alo.is_not(None), blo.is_not(None))
+        if op == "<":
+            return _B(_safe(ahi < blo), _safe(alo < bhi))
+        if op == "<=":
+            return _B(_safe(ahi <= blo), _safe(alo <= bhi))
+        if op == ">":
+            return _B(_safe(alo > bhi), _safe(ahi > blo))
+        if op == ">=":
+            return _B(_safe(alo >= bhi), _safe(ahi >= blo))
+        if op == "==":
+            return _B(False, _safe(sa.and_(alo <= bhi, blo <= ahi)))
+        return _B(_safe(sa.or_(ahi < blo, bhi < alo)), present)
+
+    def member(self, n: In) -> _B:
+        item = self.val(n.item)
+        if isinstance(item, _Const) and item.value is None:
+            return _exact(False)
+        if isinstance(n.container, ListOf):
+            if not isinstance(item, _Sql):
+                return RESIDUAL
+            values = [self.literal(c.value, item.kind) for c in n.container.items]
+            test = item.expr.not_in(values) if n.negated else item.expr.in_(values)
+            return _exact(_safe(test))
+        if isinstance(n.container, Ref) and n.container.name == "record.categories":
+            if isinstance(item, _Const):
+                category: Any = item.value
+                guard: SqlBool = True
+            elif isinstance(item, _Sql):
+                category, guard = item.expr, item.expr.is_not(None)
+            else:
+                return RESIDUAL
+            c = self._alias(self.t.categories, "c")
+            found = (
+                sa.select(sa.literal(1))
+                .select_from(c)
+                .where(c.c.record_id == self.r.c.id, c.c.category == category)
+                .exists()
+            )
+            return _exact(_and([guard, sa.not_(found) if n.negated else found]))
+        return RESIDUAL
+
+    def present(self, item: Node) -> _B:
+        if isinstance(item, Ref) and item.name == "record.categories":
+            return _exact(True)
+        if isinstance(item, Call):
+            fn = self.vocab.functions.get(item.func)
+            if fn is not None and fn.missing is not None:
+                return _exact(True)  # never missing: it answers ``missing`` instead
+            return _combine([self.present(a) for a in item.args], _and)
+        v = self.val(item)
+        if isinstance(v, _Const):
+            return _exact(v.value is not None)
+        if isinstance(v, _Sql):
+            return _exact(v.expr.is_not(None))
+        if isinstance(v, _Shifted):
+            return _exact(v.base.is_not(None))
+        return RESIDUAL
+
+    # -- values --
+
+    def val(self, n: Node) -> _Val:
+        if self.is_const(n):
+            return _Const(self.fold(n))
+        r = self.r
+        if isinstance(n, Ref):
+            name = n.name
+            columns = {
+                "record.id": (r.c.id, Kind.STRING),
+                "record.subject": (r.c.subject, Kind.STRING),
+                "record.source": (r.c.source, Kind.STRING),
+                "record.collected_at": (r.c.collected_at, Kind.INSTANT),
+                "subject.id": (r.c.subject, Kind.STRING),
+            }
+            if name in columns:
+                expr, kind = columns[name]
+                return _Sql(expr, kind)
+            if name == "record.resolved_at":
+                return _Sql(self.resolved_at(), Kind.INSTANT)
+            if name in ("subject.suppressed", "subject.restricted"):
+                truth = self.suppressed() if name == "subject.suppressed" else self.restricted()
+                return _Sql(self.as_int(truth), Kind.BOOL)
+            if name.startswith("subject."):
+                fact = self.policy.facts.get(name[len("subject.") :])
+                if fact is not None and fact.latest is not None:
+                    return _Sql(self.latest(fact.latest, fact.collections), Kind.INSTANT)
+                if fact is not None:
+                    return _Sql(self.latest_of(fact.latest_of or ()), Kind.STRING)
+            return UNKNOWN
+        if isinstance(n, Shift):
+            if not isinstance(n.period, Const) or not isinstance(n.period.value, Period):
+                return UNKNOWN
+            period: Period = n.period.value
+            sign = 1 if n.op == "+" else -1
+            base = self.val(n.instant)
+            calendar_part = period.years or period.months or period.weeks or period.days
+            if isinstance(base, _Sql) and base.kind is Kind.INSTANT:
+                if not calendar_part:
+                    span = shift_range(period, sign)
+                    assert span is not None
+                    return _Sql(base.expr + span[0], Kind.INSTANT)
+                return _Shifted(base.expr, ((period, sign),))
+            if isinstance(base, _Shifted):
+                return _Shifted(base.base, (*base.shifts, (period, sign)))
+            return UNKNOWN
+        if isinstance(n, Compare | In | And | Or | Not | Present | Call):
+            if isinstance(n, Call) and n.func != "objected":
+                return UNKNOWN
+            b = self.cond(n)
+            if _same(b.sure, b.maybe):
+                return _Sql(self.as_int(b.sure), Kind.BOOL)
+        return UNKNOWN
+
+    def as_int(self, truth: SqlBool) -> ColumnElement[Any]:
+        if isinstance(truth, bool):
+            return sa.literal(int(truth), sa.Integer())
+        return sa.case((truth, 1), else_=0)
+
+    # -- the subject's facts, as correlated subqueries --
+
+    def latest(self, kinds: Sequence[str], collections: bool) -> ColumnElement[Any]:
+        r = self.r
+        parts: list[ColumnElement[Any]] = []
+        if kinds:
+            e = self._alias(self.t.events, "e")
+            parts.append(
+                sa.select(sa.func.max(e.c.at))
+                .where(e.c.subject == r.c.subject, e.c.kind.in_(list(kinds)), e.c.at <= self.at_us)
+                .scalar_subquery()
+            )
+        if collections:
+            r2 = self._alias(self.t.records, "rr")
+            parts.append(
+                sa.select(sa.func.max(r2.c.collected_at))
+                .where(r2.c.subject == r.c.subject, r2.c.collected_at <= self.at_us)
+                .scalar_subquery()
+            )
+        if not parts:
+            return sa.null()
+        if len(parts) == 1:
+            return parts[0]
+        padded = [sa.func.coalesce(p, SENTINEL) for p in parts]
+        greatest = sa.func.max(*padded) if self.dialect == "sqlite" else sa.func.greatest(*padded)
+        return sa.func.nullif(greatest, SENTINEL)
+
+    def _last_kind(self, kinds: Sequence[str]) -> ColumnElement[Any]:
+        e = self._alias(self.t.events, "e")
+        return (
+            sa.select(e.c.kind)
+            .where(e.c.subject == self.r.c.subject, e.c.kind.in_(list(kinds)), e.c.at <= self.at_us)
+            .order_by(e.c.at.desc(), e.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    def latest_of(self, kinds: Sequence[str]) -> ColumnElement[Any]:
+        if not kinds:
+            return sa.null()
+        return self._last_kind(kinds)
+
+    def restricted(self) -> SqlBool:
+        on, off = self.kinds("restrict"), self.kinds("lift_restriction")
+        only_on = [k for k in on if k not in off]
+        if not only_on:
+            return False
+        return _safe(self._last_kind(list(dict.fromkeys(on + off))).in_(only_on))
+
+    def suppressed(self) -> SqlBool:
+        r = self.r
+        marketing = [p.id for p in self.policy.purposes.values() if p.direct_marketing]
+        e = self._alias(self.t.events, "e")
+        reasons: list[ColumnElement[bool]] = []
+        if self.kinds("suppress"):
+            reasons.append(e.c.kind.in_(self.kinds("suppress")))
+        if self.kinds("erase"):
+            reasons.append(sa.and_(e.c.kind.in_(self.kinds("erase")), e.c.record.is_(None)))
+        if self.kinds("object"):
+            purpose = e.c.purpose.is_(None)
+            if marketing:
+                purpose = sa.or_(purpose, e.c.purpose.in_(marketing))
+            reasons.append(sa.and_(e.c.kind.in_(self.kinds("object")), purpose))
+        found: list[SqlBool] = []
+        if reasons:
+            found.append(
+                sa.select(sa.literal(1))
+                .select_from(e)
+                .where(e.c.subject == r.c.subject, e.c.at <= self.at_us, sa.or_(*reasons))
+                .exists()
+            )
+        category = self.policy.info.email_category
+        if category:
+            c = self._alias(self.t.categories, "c")
+            s = self._alias(self.t.suppression, "s")
+            # One level of correlation only (a nested IN (SELECT ...) would not correlate).
+            found.append(
+                sa.select(sa.literal(1))
+                .select_from(c.join(s, s.c.email_norm == c.c.norm))
+                .where(
+                    c.c.subject == r.c.subject,
+                    c.c.category == category,
+                    s.c.at <= self.at_us,
+                )
+                .exists()
+            )
+        return _or(found)
+
+    def objected(self, arg: Node) -> _B:
+        purpose = self.val(arg)
+        if isinstance(purpose, _Const):
+            if purpose.value is None:
+                return _exact(False)
+            value: Any = purpose.value
+            guard: SqlBool = True
+        elif isinstance(purpose, _Sql):
+            value, guard = purpose.expr, purpose.expr.is_not(None)
+        else:
+            return RESIDUAL
+        kinds = self.kinds("object")
+        if not kinds:
+            return _exact(False)
+        e = self._alias(self.t.events, "e")
+        found = (
+            sa.select(sa.literal(1))
+            .select_from(e)
+            .where(
+                e.c.subject == self.r.c.subject,
+                e.c.kind.in_(kinds),
+                e.c.at <= self.at_us,
+                sa.or_(e.c.purpose.is_(None), e.c.purpose == value),
+            )
+            .exists()
+        )
+        return _exact(_and([guard, found]))
+
+    def resolved_at(self) -> ColumnElement[Any]:
+        kinds = self.kinds("resolve")
+        if not kinds:
+            return sa.null()
+        e = self._alias(self.t.events, "e")
+        return (
+            sa.select(sa.func.max(e.c.at))
+            .where(
+                e.c.subject == self.r.c.subject,
+                e.c.record == self.r.c.id,
+                e.c.kind.in_(kinds),
+                e.c.at <= self.at_us,
+            )
+            .scalar_subquery()
+        )

@@ -1,0 +1,146 @@
+"""Pushdown: a sweep over 100,000 SQLite rows runs in the database. It issues a number of
+statements bounded by the matches (one per page of results), never by the table, and loads
+only the rows that match."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fairproc.adapters.sql import SqlStore
+from sqlalchemy import event
+
+from fairproc import Record, load_policy
+from fairproc.clock import Period
+from fairproc.store import ChangeSet
+
+POLICY = load_policy("flexioffices")
+ROWS = 100_000
+SOURCES = ("website_visit", "quick_quote", "handbook_download", "contact_form")
+START = dt.datetime(2020, 1, 31, 12, tzinfo=dt.UTC)
+
+
+def _collected(i: int) -> dt.datetime:
+    # Spread over six years, hitting month ends, 29 February and both clock changes.
+    return START + dt.timedelta(minutes=31 * i + (i % 17))
+
+
+def _records() -> Iterator[Record]:
+    for i in range(ROWS):
+        data: dict[str, Any] = {"ip_address": f"10.0.{i % 250}.{i % 200}"}
+        if i % 3:
+            data = {"name": f"n{i}", "email": f"s{i % 25_000}@example.com"}
+        yield Record(f"r{i:06}", f"s{i % 25_000}", SOURCES[i % 4], _collected(i), data)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
+    path: Path = tmp_path_factory.mktemp("pushdown") / "big.db"
+    store = SqlStore(f"sqlite:///{path}")
+    store.apply(ChangeSet(put_records=list(_records())))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class Counter:
+    def __init__(self, store: SqlStore):
+        self.store = store
+        self.statements: list[str] = []
+
+    def __enter__(self) -> Counter:
+        event.listen(self.store.engine, "before_cursor_execute", self._count)
+        self.rows_before = self.store.rows_fetched
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.store.engine, "before_cursor_execute", self._count)
+        self.rows = self.store.rows_fetched - self.rows_before
+
+    def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "ROLLBACK", "COMMIT")):
+            self.statements.append(statement)
+
+
+def test_a_retention_sweep_runs_in_the_database(big: SqlStore) -> None:
+    at = dt.datetime(2024, 6, 30, 23, 30, tzinfo=dt.UTC)
+    condition = "record.source == 'website_visit' and at >= record.collected_at + P12M"
+    sql, exact = big.explain(condition, at, POLICY)
+    assert exact, sql  # the calendar period is solved exactly: no row is checked in Python
+    twelve_months = Period(months=12)
+    want = [
+        f"r{i:06}"
+        for i in range(ROWS)
+        if SOURCES[i % 4] == "website_visit"
+        and at.timestamp() >= twelve_months.add_to(_collected(i), POLICY.tz).timestamp()
+    ]
+    assert 5_000 < len(want) < ROWS // 4
+    with Counter(big) as counted:
+        got = [r.id for r in big.find_records(condition, at, POLICY)]
+    assert got == want
+    assert counted.rows == len(want)  # loads only matching rows
+    pages = len(want) // big.page_size + 1
+    assert len(counted.statements) <= pages
+    assert all("LIMIT" in s for s in counted.statements)
+
+
+def test_a_subject_fact_sweep_runs_in_the_database(big: SqlStore) -> None:
+    at = dt.datetime(2029, 9, 1, 0, 30, tzinfo=dt.UTC)
+    condition = "not (at < subject.last_interaction + P4Y) and 'email' in record.categories"
+    assert big.explain(condition, at, POLICY)[1]
+    with Counter(big) as counted:
+        got = [r.id for r in big.find_records(condition, at, POLICY)]
+    # A subject's last interaction is the latest of its records collected by then.
+    latest: dict[str, dt.datetime] = {}
+    for i in range(ROWS):
+        when = _collected(i)
+        if when <= at:
+            subject = f"s{i % 25_000}"
+            latest[subject] = max(latest.get(subject, when), when)
+    four = Period(years=4)
+    want = [
+        f"r{i:06}"
+        for i in range(ROWS)
+        if i % 3
+        and (last := latest.get(f"s{i % 25_000}")) is not None
+        and at.timestamp() >= four.add_to(last, POLICY.tz).timestamp()
+    ]
+    assert 0 < len(want) < sum(1 for i in range(ROWS) if i % 3)
+    assert got == want
+    assert counted.rows == len(want)
+    assert len(counted.statements) <= len(want) // big.page_size + 1
+
+
+def test_what_sql_cannot_say_is_filtered_after_a_narrow_prefilter(big: SqlStore) -> None:
+    """Office hours need the London clock: the database narrows to the handbook downloads
+    collected in the last week, and only those rows are checked in Python."""
+    at = dt.datetime(2024, 3, 8, tzinfo=dt.UTC)
+    condition = (
+        "record.source == 'handbook_download' and record.collected_at + P7D >= at"
+        " and record.collected_at <= at and in_office_hours(record.collected_at)"
+    )
+    assert not big.explain(condition, at, POLICY)[1]
+    candidates = [
+        i
+        for i in range(ROWS)
+        if SOURCES[i % 4] == "handbook_download"
+        and at - dt.timedelta(days=8) <= _collected(i) <= at
+    ]
+    with Counter(big) as counted:
+        got = [r.id for r in big.find_records(condition, at, POLICY)]
+    hours = POLICY.info.office_hours
+    assert hours is not None
+    want = [
+        f"r{i:06}"
+        for i in candidates
+        if Period(days=7).add_to(_collected(i), POLICY.tz) >= at
+        and hours.contains(_collected(i), POLICY.tz)
+    ]
+    assert 0 < len(want) < len(candidates)
+    assert got == want
+    assert counted.rows <= len(candidates)  # never the table
+    assert len(counted.statements) <= 2 + 3 * (len(candidates) // 500 + 1)
