@@ -183,12 +183,10 @@ def scenarios_run(
 
 
 def _store_factory(url: str) -> Any:
+    from fairproc.scenarios import UrlStores
+
     try:
-        from fairproc.store import scenario_store_factory  # type: ignore[attr-defined]
-    except ImportError:
-        _fail("--store needs the storage adapters, which this version of fairproc lacks")
-    try:
-        return scenario_store_factory(url)
+        return UrlStores(url)
     except FairprocError as exc:
         _fail(str(exc))
 

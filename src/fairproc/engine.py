@@ -57,7 +57,9 @@ def _choose(entries: Sequence[RetentionEntry], at: dt.datetime) -> RetentionResu
     dated = [e for e in entries if e.until is not None]
     reviews = [e for e in entries if e.action == "review"]
     if dated:
-        best = max(dated, key=lambda e: e.until)  # type: ignore[arg-type, return-value]
+        # Instants compare as instants: two written in the policy's zone would compare by wall
+        # clock, and in the hour the clocks go back repeats that is the wrong order.
+        best = max(dated, key=lambda e: e.until.timestamp())  # type: ignore[union-attr]
         if best.action == "keep":
             return RetentionResult("keep", best.until, best.rule, tuple(entries))
         if reviews:
@@ -83,6 +85,11 @@ class Engine:
         p = self.policy
         self._grants: dict[tuple[str, str], tuple[BasisGrant, ...]] = {}
         self._processing: dict[tuple[str, str], tuple[ProcessingRule, ...]] = {}
+        # the rules that bind a purpose whatever its basis: checked even when no basis holds
+        self._any_basis: dict[str, tuple[ProcessingRule, ...]] = {
+            purpose: tuple(r for r in p.processing if r.bases is None and r.applies(purpose, ""))
+            for purpose in p.purposes
+        }
         self._retention: dict[str, tuple[RetentionRule, ...]] = {}
         self._routing: dict[str, RoutingRule] = {}
         for source in p.sources:
@@ -117,10 +124,14 @@ class Engine:
             self._revision = revision
         cached = self._histories.get(subject)
         if cached is None:
-            records = self.store.subject_records(subject)
+            records = [self._checked(r) for r in self.store.subject_records(subject)]
             events = self.store.subject_events(subject)
+            for event in events:
+                require_aware(event.at, f"event {event.kind!r} of subject {event.subject!r}: at")
             history = SubjectHistory(self.policy, subject, records, events)
             entries = self.store.suppression_entries(history.emails) if history.emails else ()
+            for entry in entries:
+                require_aware(entry.at, f"suppression entry {entry.email!r}: at")
             if entries:
                 history = SubjectHistory(self.policy, subject, records, events, entries)
             cached = history
@@ -130,13 +141,18 @@ class Engine:
 
     def _record(self, record: Record | str) -> Record:
         if isinstance(record, Record):
-            if record.source not in self.policy.sources:
-                raise self._unknown("source", record.source, self.policy.sources)
-            return record
+            return self._checked(record)
         found = self.store.get_record(record)
         if found is None:
             raise InputError.one(f"no record with id {record!r} in the store")
-        return found
+        return self._checked(found)
+
+    def _checked(self, record: Record) -> Record:
+        """``record`` if the policy knows its source and its time is aware; else InputError."""
+        if record.source not in self.policy.sources:
+            raise self._unknown("source", record.source, self.policy.sources)
+        require_aware(record.collected_at, f"record {record.id!r}: collected_at")
+        return record
 
     def _unknown(self, what: str, value: str, known: Iterable[str]) -> InputError:
         known = sorted(known)
@@ -249,19 +265,24 @@ class Engine:
             )
         if grant is not None:
             ctx.basis = grant.basis
-            for prule in self._processing.get((purpose.id, grant.basis), ()):
-                ok = bool(prule.require.evaluate(ctx))
-                checks.append(
-                    Check(
-                        prule.id,
-                        ok,
-                        prule.clause,
-                        prule.note,
-                        reason=None if ok else prule.reason,
-                        scope=scope,
-                        facts_fn=_facts_of(ctx, [prule.require]),
-                    )
+            prules = self._processing.get((purpose.id, grant.basis), ())
+        else:
+            # No basis holds; the rules binding every basis still fail or pass, and a denial
+            # names each rule that failed, not only the first.
+            prules = self._any_basis.get(purpose.id, ())
+        for prule in prules:
+            ok = bool(prule.require.evaluate(ctx))
+            checks.append(
+                Check(
+                    prule.id,
+                    ok,
+                    prule.clause,
+                    prule.note,
+                    reason=None if ok else prule.reason,
+                    scope=scope,
+                    facts_fn=_facts_of(ctx, [prule.require]),
                 )
+            )
         return checks
 
     # -- retention --
@@ -282,9 +303,21 @@ class Engine:
                 else:
                     until = rule.keep.add_to(anchor, self.tz)
                     entries.append(
-                        RetentionEntry(rule, "keep" if ctx.at < until else "delete", until)
+                        RetentionEntry(
+                            rule, "keep" if ctx.ts < until.timestamp() else "delete", until
+                        )
                     )
         return _choose(entries, ctx.at)
+
+    def retention_result(
+        self, record: Record, at: dt.datetime, history: SubjectHistory | None = None
+    ) -> RetentionResult:
+        """The retention outcome without building a decision: for sweeps over many records.
+
+        ``history``: the subject's history when the caller loaded it already (in bulk)."""
+        if history is None:
+            history = self.history(record.subject)
+        return self._retention_result(record, Ctx(at, history, record))
 
     def retention(self, record: Record | str, at: dt.datetime) -> Decision:
         """``keep`` (until a date, or with none), ``delete`` (due at or before ``at``) or
@@ -538,12 +571,21 @@ class Engine:
             record_checks = self._process_checks(rec, purpose, ctx, scope=rec.id)
             checks.extend(record_checks)
             ok = ok or all(c.passed is not False for c in record_checks)
+        if not with_email:
+            # A denial names the rule that failed: no record gives the purpose an address.
+            checks.append(
+                Check(
+                    purpose.rule_id,
+                    False,
+                    purpose.clause,
+                    purpose.note,
+                    reason="no_email",
+                    detail=f"no record of {subject} holds an address ({info.email_category})",
+                )
+            )
         reasons: list[str] = [] if ok else list(_reasons(checks))
-        if not ok:
-            if not with_email:
-                reasons.append("no_email")
-            if history.suppressed(at.timestamp()) and "suppressed" not in reasons:
-                reasons.append("suppressed")
+        if not ok and history.suppressed(at.timestamp()) and "suppressed" not in reasons:
+            reasons.append("suppressed")
         return Decision(
             "may_email",
             "allowed" if ok else "denied",

@@ -20,7 +20,7 @@ from fairproc.decisions import Decision
 from fairproc.engine import Engine
 from fairproc.errors import FairprocError, InputError, Problem, ProblemsError
 from fairproc.loader import LineIndex, load_policy
-from fairproc.model import BASES, Event, Policy, Record, SuppressionEntry
+from fairproc.model import BASES, Event, Policy, Reaction, Record, SuppressionEntry
 from fairproc.world import HistorySource, World
 
 
@@ -642,6 +642,73 @@ def memory_store(scenario: Scenario) -> HistorySource:
     return scenario.world()
 
 
+class UrlStores:
+    """A fresh store per scenario on the storage a URL names, loaded with the scenario's world
+    and removed after it: a table prefix of its own on SQL, a subfolder of its own for CSV."""
+
+    def __init__(self, url: str):
+        from fairproc.store import open_store
+
+        self.url = url
+        self.scheme = url.split(":", 1)[0].lower()
+        self._cleanup: dict[int, Callable[[], None]] = {}
+        # A bad URL or an unreachable server fails here, once, before any scenario runs.
+        self.release(self._open(self._url_for("check")))
+
+    def _url_for(self, token: str) -> str:
+        if self.scheme == "memory":
+            return self.url
+        if self.scheme == "csv":
+            folder = self.url[len("csv://") :]
+            return f"csv://{folder.rstrip('/')}/scenario-{token}"
+        base, _, query = self.url.partition("?")
+        params = [p for p in query.split("&") if p and not p.startswith("prefix=")]
+        params.append(f"prefix=fpscn_{token}_")
+        return base + "?" + "&".join(params)
+
+    def _open(self, url: str) -> Any:
+        import shutil
+
+        from fairproc.store import open_store
+
+        store = open_store(url)
+
+        def cleanup() -> None:
+            drop = getattr(store, "drop_tables", None)
+            if callable(drop):
+                drop()
+            store.close()
+            if self.scheme == "csv":
+                shutil.rmtree(url[len("csv://") :], ignore_errors=True)
+
+        self._cleanup[id(store)] = cleanup
+        return store
+
+    def __call__(self, scenario: Scenario) -> HistorySource:
+        import secrets
+
+        from fairproc.store import ChangeSet
+
+        store = self._open(self._url_for(secrets.token_hex(4)))
+        try:
+            store.apply(
+                ChangeSet(
+                    put_records=scenario.records,
+                    add_events=scenario.events,
+                    add_suppression=scenario.suppression,
+                )
+            )
+        except BaseException:
+            self.release(store)
+            raise
+        return store  # type: ignore[no-any-return]
+
+    def release(self, store: HistorySource) -> None:
+        cleanup = self._cleanup.pop(id(store), None)
+        if cleanup is not None:
+            cleanup()
+
+
 def run_scenario(scenario: Scenario, store_factory: StoreFactory = memory_store) -> ScenarioResult:
     return ScenarioResult(
         scenario.file,
@@ -657,8 +724,13 @@ def iter_results(
     """Run the expectations in file order (a request changes the world for those after it)."""
     store = store_factory(scenario)
     engine = Engine(scenario.policy, store)
-    for exp in scenario.expectations:
-        yield run_expectation(engine, engine.store, exp)
+    try:
+        for exp in scenario.expectations:
+            yield run_expectation(engine, engine.store, exp)
+    finally:
+        release = getattr(store_factory, "release", None)
+        if callable(release):
+            release(store)
 
 
 def run_expectation(engine: Engine, store: HistorySource, exp: Expectation) -> ExpectationResult:
@@ -793,7 +865,11 @@ def coverage(results: Sequence[ScenarioResult]) -> dict[str, dict[str, bool]]:
     for result in results:
         if result.policy is None:
             continue
-        table = out.setdefault(result.policy.id, dict.fromkeys(result.policy.rule_index(), False))
+        # Reactions answer arrivals, not questions: the reactive engine's tests cover them.
+        questions = [
+            r for r, rule in result.policy.rule_index().items() if not isinstance(rule, Reaction)
+        ]
+        table = out.setdefault(result.policy.id, dict.fromkeys(questions, False))
         for e in result.expectations:
             if e.passed and e.decision is not None:
                 for rule in e.decision.rules:

@@ -20,7 +20,7 @@ import attrs
 from fairproc.clock import require_aware
 from fairproc.engine import Engine
 from fairproc.errors import InputError
-from fairproc.model import Record
+from fairproc.model import Policy, Record
 from fairproc.rights import apply_changes
 from fairproc.store import AuditEntry, ChangeSet
 
@@ -85,39 +85,85 @@ def iter_store_records(store: Any) -> Iterator[Record]:
     yield from (records() if callable(records) else records)
 
 
-def candidates(engine: Engine, at: dt.datetime) -> Iterable[Record]:
+def due_conditions(policy: Policy) -> tuple[str, ...]:
+    """For each dated retention rule, the condition under which it no longer keeps a record.
+
+    A record is due only when the rule keeping it longest is past its date, so every due
+    record meets at least one of these: a store that can push them down selects the
+    candidates, and each candidate's retention is then decided exactly.
+    """
+    out = []
+    for rule in policy.retention:
+        if rule.applies_to != "records" or rule.keep is None or rule.from_ is None:
+            continue
+        parts = []
+        if rule.sources is not None:
+            parts.append(f"record.source in {list(rule.sources)!r}")
+        if rule.when is not None:
+            parts.append(f"({rule.when.text})")
+        parts.append(f"at >= ({rule.from_.text}) + {rule.keep}")
+        out.append(" and ".join(parts))
+    return tuple(out)
+
+
+def candidates(engine: Engine, at: dt.datetime) -> Iterator[Record]:
     """The records a sweep must look at: those the store selects as possibly due when it can
-    push the selection down, otherwise every record."""
-    select = getattr(engine.store, "retention_candidates", None)
-    if callable(select):
-        found: Iterable[Record] = select(engine.policy, at)
-        return found
-    return iter_store_records(engine.store)
+    push the selection down (each once, in store order), otherwise every record."""
+    find = getattr(engine.store, "find_records", None)
+    if not callable(find):
+        yield from iter_store_records(engine.store)
+        return
+    seen: set[str] = set()
+    for condition in due_conditions(engine.policy):
+        for record in find(condition, at, engine.policy):
+            if record.id not in seen:
+                seen.add(record.id)
+                yield record
 
 
-def plan_sweep(engine: Engine, at: dt.datetime, progress: Progress | None = None) -> SweepPlan:
-    """Every record whose retention action is due at ``at``, with its rule and due date."""
+def _chunks(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def plan_sweep(
+    engine: Engine, at: dt.datetime, progress: Progress | None = None, chunk: int = 1000
+) -> SweepPlan:
+    """Every record whose retention action is due at ``at``, with its rule and due date.
+
+    Candidates stream from the store in chunks; a store that loads many subjects' histories
+    at once (``histories``) is asked once per chunk rather than once per record.
+    """
     at = require_aware(at)
     items: list[SweepItem] = []
     scanned = review = 0
-    for record in candidates(engine, at):
-        scanned += 1
-        result = engine.retention_result(record, at)
-        if result.action == "delete" and result.governing is not None:
-            assert result.until is not None
-            items.append(
-                SweepItem(
-                    record.id,
-                    record.subject,
-                    record.source,
-                    result.governing.action,
-                    result.governing.id,
-                    result.until,
+    bulk = getattr(engine.store, "histories", None)
+    for records in _chunks(candidates(engine, at), chunk):
+        histories = bulk(engine.policy, [r.subject for r in records]) if callable(bulk) else {}
+        for record in records:
+            result = engine.retention_result(record, at, histories.get(record.subject))
+            if result.action == "delete" and result.governing is not None:
+                assert result.until is not None
+                items.append(
+                    SweepItem(
+                        record.id,
+                        record.subject,
+                        record.source,
+                        result.governing.action,
+                        result.governing.id,
+                        result.until,
+                    )
                 )
-            )
-        elif result.action == "review":
-            review += 1
-        if progress is not None and scanned % 1000 == 0:
+            elif result.action == "review":
+                review += 1
+        scanned += len(records)
+        if progress is not None:
             progress(scanned, 0)
     return SweepPlan(at, tuple(items), scanned, review)
 

@@ -1,0 +1,295 @@
+"""Retention sweeps: what they plan, what they apply, and that every store agrees."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fairproc import Engine, Policy, Record, World
+from fairproc.rights import apply_changes
+from fairproc.store import ChangeSet, Store, open_store
+from fairproc.sweep import apply_sweep, due_conditions, plan_sweep, sweep
+from helpers import WorldBuilder, london, utc
+from store_support import MYSQL_ENV, POSTGRESQL_ENV, server_url, unique_prefix
+
+SWEEP_AT = utc(2031, 6, 1)
+
+
+def _world(flexi: Policy) -> WorldBuilder:
+    w = WorldBuilder(flexi)
+    w.record("website_visit", london(2026, 1, 10), id="w-old")  # cookies: due 2027-01-10
+    w.record("website_visit", london(2031, 1, 10), id="w-new", subject="bob")
+    w.record("quick_quote", london(2015, 1, 10), id="q-resolved", subject="cy")
+    w.event("enquiry_resolved", london(2016, 1, 10), subject="cy", record="q-resolved")
+    w.record("quick_quote", london(2015, 1, 10), id="q-open", subject="dee")  # unresolved: kept
+    w.record("handbook_download", london(2026, 1, 10), id="h-old", subject="eve")
+    w.record("handbook_download", london(2026, 1, 10), id="h-kept", subject="fay")
+    w.event("email_open", london(2028, 1, 10), subject="fay")  # the LI window restarts
+    w.record("phone_call", london(2020, 1, 10), id="p1", subject="gus")  # review, never swept
+    w.record("website_visit", london(2020, 1, 10), id="w-let", subject="hal")
+    w.event("office_let", london(2022, 1, 10), subject="hal")  # letting keeps it to 2032
+    return w
+
+
+DUE = {"w-old", "q-resolved", "h-old"}
+
+
+@pytest.fixture(params=["world", "memory", "sqlite", "csv", "postgresql", "mysql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store | World]:
+    kind = request.param
+    if kind == "world":
+        yield World()
+        return
+    if kind in ("postgresql", "mysql"):
+        url = server_url(POSTGRESQL_ENV if kind == "postgresql" else MYSQL_ENV)
+        opened = open_store(f"{url}?prefix={unique_prefix()}")
+    else:
+        opened = open_store(
+            {
+                "memory": "memory://",
+                "sqlite": f"sqlite:///{tmp_path}/sweep.db",
+                "csv": f"csv://{tmp_path}/sweep-csv",
+            }[kind]
+        )
+    try:
+        yield opened
+    finally:
+        drop = getattr(opened, "drop_tables", None)
+        if callable(drop):
+            drop()
+        opened.close()
+
+
+def _engine(flexi: Policy, store: Store | World, w: WorldBuilder) -> Engine:
+    if isinstance(store, World):
+        return Engine(flexi, w.world())
+    store.apply(
+        ChangeSet(put_records=w.records, add_events=w.events, add_suppression=w.suppression)
+    )
+    return Engine(flexi, store)
+
+
+def _records(engine: Engine) -> set[str]:
+    store = engine.store
+    if isinstance(store, World):
+        return {r.id for r in store.records}
+    return {r.id for r in store.iter_records()}  # type: ignore[attr-defined]
+
+
+def _audit(engine: Engine) -> list[tuple[str, str | None, str | None]]:
+    store = engine.store
+    entries = store.audit if isinstance(store, World) else store.audit_entries()  # type: ignore
+    return [(a.action, a.record, a.rule) for a in entries]
+
+
+def test_a_sweep_deletes_exactly_what_is_due_on_every_store(
+    flexi: Policy, store: Store | World
+) -> None:
+    engine = _engine(flexi, store, _world(flexi))
+    plan = plan_sweep(engine, SWEEP_AT)
+    assert {i.record for i in plan.items} == DUE
+    assert plan.counts() == {
+        "retention.cookies": 1,
+        "retention.enquiry": 1,
+        "retention.legitimate_interests": 1,
+    }
+    dry = sweep(engine, SWEEP_AT)  # a dry run by default: nothing changes
+    assert dry.applied == 0 and _records(engine) >= DUE
+    result = sweep(engine, SWEEP_AT, apply=True, batch_size=2)
+    assert result.applied == 3 and result.batches == 2
+    remaining = _records(engine)
+    assert remaining & DUE == set()
+    assert remaining == {"w-new", "q-open", "h-kept", "p1", "w-let"}
+    audit = _audit(engine)
+    assert sorted(audit) == sorted(
+        [
+            ("delete", "w-old", "retention.cookies"),
+            ("delete", "q-resolved", "retention.enquiry"),
+            ("delete", "h-old", "retention.legitimate_interests"),
+        ]
+    )
+    # the deleted enquiry's resolution event went with it
+    assert list(engine.store.subject_events("cy")) == []
+    # applied twice, the second sweep finds nothing and audits nothing more
+    again = sweep(engine, SWEEP_AT, apply=True)
+    assert again.plan.items == () and again.applied == 0
+    assert len(_audit(engine)) == 3
+
+
+def test_a_sweep_keeps_suppression_entries(flexi: Policy) -> None:
+    w = _world(flexi)
+    w.suppress("eve@example.com", london(2026, 2, 1))
+    engine = w.engine()
+    sweep(engine, SWEEP_AT, apply=True)
+    store = engine.store
+    assert isinstance(store, World)
+    assert [e.email for e in store.suppression] == ["eve@example.com"]
+
+
+def test_an_interrupted_sweep_leaves_whole_batches_and_can_run_again(
+    flexi: Policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/interrupted.db")
+    engine = _engine(flexi, store, _world(flexi))
+    plan = plan_sweep(engine, SWEEP_AT)
+    real_apply = store.apply
+    calls = {"n": 0}
+
+    def failing_apply(changes: ChangeSet) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        real_apply(changes)
+
+    monkeypatch.setattr(store, "apply", failing_apply)
+    with pytest.raises(RuntimeError, match="power cut"):
+        apply_sweep(engine, plan, batch_size=1)
+    monkeypatch.undo()
+    first = plan.items[0].record
+    # the first batch is fully applied with its audit entry; the rest untouched
+    assert first not in _records(engine)
+    assert {i.record for i in plan.items[1:]} <= _records(engine)
+    assert [a[1] for a in _audit(engine)] == [first]
+    # running again finishes the job without doubling anything
+    result = sweep(engine, SWEEP_AT, apply=True)
+    assert result.applied == 2
+    assert sorted(a[1] for a in _audit(engine)) == sorted(DUE)
+    store.close()
+
+
+def test_a_progress_callback_reports_as_it_goes(flexi: Policy) -> None:
+    engine = _world(flexi).engine()
+    seen: list[tuple[int, int]] = []
+    sweep(engine, SWEEP_AT, apply=True, batch_size=1, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_due_conditions_read_every_dated_rule(flexi: Policy) -> None:
+    conditions = due_conditions(flexi)
+    assert len(conditions) == 4  # cookies, enquiry, legitimate interests, letting
+    assert all("at >= " in c for c in conditions)
+
+
+# --- properties ------------------------------------------------------------------------------
+
+SOURCES = ["website_visit", "quick_quote", "handbook_download", "contact_form", "phone_call"]
+KINDS = [
+    "email_open",
+    "website_visit",
+    "staff_contact",
+    "enquiry_resolved",
+    "office_let",
+    "unsubscribed",
+    "cookies_accepted",
+    "objected",
+    "restricted",
+]
+START = utc(2020, 1, 1)
+
+
+@st.composite
+def sweep_worlds(draw: st.DrawFn, flexi: Policy) -> WorldBuilder:
+    w = WorldBuilder(flexi)
+    n = draw(st.integers(1, 6))
+    for i in range(n):
+        w.record(
+            draw(st.sampled_from(SOURCES)),
+            START + dt.timedelta(days=draw(st.integers(0, 2000))),
+            id=f"r{i}",
+            subject=draw(st.sampled_from(["ada", "bob"])),
+        )
+    for _ in range(draw(st.integers(0, 5))):
+        kind = draw(st.sampled_from(KINDS))
+        record = f"r{draw(st.integers(0, n - 1))}" if kind == "enquiry_resolved" else None
+        subject = next((r.subject for r in w.records if r.id == record), None)
+        w.event(
+            kind,
+            START + dt.timedelta(days=draw(st.integers(0, 2000))),
+            subject=subject or draw(st.sampled_from(["ada", "bob"])),
+            record=record,
+        )
+    return w
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_kept_until_u_means_delete_from_u_on(flexi: Policy, data: st.DataObject) -> None:
+    w = data.draw(sweep_worlds(flexi))
+    engine = w.engine()
+    last_event = max([e.at for e in w.events] + [r.collected_at for r in w.records])
+    for record in w.records:
+        decision = engine.retention(record, last_event)
+        if decision.outcome != "keep" or decision.until is None:
+            continue
+        until = decision.until
+        # with no event after last_event the date stays put: before U keep, from U on delete
+        assert engine.retention(record, until - dt.timedelta(seconds=1)).outcome == "keep"
+        assert engine.retention(record, until).outcome in ("delete", "review")
+        later = until + dt.timedelta(days=data.draw(st.integers(0, 5000)))
+        assert engine.retention(record, later).outcome in ("delete", "review")
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_events_other_than_erasure_never_shorten_retention(
+    flexi: Policy, data: st.DataObject
+) -> None:
+    w = data.draw(sweep_worlds(flexi))
+    at = START + dt.timedelta(days=data.draw(st.integers(0, 6000)))
+    before = {r.id: w.engine().retention(r, at) for r in w.records}
+    kind = data.draw(st.sampled_from(KINDS))
+    record = data.draw(st.sampled_from(w.records))
+    w.event(
+        kind,
+        START + dt.timedelta(days=data.draw(st.integers(0, 6000))),
+        subject=record.subject,
+        record=record.id if kind == "enquiry_resolved" else None,
+    )
+    engine = w.engine()
+    rank = {"delete": 0, "review": 1, "keep": 2}
+    for r in w.records:
+        old, new = before[r.id], engine.retention(r, at)
+        if kind == "enquiry_resolved" and old.outcome == "keep" and old.until is None:
+            continue  # resolving an enquiry starts its dated period: the spec's own reading
+        assert rank[new.outcome] >= rank[old.outcome], (r.id, kind, old.outcome, new.outcome)
+        if old.outcome == new.outcome == "keep" and old.until is not None:
+            assert new.until is None or new.until >= old.until
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_sweeps_delete_what_retention_says_on_memory_and_sqlite(
+    flexi: Policy, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    w = data.draw(sweep_worlds(flexi))
+    at = START + dt.timedelta(days=data.draw(st.integers(0, 6000)))
+    expected = {r.id for r in w.records if w.engine().retention(r, at).outcome == "delete"}
+    folder = tmp_path_factory.mktemp("sweep")
+    for url in ("memory://", f"sqlite:///{folder}/p.db"):
+        store = open_store(url)
+        engine = _engine(flexi, store, w)
+        result = sweep(engine, at, apply=True)
+        assert {i.record for i in result.plan.items} == expected, url
+        assert _records(engine) == {r.id for r in w.records} - expected, url
+        assert sweep(engine, at, apply=True).applied == 0
+        store.close()
+
+
+def test_apply_changes_refuses_a_store_it_cannot_change(flexi: Policy) -> None:
+    class ReadOnly:
+        def get_record(self, record_id: str) -> Record | None:
+            return None
+
+    engine = Engine(flexi, World())
+    engine.store = ReadOnly()  # type: ignore[assignment]
+    from fairproc import InputError
+
+    with pytest.raises(InputError, match="cannot be changed"):
+        apply_changes(engine, ChangeSet(delete_records=["x"]))
