@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from fairproc.clock import parse_instant
-from fairproc.errors import FairprocError
+from fairproc.errors import FairprocError, ProblemsError
 
 FORMATS = ["text", "json", "junit", "markdown"]
 
@@ -31,8 +31,8 @@ def _instant(value: str | None, what: str) -> dt.datetime | None:
         return None
     try:
         return parse_instant(value, what)
-    except FairprocError as exc:
-        raise click.BadParameter(str(exc).split(":", 1)[-1].strip()) from None
+    except ProblemsError as exc:
+        raise click.BadParameter(exc.problems[0].message) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,6 +266,194 @@ def explain_cmd(
         _fail(str(exc))
         return
     click.echo(decision.to_json() if fmt == "json" else decision.explain())
+
+
+def _open_store(url: str) -> Any:
+    from fairproc.store import open_store
+
+    try:
+        return open_store(url)
+    except FairprocError as exc:
+        _fail(str(exc))
+
+
+@main.command("sweep")
+@click.option(
+    "--store",
+    "store_url",
+    required=True,
+    metavar="URL",
+    help="The store to sweep (sqlite:///path, postgresql://..., csv:///folder).",
+)
+@click.option(
+    "--at",
+    "at",
+    required=True,
+    metavar="WHEN",
+    help="The instant the sweep is for (ISO 8601 with an offset).",
+)
+@click.option("--policy", default="flexioffices", show_default=True)
+@click.option(
+    "--apply",
+    "do_apply",
+    is_flag=True,
+    help="Delete (or anonymise) what is due; without it the sweep is a dry run.",
+)
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def sweep_cmd(
+    store_url: str, at: str, policy: str, do_apply: bool, batch_size: int, fmt: str
+) -> None:
+    """Find the records whose retention falls due at WHEN; with --apply, delete them in atomic
+    batches, each record with an audit entry. Exit 0, or 2 on bad input."""
+    from fairproc.engine import Engine
+    from fairproc.loader import load_policy
+    from fairproc.sweep import apply_sweep, plan_sweep
+
+    when = _instant(at, "--at")
+    assert when is not None
+    store = _open_store(store_url)
+    try:
+        engine = Engine(load_policy(policy), store)
+        show = fmt == "text" and sys.stderr.isatty()
+        plan = plan_sweep(engine, when)
+        applied = 0
+        if do_apply and plan.items:
+            with click.progressbar(
+                length=len(plan.items), label="sweeping", file=sys.stderr, hidden=not show
+            ) as bar:
+                done = {"n": 0}
+
+                def progress(count: int, total: int) -> None:
+                    bar.update(count - done["n"])
+                    done["n"] = count
+
+                applied = apply_sweep(engine, plan, batch_size, progress).applied
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps({**plan.to_dict(), "applied": applied}, indent=2))
+        return
+    counts = plan.counts()
+    click.echo(
+        f"sweep at {when.isoformat()}: {len(plan.items)} due of {plan.scanned} "
+        f"candidates; {plan.review} for review" + ("" if do_apply else " (dry run)")
+    )
+    if counts:
+        width = max(len(r) for r in counts)
+        click.echo(f"  {'rule':<{width}}  due")
+        for rule, n in sorted(counts.items()):
+            click.echo(f"  {rule:<{width}}  {n}")
+    if do_apply:
+        click.echo(f"applied: {applied} records")
+
+
+@main.command("request")
+@click.argument("subject")
+@click.argument("right")
+@click.option("--store", "store_url", required=True, metavar="URL")
+@click.option("--at", "at", required=True, metavar="WHEN", help="When the request was received.")
+@click.option("--policy", default="flexioffices", show_default=True)
+@click.option("--verified", is_flag=True, help="The requester's identity has been verified.")
+@click.option("--complex", "complex_", is_flag=True, help="Complex: due in three months.")
+@click.option(
+    "--purpose",
+    "purposes",
+    multiple=True,
+    help="Objection: a purpose objected to (repeat; none: every LI purpose).",
+)
+@click.option(
+    "--correct",
+    "corrections",
+    multiple=True,
+    metavar="RECORD.CATEGORY=VALUE",
+    help="Rectification: a corrected value (repeat).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    help="Write exports (access copy, portable data) into this folder.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def request_cmd(
+    subject: str,
+    right: str,
+    store_url: str,
+    at: str,
+    policy: str,
+    verified: bool,
+    complex_: bool,
+    purposes: Sequence[str],
+    corrections: Sequence[str],
+    out: Path | None,
+    fmt: str,
+) -> None:
+    """Carry out a data-subject request: RIGHT is access, rectification, erasure, objection,
+    restriction, portability or complaint. Prints the decision; exit 0, or 2 on bad input."""
+    from fairproc.engine import Engine
+    from fairproc.loader import load_policy
+    from fairproc.rights import access_report, request
+
+    when = _instant(at, "--at")
+    assert when is not None
+    fixes: dict[str, dict[str, str]] = {}
+    for item in corrections:
+        target, sep, value = item.partition("=")
+        record, dot, category = target.partition(".")
+        if not sep or not dot or not record or not category:
+            raise click.BadParameter(
+                f"expected RECORD.CATEGORY=VALUE, got {item!r}", param_hint="--correct"
+            )
+        fixes.setdefault(record, {})[category] = value
+    store = _open_store(store_url)
+    try:
+        engine = Engine(load_policy(policy), store)
+        result = request(
+            engine,
+            subject,
+            right,
+            when,
+            verified=verified,
+            complex=complex_,
+            purposes=list(purposes) or None,
+            corrections=fixes or None,
+        )
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        store.close()
+    written = []
+    if out is not None and result.export is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        base = out / f"{subject}-{right}"
+        base.with_suffix(".json").write_text(result.export_json() + "\n", encoding="utf-8")
+        written.append(base.with_suffix(".json"))
+        if right == "access":
+            base.with_suffix(".md").write_text(access_report(result.export), encoding="utf-8")
+            written.append(base.with_suffix(".md"))
+        if right == "portability":
+            csv_text = str(result.export["csv"])
+            base.with_suffix(".csv").write_text(csv_text, encoding="utf-8")
+            written.append(base.with_suffix(".csv"))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {**result.decision.to_dict(), "written": [str(p) for p in written]}, indent=2
+            )
+        )
+    else:
+        click.echo(result.decision.explain())
+        for path in written:
+            click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover
