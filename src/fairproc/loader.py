@@ -27,13 +27,13 @@ from fairproc.errors import PolicyError, Problem
 from fairproc.model import (
     BASES,
     EVENT_EFFECTS,
+    REACTIONS,
     BasisGrant,
     Category,
     Contact,
     EventKind,
     Fact,
     Policy,
-    REACTIONS,
     PolicyInfo,
     ProcessingRule,
     Purpose,
@@ -141,7 +141,9 @@ class LineIndex:
                     table = (*name, index)
                 else:
                     table = name
-                self.lines.setdefault(table, number)
+                # [a.b] also stands for a, which no header of its own may name
+                for end in range(1, len(table) + 1):
+                    self.lines.setdefault(table[:end], number)
                 continue
             key = _KEY.match(line)
             if key:
@@ -489,14 +491,21 @@ class _Loader:
         self,
         known: Iterable[str],
         what: str,
-        values: Iterable[str] | None,
+        values: Iterable[str] | str | None,
         file: str | None,
         path: tuple[str | int, ...],
     ) -> None:
+        """Report each of ``values`` not in ``known``: a list's items at ``path[i]``, a single
+        id (a string) at ``path`` itself."""
         if values is None:
             return
         known = list(known)
-        for i, value in enumerate(values):
+        items = (
+            [(path, values)]
+            if isinstance(values, str)
+            else [((*path, i), value) for i, value in enumerate(values)]
+        )
+        for at, value in items:
             if value not in known:
                 hint = difflib.get_close_matches(value, known, n=1)
                 self.problem(
@@ -504,7 +513,7 @@ class _Loader:
                     + (f"; did you mean {hint[0]!r}?" if hint else "")
                     + f" (known: {', '.join(sorted(known)) or 'none'})",
                     file,
-                    (*path, i),
+                    at,
                 )
 
     def cross_check(
@@ -529,6 +538,12 @@ class _Loader:
                     rfile,
                     (*rpath, "do"),
                 )
+            if reaction.do in ("record_objection", "record_restriction") and reaction.on != "event":
+                self.problem(
+                    f"do = {reaction.do!r} reacts to an event: on = 'event'",
+                    rfile,
+                    (*rpath, "on"),
+                )
             if reaction.do == "route" and reaction.on != "record":
                 self.problem(
                     "do = 'route' reacts to a record: on = 'record'", rfile, (*rpath, "on")
@@ -552,7 +567,9 @@ class _Loader:
                     ("purpose", p.id),
                 )
             for i, g in enumerate(p.bases):
-                self.ids(BASES, "lawful basis", [g.basis], file, ("purpose", p.id, "bases", i))
+                self.ids(
+                    BASES, "lawful basis", g.basis, file, ("purpose", p.id, "bases", i, "basis")
+                )
                 self.ids(srcs, "source", g.sources, file, ("purpose", p.id, "bases", i, "sources"))
         for rule, file, path in processing:
             self.ids(policy.purposes, "purpose", rule.purposes, file, (*path, "purposes"))
@@ -564,7 +581,7 @@ class _Loader:
                 self.ids(
                     policy.purposes,
                     "purpose",
-                    [r.requires_purpose],
+                    r.requires_purpose,
                     file,
                     ("recipient", r.id, "requires_purpose"),
                 )
@@ -601,6 +618,12 @@ class _Loader:
                     file,
                     (*path, "keep"),
                 )
+            if keep.action not in ("delete", "anonymise"):
+                self.problem(
+                    f"action is 'delete' or 'anonymise', got {keep.action!r}",
+                    file,
+                    (*path, "action"),
+                )
         for right in policy.rights.values():
             file = self.file_of("right", right.id)
             at = ("right", right.id)
@@ -636,13 +659,13 @@ class _Loader:
             self.ids(
                 policy.purposes,
                 "purpose",
-                [policy.info.marketing_purpose],
+                policy.info.marketing_purpose,
                 pfile,
                 ("policy", "marketing_purpose"),
             )
         if policy.info.email_category is not None:
             self.ids(
-                cats, "category", [policy.info.email_category], pfile, ("policy", "email_category")
+                cats, "category", policy.info.email_category, pfile, ("policy", "email_category")
             )
         seen: dict[str, str] = {}
         for rule_id in [

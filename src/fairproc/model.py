@@ -234,7 +234,7 @@ class RetentionRule:
     note: str | None = None
 
 
-REACTIONS = ("route", "suppress", "record_objection", "record_restriction", "decide")
+REACTIONS = ("route", "suppress", "record_objection", "record_restriction")
 
 
 @attrs.frozen
