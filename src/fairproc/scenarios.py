@@ -647,7 +647,6 @@ class UrlStores:
     and removed after it: a table prefix of its own on SQL, a subfolder of its own for CSV."""
 
     def __init__(self, url: str):
-        from fairproc.store import open_store
 
         self.url = url
         self.scheme = url.split(":", 1)[0].lower()
