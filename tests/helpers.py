@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -141,16 +141,6 @@ class WorldBuilder:
 
     def engine(self) -> Engine:
         return Engine(self.policy, self.world())
-
-
-def engine_for(
-    records: Iterable[Record] = (),
-    events: Iterable[Event] = (),
-    policy: Policy | str = "flexioffices",
-) -> Engine:
-    return Engine(
-        policy if isinstance(policy, Policy) else load_policy(policy), World(records, events)
-    )
 
 
 # --- reading decisions -----------------------------------------------------------------------

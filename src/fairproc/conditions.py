@@ -26,6 +26,8 @@ import ast
 import datetime as dt
 import difflib
 import enum
+import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -219,11 +221,15 @@ class _Parser:
         # TOML multi-line strings may break a long condition over lines.
         text = text.replace("\r", " ").replace("\n", " ").strip()
         try:
-            tree = ast.parse(text, mode="eval")
+            with warnings.catch_warnings():
+                # A warning (an invalid escape such as '\d') is an error whatever the caller's
+                # filters, so that the same text always means the same thing.
+                warnings.simplefilter("error")
+                tree = ast.parse(text, mode="eval")
         except SyntaxError as exc:
             col = exc.offset if exc.offset and exc.lineno == 1 else None
             raise ConditionError(f"is not a valid expression: {exc.msg}", self.text, col) from None
-        except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        except (ValueError, RecursionError, MemoryError, OverflowError, Warning) as exc:
             raise ConditionError(f"cannot be parsed: {exc}", self.text) from None
         try:
             return self.node(tree.body, 0)
@@ -243,7 +249,8 @@ class _Parser:
             if isinstance(n.op, ast.USub | ast.UAdd) and isinstance(n.operand, ast.Constant):
                 value = n.operand.value
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    return Const(-value if isinstance(n.op, ast.USub) else value, NUMBER)
+                    number = self.constant(n.operand).value  # refuses what is not finite
+                    return Const(-number if isinstance(n.op, ast.USub) else number, NUMBER)
             raise self.fail("only 'not' and a sign before a number are allowed", n)
         if isinstance(n, ast.Compare):
             parts: list[Node] = []
@@ -314,8 +321,8 @@ class _Parser:
         if isinstance(value, bool):
             return Const(value, BOOL)
         if isinstance(value, int | float):
-            if isinstance(value, float) and value != value:  # pragma: no cover
-                raise self.fail("NaN is not a number", n)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.fail(f"a number must be finite; {value!r} is too large", n)
             return Const(value, NUMBER)
         if isinstance(value, str):
             return Const(value, STRING)
@@ -613,13 +620,19 @@ def interpret(node: Node, ctx: Any, vocab: Vocabulary, tz: dt.tzinfo) -> Any:
     return ev(node)
 
 
+def _v(value: Any) -> Any:
+    """What a comparison compares. Instants compare as instants: two datetimes written in one
+    zone would compare by wall clock, which in the hour the clocks go back is the wrong order."""
+    return value.timestamp() if isinstance(value, dt.datetime) else value
+
+
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: bool(a == b),
-    "!=": lambda a, b: bool(a != b),
-    "<": lambda a, b: bool(a < b),
-    "<=": lambda a, b: bool(a <= b),
-    ">": lambda a, b: bool(a > b),
-    ">=": lambda a, b: bool(a >= b),
+    "==": lambda a, b: bool(_v(a) == _v(b)),
+    "!=": lambda a, b: bool(_v(a) != _v(b)),
+    "<": lambda a, b: bool(_v(a) < _v(b)),
+    "<=": lambda a, b: bool(_v(a) <= _v(b)),
+    ">": lambda a, b: bool(_v(a) > _v(b)),
+    ">=": lambda a, b: bool(_v(a) >= _v(b)),
 }
 
 

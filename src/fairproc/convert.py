@@ -155,7 +155,7 @@ def problems_from(
                         f"unknown key {key!r}"
                         + (f" (expected one of: {', '.join(expected)})" if expected else ""),
                         file=file,
-                        path=at,
+                        path=(*at, key),
                     )
                 )
             return

@@ -128,6 +128,9 @@ class Engine:
             events = self.store.subject_events(subject)
             for event in events:
                 require_aware(event.at, f"event {event.kind!r} of subject {event.subject!r}: at")
+                if event.kind not in self.policy.events:
+                    # A misspelt kind would silently mean nothing (an unsubscribe ignored).
+                    raise self._unknown("event kind", event.kind, self.policy.events)
             history = SubjectHistory(self.policy, subject, records, events)
             entries = self.store.suppression_entries(history.emails) if history.emails else ()
             for entry in entries:
@@ -414,6 +417,10 @@ class Engine:
         at = require_aware(at)
         r = self._recipient(recipient)
         checks, findings, ok = self._transfer_checks(r, at)
+        if ok:
+            # An invalid safeguard beside a valid one does not fail an allowed transfer: it
+            # informs it, and its finding says why (as may_share does).
+            checks = [attrs.evolve(c, passed=None) if c.passed is False else c for c in checks]
         return Decision(
             "transfer",
             "allowed" if ok else "denied",
@@ -565,7 +572,14 @@ class Engine:
         purpose = self.policy.purposes[info.marketing_purpose]
         checks: list[Check] = []
         ok = False
-        with_email = [r for r in history.records if _has_value(r.data.get(info.email_category))]
+        # Only the addresses the subject had given by ``at``: a record collected later did not
+        # exist yet.
+        with_email = [
+            r
+            for r in history.records
+            if _has_value(r.data.get(info.email_category))
+            and r.collected_at.timestamp() <= at.timestamp()
+        ]
         for rec in with_email:
             ctx = Ctx(at, history, rec, purpose.id)
             record_checks = self._process_checks(rec, purpose, ctx, scope=rec.id)

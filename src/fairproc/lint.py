@@ -188,8 +188,12 @@ def lint(policy: Policy, at: dt.date | None = None) -> list[LintFinding]:
                 LintFinding(
                     "invalid_safeguard",
                     "warning",
-                    f"{recipient.id} ({recipient.location}) relies on {sg.title}, invalid from "
-                    f"{sg.valid_until.isoformat() if sg.valid_until else '?'}"
+                    f"{recipient.id} ({recipient.location}) relies on {sg.title}, "
+                    + (
+                        f"valid only from {sg.valid_from.isoformat()}"
+                        if sg.valid_from is not None and at is not None and at < sg.valid_from
+                        else f"invalid from {sg.valid_until.isoformat() if sg.valid_until else '?'}"
+                    )
                     + (f" ({sg.invalidated_by})" if sg.invalidated_by else "")
                     + (f"; successors: {successors}" if successors else ""),
                     sg.rule_id,

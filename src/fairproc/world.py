@@ -216,8 +216,24 @@ class SubjectHistory:
                 suppressions.append((event.at, "unsubscribed"))
             if "erase" in effects and event.record is None:
                 suppressions.append((event.at, "erased"))
+        # An entry on the list applies to this subject from when the subject gave that address.
+        given: dict[str, dt.datetime] = {}
+        if email_category:
+            for record in self.records:
+                value = record.data.get(email_category)
+                if isinstance(value, str) and value.strip():
+                    email = normalise_email(value)
+                    if (
+                        email not in given
+                        or record.collected_at.timestamp() < given[email].timestamp()
+                    ):
+                        given[email] = record.collected_at
         for entry in suppression:
-            suppressions.append((entry.at, entry.reason))
+            since = given.get(normalise_email(entry.email))
+            when = entry.at
+            if since is not None and since.timestamp() > when.timestamp():
+                when = since
+            suppressions.append((when, entry.reason))
         self._by_kind = {k: _Timeline(v) for k, v in by_kind.items()}
         self._record_events = {k: _Timeline(v) for k, v in record_events.items()}
         self._objections = _Timeline(objections)
