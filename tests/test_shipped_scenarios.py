@@ -86,3 +86,13 @@ def test_a_wrong_expectation_in_a_shipped_world_fails(tmp_path: Path) -> None:
     [result] = run_paths([path])
     assert not result.passed
     assert exit_status([result]) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "csv"])
+def test_every_shipped_scenario_passes_on_other_stores(kind: str, tmp_path: Path) -> None:
+    from fairproc.scenarios import UrlStores
+
+    url = {"sqlite": f"sqlite:///{tmp_path}/scenarios.db", "csv": f"csv://{tmp_path}/csv"}[kind]
+    results = run_paths([SCENARIOS], UrlStores(url))
+    assert _failures(results) == []
+    assert sum(len(r.expectations) for r in results) >= 200
