@@ -639,5 +639,5 @@ def _retention_detail(result: RetentionResult) -> str:
     if result.action == "keep" and result.until is None:
         return "keep, with no date yet"
     assert result.until is not None
-    until = result.until.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = result.until.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
     return f"keep until {until}" if result.action == "keep" else f"delete: due {until}"

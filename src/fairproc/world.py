@@ -151,6 +151,9 @@ class _Timeline:
         return self.items[i - 1] if i else None
 
 
+_MEMO_SIZE = 64
+
+
 class SubjectHistory:
     """One subject's records and timeline, indexed for the policy's facts.
 
@@ -160,6 +163,7 @@ class SubjectHistory:
     __slots__ = (
         "_by_kind",
         "_collections",
+        "_memo",
         "_objections",
         "_record_events",
         "_restrictions",
@@ -240,12 +244,26 @@ class SubjectHistory:
         self._restrictions = _Timeline(restrictions)
         self._suppressions = _Timeline(suppressions)
         self._collections = _Timeline((r.collected_at, r) for r in self.records)
+        self._memo: dict[Any, Any] = {}
 
     # -- facts at an instant (``ts`` is the instant as a POSIX timestamp) --
 
     def latest(
         self, kinds: Sequence[str], ts: float, collections: bool = False
     ) -> dt.datetime | None:
+        # Several rules of one decision (and the decisions after it) read the same fact at the
+        # same instant: remember a few answers.
+        key = (kinds, ts, collections)
+        memo = self._memo
+        if key in memo:
+            found: dt.datetime | None = memo[key]
+            return found
+        best = self._latest(kinds, ts, collections)
+        if len(memo) < _MEMO_SIZE:
+            memo[key] = best
+        return best
+
+    def _latest(self, kinds: Sequence[str], ts: float, collections: bool) -> dt.datetime | None:
         best: dt.datetime | None = None
         for kind in kinds:
             timeline = self._by_kind.get(kind)
