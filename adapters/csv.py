@@ -37,6 +37,7 @@ import os
 import secrets
 import shutil
 import sys
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -118,6 +119,8 @@ def _fsync_dir(folder: Path) -> None:
 
 class CsvStore(BaseStore):
     """A store in a folder of CSV files (see the module's docstring)."""
+
+    partition_bytes = 4 * 1024 * 1024  # history_batches: the most it reads into memory at once
 
     def __init__(self, folder: str | os.PathLike[str]):
         if fcntl is None:  # pragma: no cover
@@ -244,7 +247,6 @@ class CsvStore(BaseStore):
             yield line, [unescape(cell) for cell in row]
 
     def _parse(self, name: str, line: int, cells: list[str]) -> Any:
-        path = self.path(name)
         field = ""
         try:
             if name == "records":
@@ -281,7 +283,7 @@ class CsvStore(BaseStore):
                 at, action, subject or None, actor or None, decode_data(detail)
             )
         except ValueError as error:
-            raise StoreError(f"{path}:{line}: {field}: {error}") from None
+            raise StoreError(f"{self.path(name)}:{line}: {field}: {error}") from None
 
     def _read(self, name: str) -> Iterator[Any]:
         with self._snapshot((name,)) as handles:
@@ -358,6 +360,111 @@ class CsvStore(BaseStore):
             else h
             for s, h in bare.items()
         }
+
+    def history_batches(
+        self, policy: Policy, size: int = 20
+    ) -> Iterator[dict[str, SubjectHistory]]:
+        """The history of every subject with records, each exactly once, ``size`` subjects at
+        a time: how sweeps read the store. Time is linear in the files and memory bounded by
+        :attr:`partition_bytes`, not by the files (:meth:`histories` reads the files through
+        for every batch).
+
+        Files of up to ``partition_bytes`` (records and events together) are read once. Larger
+        ones are first split by a hash of the subject into partitions of about that size, in a
+        private temporary folder (``tempfile``'s, removed afterwards), then read one by one;
+        each partition's suppression entries come from one pass over ``suppression.csv``. All
+        from one snapshot of the files."""
+        with self._snapshot(("records", "events", "suppression")) as handles:
+            files = (handles["records"], handles["events"])
+            total = sum(os.fstat(f.fileno()).st_size for f in files if f is not None)
+            parts = max(1, -(-total // self.partition_bytes))
+            records = self._rows("records", handles["records"])
+            events = self._rows("events", handles["events"])
+            if parts == 1:
+                yield from self._partition(policy, records, events, handles["suppression"], size)
+                return
+            with tempfile.TemporaryDirectory(prefix="fairproc-csv-") as temp:
+                split = self._split(Path(temp), parts, records, events)
+                for record_path, event_path in split:
+                    with (
+                        open(record_path, encoding="utf-8", newline="") as record_file,
+                        open(event_path, encoding="utf-8", newline="") as event_file,
+                    ):
+                        yield from self._partition(
+                            policy,
+                            self._split_rows(record_file),
+                            self._split_rows(event_file),
+                            handles["suppression"],
+                            size,
+                        )
+                    os.unlink(record_path)
+                    os.unlink(event_path)
+
+    @staticmethod
+    def _split(
+        folder: Path,
+        parts: int,
+        records: Iterable[tuple[int, list[str]]],
+        events: Iterable[tuple[int, list[str]]],
+    ) -> list[tuple[Path, Path]]:
+        """Rows (with their line numbers) written to ``parts`` pairs of files by subject."""
+        paths = [(folder / f"records-{i}.csv", folder / f"events-{i}.csv") for i in range(parts)]
+        for side, rows, column in ((0, records, 1), (1, events, 0)):
+            files = [open(p[side], "w", encoding="utf-8", newline="") for p in paths]  # noqa: SIM115
+            try:
+                writers = [csv.writer(f) for f in files]
+                for line, cells in rows:
+                    writers[hash(cells[column]) % parts].writerow([line, *cells])
+            finally:
+                for f in files:
+                    f.close()
+        return paths
+
+    @staticmethod
+    def _split_rows(handle: IO[str]) -> Iterator[tuple[int, list[str]]]:
+        for row in csv.reader(handle):
+            yield int(row[0]), row[1:]
+
+    def _partition(
+        self,
+        policy: Policy,
+        record_rows: Iterable[tuple[int, list[str]]],
+        event_rows: Iterable[tuple[int, list[str]]],
+        suppression: IO[str] | None,
+        size: int,
+    ) -> Iterator[dict[str, SubjectHistory]]:
+        """The histories of the subjects with records among these rows, ``size`` at a time."""
+        records: dict[str, list[Record]] = defaultdict(list)
+        for line, cells in record_rows:
+            records[cells[1]].append(self._parse("records", line, cells))
+        events: dict[str, list[Event]] = defaultdict(list)
+        for line, cells in event_rows:
+            if cells[0] in records:
+                events[cells[0]].append(self._parse("events", line, cells))
+        email = policy.info.email_category
+        emails = {
+            normalise_email(value)
+            for recs in records.values()
+            for r in recs
+            if email and isinstance(value := r.data.get(email), str) and value.strip()
+        }
+        entries: dict[str, list[SuppressionEntry]] = defaultdict(list)
+        if emails and suppression is not None:
+            suppression.seek(0)
+            for line, cells in self._rows("suppression", suppression):
+                norm = normalise_email(cells[0])
+                if norm in emails:
+                    entries[norm].append(self._parse("suppression", line, cells))
+
+        def lookup(wanted: Sequence[str]) -> Sequence[SuppressionEntry]:
+            return [x for m in wanted for x in entries.get(normalise_email(m), ())]
+
+        subjects = list(records)
+        for start in range(0, len(subjects), size):
+            yield {
+                s: build_history(policy, s, records[s], events.get(s, ()), lookup)
+                for s in subjects[start : start + size]
+            }
 
     # -- writes --
 

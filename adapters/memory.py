@@ -90,6 +90,20 @@ class MemoryStore(BaseStore):
             for s in dict.fromkeys(subjects)
         }
 
+    def history_batches(
+        self, policy: Policy, size: int = 20
+    ) -> Iterator[dict[str, SubjectHistory]]:
+        """The history of every subject with records, each exactly once, ``size`` subjects at
+        a time: how sweeps read the store (one history per subject, not one per record).
+
+        Small batches let each batch's histories die young: promoted into the garbage
+        collector's oldest generation, they would trigger collections that walk the whole
+        store (at 100,000 records that doubled the time of a sweep)."""
+        with self._lock:
+            subjects = list(self._by_subject)
+        for start in range(0, len(subjects), size):
+            yield self.histories(policy, subjects[start : start + size])
+
     # -- writes --
 
     def apply(self, changes: ChangeSet) -> None:

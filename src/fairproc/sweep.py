@@ -18,11 +18,13 @@ from typing import Any
 import attrs
 
 from fairproc.clock import require_aware
-from fairproc.engine import Engine
+from fairproc.conditions import Condition
+from fairproc.engine import Engine, RetentionResult
 from fairproc.errors import InputError
 from fairproc.model import Policy, Record
 from fairproc.rights import apply_changes
-from fairproc.store import AuditEntry, ChangeSet
+from fairproc.store import AuditEntry, BaseStore, ChangeSet, records_condition
+from fairproc.world import Ctx, SubjectHistory
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -132,40 +134,119 @@ def _chunks(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
+def _python_fallback(store: Any) -> bool:
+    """Whether the store's ``find_records`` is :class:`~fairproc.store.BaseStore`'s Python
+    fallback: selecting candidates would then read every record once per due condition."""
+    find = getattr(store, "find_records", None)
+    return callable(find) and getattr(type(store), "find_records", None) is BaseStore.find_records
+
+
+class _Plan:
+    """The plan as it is gathered, one record at a time."""
+
+    def __init__(self, engine: Engine, at: dt.datetime, screen: bool):
+        self.engine, self.at = engine, at
+        self.items: list[SweepItem] = []
+        self.scanned = self.review = 0
+        # Screening: records other than the store's candidates may be considered (every record
+        # of a history loaded), and only those meeting a due condition (the candidates) count.
+        self.screen = screen
+        self.sources = engine.policy.sources
+        self.due: list[Condition] = []
+        if screen:
+            self.due = [records_condition(c, engine.policy) for c in due_conditions(engine.policy)]
+
+    def consider(self, record: Record, history: SubjectHistory | None) -> None:
+        result = self.engine.retention_result(record, self.at, history)
+        if self.screen and not self._candidate(record, result, history):
+            return
+        self.scanned += 1
+        if result.action == "delete" and result.governing is not None:
+            assert result.until is not None
+            self.items.append(
+                SweepItem(
+                    record.id,
+                    record.subject,
+                    record.source,
+                    result.governing.action,
+                    result.governing.id,
+                    result.until,
+                )
+            )
+        elif result.action == "review":
+            self.review += 1
+
+    def done(self) -> SweepPlan:
+        return SweepPlan(self.at, tuple(self.items), self.scanned, self.review)
+
+    def _candidate(
+        self, record: Record, result: RetentionResult, history: SubjectHistory | None
+    ) -> bool:
+        """Whether the record meets a due condition. For a source the policy knows, a rule's
+        due condition holds exactly when its entry says delete; for any other source only a
+        rule for every source can apply, so the conditions are evaluated."""
+        if any(entry.action == "delete" for entry in result.entries):
+            return True
+        if record.source in self.sources:
+            return False
+        if history is None:
+            history = self.engine.history(record.subject)
+        ctx = Ctx(self.at, history, record)
+        return any(condition.evaluate(ctx) for condition in self.due)
+
+
 def plan_sweep(
     engine: Engine, at: dt.datetime, progress: Progress | None = None, chunk: int = 1000
 ) -> SweepPlan:
     """Every record whose retention action is due at ``at``, with its rule and due date.
 
-    Candidates stream from the store in chunks; a store that loads many subjects' histories
-    at once (``histories``) is asked once per chunk rather than once per record.
+    Candidates stream from the store in chunks. A store that loads many subjects' histories
+    at once (``histories``) is asked once per chunk, for the subjects not seen yet, and every
+    record of each history loaded is considered then (those meeting no due condition are not
+    counted), so a subject is loaded once however many candidates it has. A store whose
+    ``find_records`` is the Python fallback is read once rather than once per due condition,
+    subject by subject when it offers ``history_batches(policy)`` (every subject's history
+    exactly once, a batch at a time). Items come in the order their subjects are loaded.
     """
     at = require_aware(at)
-    items: list[SweepItem] = []
-    scanned = review = 0
-    bulk = getattr(engine.store, "histories", None)
-    for records in _chunks(candidates(engine, at), chunk):
-        histories = bulk(engine.policy, [r.subject for r in records]) if callable(bulk) else {}
-        for record in records:
-            result = engine.retention_result(record, at, histories.get(record.subject))
-            if result.action == "delete" and result.governing is not None:
-                assert result.until is not None
-                items.append(
-                    SweepItem(
-                        record.id,
-                        record.subject,
-                        record.source,
-                        result.governing.action,
-                        result.governing.id,
-                        result.until,
-                    )
-                )
-            elif result.action == "review":
-                review += 1
-        scanned += len(records)
+    store = engine.store
+    fallback = _python_fallback(store)
+    # A store that selects candidates gives those meeting a due condition; a store that cannot
+    # gives every record (and every record is then a candidate).
+    plan = _Plan(engine, at, screen=callable(getattr(store, "find_records", None)))
+    batches = getattr(store, "history_batches", None)
+    if fallback and callable(batches):
+        for histories in batches(engine.policy):
+            for history in histories.values():
+                for record in history.records:
+                    plan.consider(record, history)
+            if progress is not None:
+                progress(plan.scanned, 0)
+        return plan.done()
+    bulk = getattr(store, "histories", None)
+    stream = iter_store_records(store) if fallback else candidates(engine, at)
+    loaded: set[str] = set()
+    for records in _chunks(stream, chunk):
+        if not callable(bulk):
+            for record in records:
+                plan.consider(record, None)
+        else:
+            fresh = [r for r in records if r.subject not in loaded]
+            wanted = list(dict.fromkeys(r.subject for r in fresh))
+            histories = bulk(engine.policy, wanted)
+            for subject in wanted:
+                history = histories.get(subject)
+                if history is None:  # pragma: no cover - every store answers every subject
+                    for record in fresh:
+                        if record.subject == subject:
+                            plan.consider(record, None)
+                    continue
+                for record in history.records:
+                    plan.consider(record, history)
+            loaded.update(wanted)
         if progress is not None:
-            progress(scanned, 0)
-    return SweepPlan(at, tuple(items), scanned, review)
+            progress(plan.scanned, 0)
+    return plan.done()
 
 
 def apply_sweep(
