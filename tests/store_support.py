@@ -7,10 +7,14 @@ import importlib.util
 import os
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from fairproc.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRESQL_ENV = "FAIRPROC_TEST_POSTGRESQL_URL"
@@ -42,3 +46,29 @@ def load_example(name: str) -> ModuleType:
     sys.modules[key] = module
     spec.loader.exec_module(module)
     return module
+
+
+STORE_KINDS = ["memory", "sqlite", "csv", "postgresql", "mysql"]
+
+
+@contextmanager
+def opened_store(kind: str, tmp_path: Path) -> Iterator[Store]:
+    """A fresh, empty store of ``kind`` (servers skip without their URL), dropped after."""
+    if kind in ("postgresql", "mysql"):
+        url = server_url(POSTGRESQL_ENV if kind == "postgresql" else MYSQL_ENV)
+        store = open_store(f"{url}?prefix={unique_prefix()}")
+    else:
+        store = open_store(
+            {
+                "memory": "memory://",
+                "sqlite": f"sqlite:///{tmp_path}/{kind}.db",
+                "csv": f"csv://{tmp_path}/{kind}-csv",
+            }[kind]
+        )
+    try:
+        yield store
+    finally:
+        drop = getattr(store, "drop_tables", None)
+        if callable(drop):
+            drop()
+        store.close()

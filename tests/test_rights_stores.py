@@ -13,34 +13,17 @@ import pytest
 
 from fairproc import Engine, Policy
 from fairproc.rights import request
-from fairproc.store import ChangeSet, Store, open_store
+from fairproc.store import ChangeSet, Store
 from helpers import WorldBuilder, london, utc
-from store_support import MYSQL_ENV, POSTGRESQL_ENV, server_url, unique_prefix
+from store_support import STORE_KINDS, opened_store
 
 RECEIVED = utc(2026, 11, 25, 10)
 
 
-@pytest.fixture(params=["memory", "sqlite", "csv", "postgresql", "mysql"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    kind = request.param
-    if kind in ("postgresql", "mysql"):
-        url = server_url(POSTGRESQL_ENV if kind == "postgresql" else MYSQL_ENV)
-        opened = open_store(f"{url}?prefix={unique_prefix()}")
-    else:
-        opened = open_store(
-            {
-                "memory": "memory://",
-                "sqlite": f"sqlite:///{tmp_path}/r.db",
-                "csv": f"csv://{tmp_path}/r-csv",
-            }[kind]
-        )
-    try:
+    with opened_store(request.param, tmp_path) as opened:
         yield opened
-    finally:
-        drop = getattr(opened, "drop_tables", None)
-        if callable(drop):
-            drop()
-        opened.close()
 
 
 def _world(flexi: Policy) -> WorldBuilder:

@@ -15,7 +15,7 @@ from fairproc.rights import apply_changes
 from fairproc.store import ChangeSet, Store, open_store
 from fairproc.sweep import apply_sweep, due_conditions, plan_sweep, sweep
 from helpers import WorldBuilder, london, utc
-from store_support import MYSQL_ENV, POSTGRESQL_ENV, server_url, unique_prefix
+from store_support import STORE_KINDS, opened_store
 
 SWEEP_AT = utc(2031, 6, 1)
 
@@ -39,30 +39,13 @@ def _world(flexi: Policy) -> WorldBuilder:
 DUE = {"w-old", "q-resolved", "h-old"}
 
 
-@pytest.fixture(params=["world", "memory", "sqlite", "csv", "postgresql", "mysql"])
+@pytest.fixture(params=["world", *STORE_KINDS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store | World]:
-    kind = request.param
-    if kind == "world":
+    if request.param == "world":
         yield World()
         return
-    if kind in ("postgresql", "mysql"):
-        url = server_url(POSTGRESQL_ENV if kind == "postgresql" else MYSQL_ENV)
-        opened = open_store(f"{url}?prefix={unique_prefix()}")
-    else:
-        opened = open_store(
-            {
-                "memory": "memory://",
-                "sqlite": f"sqlite:///{tmp_path}/sweep.db",
-                "csv": f"csv://{tmp_path}/sweep-csv",
-            }[kind]
-        )
-    try:
+    with opened_store(request.param, tmp_path) as opened:
         yield opened
-    finally:
-        drop = getattr(opened, "drop_tables", None)
-        if callable(drop):
-            drop()
-        opened.close()
 
 
 def _engine(flexi: Policy, store: Store | World, w: WorldBuilder) -> Engine:

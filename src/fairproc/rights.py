@@ -169,6 +169,11 @@ class _Planner:
             **extra,
         )
 
+    def refuse(self, reason: str, detail: str) -> RequestResult:
+        """A refusal naming why; it changes nothing."""
+        check = Check(self.right.rule_id, False, self.right.clause, reason=reason, detail=detail)
+        return RequestResult(self.decision("refused", [check], reasons=(reason,)))
+
     # -- which bases a record is processed under, now --
 
     def bases(self, record: Record) -> dict[str, str]:
@@ -196,14 +201,11 @@ class _Planner:
         return list(self.history.emails)
 
     def suppress(self, reason: str) -> tuple[SuppressionEntry, ...]:
-        ts = self.at.timestamp()
-        already = self.history.suppressed(ts)
+        """Suppression entries for the subject's addresses not on the list yet."""
         entries = self.engine.store.suppression_entries(self.history.emails)
         listed = {normalise_email(e.email) for e in entries}
         return tuple(
-            SuppressionEntry(e, self.at, reason)
-            for e in self.history.emails
-            if e not in listed and not (already and reason == "unsubscribed")
+            SuppressionEntry(e, self.at, reason) for e in self.history.emails if e not in listed
         )
 
     # -- the rights --
@@ -424,27 +426,15 @@ class _Planner:
         for p in named or ():
             if p not in self.policy.purposes:
                 raise InputError.one(f"objection: unknown purpose {p!r}")
+        allowed = set(self.right.bases or ("legitimate_interests",))
         li = [
-            p.id
-            for p in self.policy.purposes.values()
-            if any(g.basis == "legitimate_interests" for g in p.bases)
+            p.id for p in self.policy.purposes.values() if any(g.basis in allowed for g in p.bases)
         ]
         targets = li if named is None else [p for p in named if p in li]
         if not targets:
-            return RequestResult(
-                self.decision(
-                    "refused",
-                    reasons=("no_legitimate_interests_purpose",),
-                    checks=[
-                        Check(
-                            self.right.rule_id,
-                            False,
-                            self.right.clause,
-                            reason="no_legitimate_interests_purpose",
-                            detail="every purpose named runs on contract or legal obligation",
-                        )
-                    ],
-                )
+            return self.refuse(
+                "no_legitimate_interests_purpose",
+                "every purpose named runs on contract or legal obligation",
             )
         kinds = self.policy.events_with("object")
         if not kinds:
@@ -479,20 +469,9 @@ class _Planner:
             r.id for r in self.history.records if any(b in allowed for b in self.bases(r).values())
         ]
         if not hits:
-            return RequestResult(
-                self.decision(
-                    "refused",
-                    reasons=("no_legitimate_interests_processing",),
-                    checks=[
-                        Check(
-                            self.right.rule_id,
-                            False,
-                            self.right.clause,
-                            reason="no_legitimate_interests_processing",
-                            detail="no record is processed under legitimate interests",
-                        )
-                    ],
-                )
+            return self.refuse(
+                "no_legitimate_interests_processing",
+                "no record is processed under legitimate interests",
             )
         kinds = self.policy.events_with("restrict")
         if not kinds:
