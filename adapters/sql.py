@@ -44,6 +44,7 @@ from fairproc.store import (
     BaseStore,
     ChangeSet,
     ConditionLike,
+    Row,
     StoreError,
     audit_detail,
     audit_from_stored,
@@ -56,6 +57,8 @@ from fairproc.store import (
     instant_to_us,
     normalised,
     records_condition,
+    records_value,
+    rows_of,
     us_to_instant,
 )
 from fairproc.world import Ctx, SubjectHistory
@@ -166,6 +169,15 @@ def _tables(md: sa.MetaData, prefix: str, collation: str | None) -> dict[str, sa
             **kw,
         ),
     }
+
+
+def _where(query: sa.Select[Any], where: Any) -> sa.Select[Any]:
+    """``query`` filtered by a compiled predicate (which may be a plain True or False)."""
+    if where is False:
+        return query.where(sa.false())
+    if where is True:
+        return query
+    return query.where(where)
 
 
 def _first_line(error: BaseException) -> str:
@@ -517,13 +529,7 @@ class SqlStore(BaseStore):
                 else sa.case((sure, 1), else_=0)
             )
             columns.append(flag.label("sure"))
-        query = sa.select(*columns)
-        where = compiled.where
-        if where is False:
-            query = query.where(sa.false())
-        elif where is not True:
-            query = query.where(where)
-        return query, compiled.exact, r.c.seq
+        return _where(sa.select(*columns), compiled.where), compiled.exact, r.c.seq
 
     def _find(self, cond: Condition, at: Any, policy: Policy) -> Iterator[Record]:
         query, exact, seq = self._find_query(cond, at, policy)
@@ -537,6 +543,62 @@ class SqlStore(BaseStore):
                 record = self._record(row)
                 if row.sure or cond.evaluate(Ctx(at, histories[record.subject], record)):
                     yield record
+
+    def find_rows(
+        self,
+        condition: ConditionLike,
+        at: Any,
+        policy: Policy,
+        values: Sequence[ConditionLike] = (),
+    ) -> Iterator[Row]:
+        """(id, subject, source, values) for each record the condition holds for, in the order
+        first put: one statement selecting only those columns, streamed, when the condition
+        and every value are exact in SQL; otherwise ``find_records`` with the values computed
+        in Python (the same answer, more slowly)."""
+        at = require_aware(at)
+        cond = records_condition(condition, policy)
+        exprs = [records_value(v, policy) for v in values]
+        query = self._rows_query(cond, exprs, at, policy)
+        if query is None:
+            return rows_of(self, self._find(cond, at, policy), at, policy, exprs)
+        return self._stream_rows(query)
+
+    def _rows_query(
+        self, cond: Condition, exprs: Sequence[Condition], at: Any, policy: Policy
+    ) -> sa.Select[Any] | None:
+        """The statement ``find_rows`` runs, or None when part of it is not exact in SQL."""
+        r = self.records.alias("r")
+        compiler = Compiler(policy, at, self.tables, r, self.backend)
+        compiled = compiler.compile(cond.node)
+        columns = [compiler.value(e.node) for e in exprs]
+        if not compiled.exact or any(c is None for c in columns):
+            return None
+        query = sa.select(r.c.id, r.c.subject, r.c.source, *columns).order_by(r.c.seq)
+        return _where(query, compiled.where)
+
+    def _stream_rows(self, query: sa.Select[Any]) -> Iterator[Row]:
+        # One statement, read as it runs (a server-side cursor where the driver has one): a
+        # consistent snapshot, and no re-planning per page.
+        with self._read("find rows") as conn:
+            result = conn.execution_options(stream_results=True, yield_per=self.page_size)
+            for part in result.execute(query).partitions():
+                self.rows_fetched += len(part)
+                for row in part:
+                    cells = tuple(row)
+                    yield cells[0], cells[1], cells[2], cells[3:]
+
+    def count_records(self, condition: ConditionLike, at: Any, policy: Policy) -> int:
+        """How many records the condition holds for: counted in the database when it is
+        exact in SQL, otherwise the records ``find_records`` gives, counted."""
+        at = require_aware(at)
+        cond = records_condition(condition, policy)
+        r = self.records.alias("r")
+        compiled = Compiler(policy, at, self.tables, r, self.backend).compile(cond.node)
+        if not compiled.exact:
+            return sum(1 for _ in self._find(cond, at, policy))
+        query = _where(sa.select(sa.func.count()).select_from(r), compiled.where)
+        with self._read("count records") as conn:
+            return int(conn.execute(query).scalar_one())
 
     # -- writes --
 

@@ -389,6 +389,22 @@ class Compiler:
             return Compiled(b.sure, b.sure)
         return Compiled(b.maybe, b.sure)
 
+    def value(self, node: Node) -> ColumnElement[Any] | None:
+        """The SQL for a value a row holds (``find_rows``), as :func:`fairproc.store.row_value`
+        gives it (instants as integer microseconds, truths as 0 or 1); None when it is not
+        exact in SQL."""
+        v = self.val(node)
+        if isinstance(v, _Sql):
+            return v.expr
+        if isinstance(v, _Const):
+            if v.value is None:
+                return sa.null()
+            if isinstance(v.value, bool | dt.datetime):
+                return self.literal(v.value, Kind.NONE)
+            if isinstance(v.value, str | int):
+                return sa.literal(v.value)
+        return None  # a calendar shift, a local date or time: computed only in Python
+
     # -- helpers --
 
     def _alias(self, table: sa.Table, name: str) -> Any:

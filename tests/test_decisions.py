@@ -351,3 +351,95 @@ def test_decisions_on_random_worlds_keep_their_promises(
     if routed.due is not None:
         elapsed = routed.due.astimezone(dt.UTC) - rec.collected_at.astimezone(dt.UTC)
         assert elapsed == dt.timedelta(hours=48)
+
+
+# --- explanations built when read ----------------------------------------------------------------
+
+
+def test_a_denial_gives_the_reasons_of_its_failed_checks(decisions: list[Decision]) -> None:
+    # The engine decides from booleans and builds the checks only when read: both must agree.
+    for d in decisions:
+        failed = tuple(dict.fromkeys(c.reason for c in d.failed if c.reason))
+        if d.question in ("may_process", "may_share") and not d.allowed:
+            assert d.reasons == failed, d.explain()
+        if d.question == "may_email" and not d.allowed:
+            assert set(failed) <= set(d.reasons), d.explain()
+            assert set(d.reasons) - set(failed) <= {"suppressed"}, d.explain()
+        if d.allowed:
+            assert not d.reasons and not d.failed, d.explain()
+
+
+def test_an_explanation_read_later_is_of_the_store_as_it_was_decided() -> None:
+    from fairproc.adapters.memory import MemoryStore
+
+    store = MemoryStore()
+    world = WorldBuilder(POLICY)
+    rec = world.record("handbook_download", london(2026, 3, 2, 10))
+    store.put_records(rec)
+    engine = Engine(POLICY, store)
+    at = london(2026, 3, 4, 10)
+    before = engine.may_process(rec, "marketing_updates", at)
+    store.add_events(Event("ada", "unsubscribed", london(2026, 3, 3, 10)))
+    after = engine.may_process(rec, "marketing_updates", at)
+    assert before.allowed and not after.allowed
+    # ``before`` is explained only now, after the write: it still explains what was decided.
+    assert not before.failed
+    assert [c.rule for c in after.failed] == ["processing.suppression"]
+    assert "FAIL" not in before.explain()
+
+
+def test_lazy_checks_compare_and_hash_as_their_tuple() -> None:
+    from fairproc.decisions import Check, LazyChecks
+
+    check = Check("r", True, "clause")
+    lazy = LazyChecks(lambda: [check])
+    assert lazy == (check,) and LazyChecks(lambda: (check,)) == lazy
+    assert hash(lazy) == hash((check,))
+    assert len(lazy) == 1 and lazy[0] is check and list(lazy) == [check]
+    assert repr(lazy) == repr((check,))
+
+
+# --- snapshots: one revision read for many questions ---------------------------------------------
+
+
+class CountingStore:
+    """A store that counts how often its revision is read."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self.reads = 0
+
+    @property
+    def revision(self) -> Any:
+        self.reads += 1
+        return self.store.revision
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_a_snapshot_reads_the_revision_once_and_a_later_write_is_seen() -> None:
+    from fairproc.adapters.memory import MemoryStore
+
+    from fairproc.rights import plan_request
+
+    world = sweep_world(POLICY)
+    inner = MemoryStore()
+    inner.put_records(*world.records)
+    inner.add_events(*world.events)
+    store = CountingStore(inner)
+    engine = Engine(POLICY, store)  # type: ignore[arg-type]
+    at = london(2026, 3, 4, 10)
+    records = [r for r in world.records if r.subject == "ada"]
+    store.reads = 0
+    with engine.snapshot():
+        with engine.snapshot():  # nested: still the one read
+            answers = [engine.may_process(r, p, at) for r in records for p in POLICY.purposes]
+        engine.may_email("ada", at)
+    assert store.reads == 1 and len(answers) > 10
+    store.reads = 0
+    plan_request(engine, "ada", "access", at, verified=True)
+    assert store.reads == 1
+    # Outside a block each question checks the revision, so a write is seen at once.
+    inner.add_events(Event("ada", "unsubscribed", london(2026, 3, 3, 10)))
+    assert "suppressed" in engine.may_email("ada", at).reasons

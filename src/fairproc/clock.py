@@ -29,7 +29,8 @@ def is_period_text(text: str) -> bool:
     return bool(_PERIOD.match(text))
 
 
-@attrs.frozen(order=False)
+# cache_hash: periods key the memo of shifted instants, hashed on every decision
+@attrs.frozen(order=False, cache_hash=True)
 class Period:
     """An ISO 8601 duration (``P10Y``, ``P12M``, ``PT48H``).
 

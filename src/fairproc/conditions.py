@@ -27,6 +27,7 @@ import datetime as dt
 import difflib
 import enum
 import math
+import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -640,6 +641,47 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 Compiled = Callable[[Any], Any]
 
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _timestamp_of(node: Node, vocab: Vocabulary, tz: dt.tzinfo) -> Compiled | None:
+    """For an instant-valued node, a closure giving its POSIX timestamp (None when missing);
+    None for any other node. ``at`` is read as the context's timestamp, taken once per
+    question, so the commonest comparison (``at < x + P4Y``) converts one side, not two."""
+    if isinstance(node, Ref):
+        name = vocab.names.get(node.name)
+        if name is None or name.type.kind is not Kind.INSTANT:
+            return None
+        if node.name == "at":
+            return _context_ts
+        get = name.get
+
+        def ref_ts(ctx: Any) -> Any:
+            value = get(ctx)
+            return None if value is None else value.timestamp()
+
+        return ref_ts
+    if isinstance(node, Shift):
+        shifted = compile_python(node, vocab, tz)
+
+        def shift_ts(ctx: Any) -> Any:
+            value = shifted(ctx)
+            return None if value is None else value.timestamp()
+
+        return shift_ts
+    return None
+
+
+def _context_ts(ctx: Any) -> Any:
+    return ctx.ts
+
 
 def compile_python(node: Node, vocab: Vocabulary, tz: dt.tzinfo) -> Compiled:
     """Compile ``node`` to a closure ``f(ctx)``; it gives what :func:`interpret` gives."""
@@ -650,6 +692,20 @@ def compile_python(node: Node, vocab: Vocabulary, tz: dt.tzinfo) -> Compiled:
     if isinstance(node, Ref):
         return vocab.names[node.name].get
     if isinstance(node, Compare):
+        left_ts = _timestamp_of(node.left, vocab, tz)
+        right_ts = _timestamp_of(node.right, vocab, tz)
+        if left_ts is not None and right_ts is not None:
+            # Two instants: compared as timestamps, with no per-call type test.
+            order = _ORDER[node.op]
+
+            def compare_instants(ctx: Any) -> bool:
+                a = left_ts(ctx)
+                if a is None:
+                    return False
+                b = right_ts(ctx)
+                return b is not None and order(a, b)
+
+            return compare_instants
         cmp = _COMPARE[node.op]
         left = compile_python(node.left, vocab, tz)
         if isinstance(node.right, Const):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import attrs
 
@@ -53,6 +53,58 @@ class Check:
         return out
 
 
+class LazyChecks(Sequence[Check]):
+    """A decision's checks, built the first time anyone reads them.
+
+    The engine decides from booleans and keeps what explaining needs; most decisions are
+    asked for their outcome only, so building a :class:`Check` per rule (with its detail text)
+    on every call would be wasted. Once built, the checks compare, hash and print as the
+    tuple they are.
+    """
+
+    __slots__ = ("_build", "_items")
+
+    def __init__(self, build: Callable[[], Sequence[Check]]):
+        self._build: Callable[[], Sequence[Check]] | None = build
+        self._items: tuple[Check, ...] | None = None
+
+    def _get(self) -> tuple[Check, ...]:
+        items = self._items
+        if items is None:
+            assert self._build is not None
+            items = self._items = tuple(self._build())
+            self._build = None  # what it closed over may go
+        return items
+
+    @overload
+    def __getitem__(self, index: int) -> Check: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Check, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Check | tuple[Check, ...]:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[Check]:
+        return iter(self._get())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyChecks):
+            return self._get() == other._get()
+        if isinstance(other, tuple):
+            return self._get() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
 @attrs.frozen
 class Finding:
     code: str
@@ -74,7 +126,8 @@ class Decision:
     due: dt.datetime | None = None
     findings: tuple[Finding, ...] = ()
     reasons: tuple[str, ...] = ()
-    checks: tuple[Check, ...] = ()
+    # a tuple, or LazyChecks: the explanation is built when first read
+    checks: Sequence[Check] = ()
     tz: dt.tzinfo | None = attrs.field(default=None, eq=False, repr=False)
     # a request about several records: each record's own outcome (erased, kept, exported...)
     per_record: Mapping[str, str] = attrs.field(factory=dict, hash=False)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import attrs
 
 from fairproc.clock import require_aware
-from fairproc.decisions import Check, Decision, Finding
+from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.errors import InputError
 from fairproc.model import (
     BasisGrant,
@@ -30,6 +32,11 @@ from fairproc.model import (
 from fairproc.world import Ctx, HistorySource, SubjectHistory, World
 
 ERASED_RULE = "right.erasure"
+
+# What explaining a may_process decision needs, kept from deciding it: the record, purpose,
+# context, grants declared, the grant that held, erasure instant, retention verdict, the
+# processing rules and whether each passed.
+_ProcessState = tuple[Any, ...]
 
 
 @attrs.frozen
@@ -47,25 +54,45 @@ class RetentionResult:
     entries: tuple[RetentionEntry, ...]
 
 
-def _choose(entries: Sequence[RetentionEntry], at: dt.datetime) -> RetentionResult:
+# One rule's retention verdict while deciding: (rule, keep/delete/review, until or None).
+# Plain tuples: a sweep decides this for every record, and most are never explained.
+_Entry = tuple[RetentionRule, str, "dt.datetime | None"]
+# (action, until, governing rule, the entries it was chosen from)
+_Kept = tuple[str, "dt.datetime | None", "RetentionRule | None", list[_Entry]]
+
+
+def _choose(entries: list[_Entry]) -> _Kept:
     """The rule keeping the record longest governs; a record only one rule keeps is kept."""
-    if not entries:
-        return RetentionResult("review", None, None, ())
+    best: _Entry | None = None
+    best_ts = 0.0
+    review: RetentionRule | None = None
     for entry in entries:
-        if entry.action == "keep" and entry.until is None:
-            return RetentionResult("keep", None, entry.rule, tuple(entries))
-    dated = [e for e in entries if e.until is not None]
-    reviews = [e for e in entries if e.action == "review"]
-    if dated:
-        # Instants compare as instants: two written in the policy's zone would compare by wall
-        # clock, and in the hour the clocks go back repeats that is the wrong order.
-        best = max(dated, key=lambda e: e.until.timestamp())  # type: ignore[union-attr]
-        if best.action == "keep":
-            return RetentionResult("keep", best.until, best.rule, tuple(entries))
-        if reviews:
-            return RetentionResult("review", None, reviews[0].rule, tuple(entries))
-        return RetentionResult("delete", best.until, best.rule, tuple(entries))
-    return RetentionResult("review", None, reviews[0].rule, tuple(entries))
+        rule, action, until = entry
+        if until is None:
+            if action == "keep":  # kept with no date: nothing outlasts it
+                return ("keep", None, rule, entries)
+            if review is None:
+                review = rule
+        else:
+            # Instants compare as instants: two written in the policy's zone would compare by
+            # wall clock, and in the hour the clocks go back repeats that is the wrong order.
+            ts = until.timestamp()
+            if best is None or ts > best_ts:
+                best, best_ts = entry, ts
+    if best is not None:
+        if best[1] == "keep":
+            return ("keep", best[2], best[0], entries)
+        if review is not None:
+            return ("review", None, review, entries)
+        return ("delete", best[2], best[0], entries)
+    return ("review", None, review, entries)
+
+
+def _result(kept: _Kept) -> RetentionResult:
+    action, until, governing, entries = kept
+    return RetentionResult(
+        action, until, governing, tuple(RetentionEntry(r, a, u) for r, a, u in entries)
+    )
 
 
 class Engine:
@@ -77,6 +104,7 @@ class Engine:
         self.tz = policy.tz
         self._histories: dict[str, SubjectHistory] = {}
         self._revision: Any = getattr(self.store, "revision", None)
+        self._pinned = False
         self._index()
 
     # -- compiled indexes, built once --
@@ -116,12 +144,36 @@ class Engine:
 
     # -- the store --
 
-    def history(self, subject: str) -> SubjectHistory:
-        """The subject's records and timeline, indexed; cached until the store changes."""
+    @contextmanager
+    def snapshot(self) -> Iterator[Engine]:
+        """Ask several questions of the store as it stands now.
+
+        Each question otherwise reads the store's ``revision`` to know whether the histories it
+        cached are still current; on a database that is a round trip per question. Inside the
+        block the revision is read once, on entry, and the cache trusted: write nothing to the
+        store inside it (writes made elsewhere are seen by the next block). Blocks nest.
+        """
+        if self._pinned:
+            yield self
+            return
+        self._current()
+        self._pinned = True
+        try:
+            yield self
+        finally:
+            self._pinned = False
+
+    def _current(self) -> Any:
+        """The store's revision, read now; the cached histories go when it has moved."""
         revision = getattr(self.store, "revision", None)
         if revision is None or revision != self._revision:
             self._histories.clear()
             self._revision = revision
+        return revision
+
+    def history(self, subject: str) -> SubjectHistory:
+        """The subject's records and timeline, indexed; cached until the store changes."""
+        revision = self._revision if self._pinned else self._current()
         cached = self._histories.get(subject)
         if cached is None:
             records = [self._checked(r) for r in self.store.subject_records(subject)]
@@ -154,7 +206,10 @@ class Engine:
         """``record`` if the policy knows its source and its time is aware; else InputError."""
         if record.source not in self.policy.sources:
             raise self._unknown("source", record.source, self.policy.sources)
-        require_aware(record.collected_at, f"record {record.id!r}: collected_at")
+        collected = record.collected_at
+        if not isinstance(collected, dt.datetime) or collected.utcoffset() is None:
+            # the message is built only for a record that fails (this runs on every question)
+            require_aware(collected, f"record {record.id!r}: collected_at")
         return record
 
     def _unknown(self, what: str, value: str, known: Iterable[str]) -> InputError:
@@ -184,30 +239,64 @@ class Engine:
         """May ``record`` be processed for ``purpose`` at ``at``? ``allowed`` or ``denied``."""
         at = require_aware(at)
         rec = self._record(record)
+        found = self._purpose(purpose)
         ctx = Ctx(at, self.history(rec.subject), rec, purpose)
-        checks = self._process_checks(rec, self._purpose(purpose), ctx)
-        ok = all(c.passed is not False for c in checks)
+        ok, reasons, state = self._process(rec, found, ctx)
         return Decision(
             "may_process",
             "allowed" if ok else "denied",
             at,
             {"record": rec.id, "purpose": purpose},
             basis=ctx.basis,
-            reasons=() if ok else _reasons(checks),
-            checks=tuple(checks),
+            reasons=reasons,
+            checks=LazyChecks(partial(self._process_checks, state, None)),
             tz=self.tz,
         )
 
-    def _process_checks(
-        self, rec: Record, purpose: Purpose, ctx: Ctx, scope: str | None = None
-    ) -> list[Check]:
-        checks: list[Check] = []
+    def _process(
+        self, rec: Record, purpose: Purpose, ctx: Ctx
+    ) -> tuple[bool, tuple[str, ...], _ProcessState]:
+        """Decide from booleans: (allowed, the reasons a denial gives, what explaining needs).
+
+        The checks themselves are built only when someone reads them (``_process_checks``)."""
+        grants = self._grants.get((purpose.id, rec.source), ())
         grant = None
-        for g in self._grants.get((purpose.id, rec.source), ()):
+        for g in grants:
             if g.when is None or g.when.evaluate(ctx):
                 grant = g
                 break
-        facts = _facts_of(ctx, [g.when for g in self._grants.get((purpose.id, rec.source), ())])
+        erased = ctx.history.record_event_at(rec.id, "erase", ctx.ts)
+        kept = self._retain(rec, ctx)
+        if grant is not None:
+            ctx.basis = grant.basis
+            prules = self._processing.get((purpose.id, grant.basis), ())
+        else:
+            # No basis holds; the rules binding every basis still fail or pass, and a denial
+            # names each rule that failed, not only the first.
+            prules = self._any_basis.get(purpose.id, ())
+        passed = [bool(prule.require.evaluate(ctx)) for prule in prules]
+        state = (rec, purpose, ctx, grants, grant, erased, kept, prules, passed)
+        expired = kept[2] is not None and kept[0] == "delete"
+        if grant is not None and erased is None and not expired and all(passed):
+            return True, (), state
+        # In the order the checks come, each reason once.
+        reasons: list[str] = []
+        if grant is None:
+            reasons.append("condition_not_met" if grants else "purpose_not_declared")
+        if erased is not None:
+            reasons.append("erased")
+        if expired:
+            reasons.append("retention_expired")
+        for prule, ok in zip(prules, passed, strict=True):
+            if not ok and prule.reason:
+                reasons.append(prule.reason)
+        return False, tuple(dict.fromkeys(reasons)), state
+
+    def _process_checks(self, state: _ProcessState, scope: str | None) -> list[Check]:
+        """The checks of a ``_process`` decision: each rule, its clause, detail and facts."""
+        rec, purpose, ctx, grants, grant, erased, kept, prules, passed = state
+        checks: list[Check] = []
+        facts = _facts_of(ctx, [g.when for g in grants])
         if grant is not None:
             checks.append(
                 Check(
@@ -221,7 +310,7 @@ class Engine:
                 )
             )
         else:
-            declared = bool(self._grants.get((purpose.id, rec.source)))
+            declared = bool(grants)
             checks.append(
                 Check(
                     purpose.rule_id,
@@ -238,8 +327,6 @@ class Engine:
                     facts_fn=facts,
                 )
             )
-        history, ts = ctx.history, ctx.ts
-        erased = history.record_event_at(rec.id, "erase", ts)
         if erased is not None:
             checks.append(
                 Check(
@@ -251,30 +338,21 @@ class Engine:
                     scope=scope,
                 )
             )
-        kept = self._retention_result(rec, ctx)
-        if kept.governing is not None:
-            rule = kept.governing
+        action, until, rule, _ = kept
+        if rule is not None:
             checks.append(
                 Check(
                     rule.id,
-                    kept.action != "delete",
+                    action != "delete",
                     rule.clause,
                     rule.note,
-                    reason="retention_expired" if kept.action == "delete" else None,
-                    detail=_retention_detail(kept),
+                    reason="retention_expired" if action == "delete" else None,
+                    detail=_retention_detail(action, until),
                     scope=scope,
                     facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
                 )
             )
-        if grant is not None:
-            ctx.basis = grant.basis
-            prules = self._processing.get((purpose.id, grant.basis), ())
-        else:
-            # No basis holds; the rules binding every basis still fail or pass, and a denial
-            # names each rule that failed, not only the first.
-            prules = self._any_basis.get(purpose.id, ())
-        for prule in prules:
-            ok = bool(prule.require.evaluate(ctx))
+        for prule, ok in zip(prules, passed, strict=True):
             checks.append(
                 Check(
                     prule.id,
@@ -290,27 +368,24 @@ class Engine:
 
     # -- retention --
 
-    def _retention_result(self, rec: Record, ctx: Ctx) -> RetentionResult:
-        entries: list[RetentionEntry] = []
+    def _retain(self, rec: Record, ctx: Ctx) -> _Kept:
+        entries: list[_Entry] = []
+        tz, ts = self.tz, ctx.ts
         for rule in self._retention.get(rec.source, ()):
             if rule.when is not None and not rule.when.evaluate(ctx):
                 continue
             if rule.review:
-                entries.append(RetentionEntry(rule, "review", None))
+                entries.append((rule, "review", None))
             elif rule.forever or rule.keep is None or rule.from_ is None:
-                entries.append(RetentionEntry(rule, "keep", None))
+                entries.append((rule, "keep", None))
             else:
                 anchor = rule.from_.evaluate(ctx)
                 if anchor is None:
-                    entries.append(RetentionEntry(rule, "keep", None))
+                    entries.append((rule, "keep", None))
                 else:
-                    until = rule.keep.add_to(anchor, self.tz)
-                    entries.append(
-                        RetentionEntry(
-                            rule, "keep" if ctx.ts < until.timestamp() else "delete", until
-                        )
-                    )
-        return _choose(entries, ctx.at)
+                    until = rule.keep.add_to(anchor, tz)
+                    entries.append((rule, "keep" if ts < until.timestamp() else "delete", until))
+        return _choose(entries)
 
     def retention_result(
         self, record: Record, at: dt.datetime, history: SubjectHistory | None = None
@@ -320,7 +395,7 @@ class Engine:
         ``history``: the subject's history when the caller loaded it already (in bulk)."""
         if history is None:
             history = self.history(record.subject)
-        return self._retention_result(record, Ctx(at, history, record))
+        return _result(self._retain(record, Ctx(at, history, record)))
 
     def retention(self, record: Record | str, at: dt.datetime) -> Decision:
         """``keep`` (until a date, or with none), ``delete`` (due at or before ``at``) or
@@ -328,35 +403,17 @@ class Engine:
         at = require_aware(at)
         rec = self._record(record)
         ctx = Ctx(at, self.history(rec.subject), rec)
-        result = self._retention_result(rec, ctx)
-        checks = []
-        for entry in result.entries:
-            rule = entry.rule
-            one = RetentionResult(entry.action, entry.until, rule, (entry,))
-            checks.append(
-                Check(
-                    rule.id,
-                    {"keep": True, "delete": False, "review": None}[entry.action],
-                    rule.clause,
-                    rule.note,
-                    reason="retention_expired" if entry.action == "delete" else None,
-                    detail=("governs: " if rule is result.governing else "")
-                    + _retention_detail(one),
-                    facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
-                )
-            )
-        reasons: tuple[str, ...] = ()
-        if not result.entries:
-            reasons = ("no_retention_rule",)
+        kept = self._retain(rec, ctx)
+        action, until = kept[0], kept[1]
         return Decision(
             "retention",
-            result.action,
+            action,
             at,
             {"record": rec.id},
-            until=result.until,
-            due=result.until if result.action == "delete" else None,
-            reasons=reasons,
-            checks=tuple(checks),
+            until=until,
+            due=until if action == "delete" else None,
+            reasons=() if kept[3] else ("no_retention_rule",),
+            checks=LazyChecks(partial(_retention_checks, kept, ctx)),
             tz=self.tz,
         )
 
@@ -383,29 +440,33 @@ class Engine:
         due = rule.due.evaluate(ctx) if rule.due is not None else None
         # A routing rule chooses a branch rather than passing or failing: it informs.
         branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
-        checks = [
-            Check(
-                rule.id,
-                None,
-                rule.clause,
-                rule.note,
-                detail=f"{branch}{outcome}",
-                facts_fn=_facts_of(ctx, [rule.when, rule.due]),
-            )
-        ]
         hours = self._hours_rule
         if hours is not None and rule.when is not None and "in_office_hours" in rule.when.text:
-            checks.append(
-                Check(
-                    hours.id,
-                    None,
-                    hours.clause,
-                    hours.note,
-                    detail="in office hours" if holds else "outside office hours",
-                )
+            hours_check = Check(
+                hours.id,
+                None,
+                hours.clause,
+                hours.note,
+                detail="in office hours" if holds else "outside office hours",
             )
+        else:
+            hours_check = None
+
+        def checks() -> list[Check]:
+            out = [
+                Check(
+                    rule.id,
+                    None,
+                    rule.clause,
+                    rule.note,
+                    detail=f"{branch}{outcome}",
+                    facts_fn=_facts_of(ctx, [rule.when, rule.due]),
+                )
+            ]
+            return out if hours_check is None else [*out, hours_check]
+
         return Decision(
-            "route", outcome, at, {"record": rec.id}, due=due, checks=tuple(checks), tz=self.tz
+            "route", outcome, at, {"record": rec.id}, due=due, checks=LazyChecks(checks), tz=self.tz
         )
 
     # -- sharing and transfers --
@@ -533,7 +594,7 @@ class Engine:
         if r.requires_purpose is not None:
             purpose = self.policy.purposes[r.requires_purpose]
             sub = Ctx(at, ctx.history, rec, purpose.id)
-            checks.extend(self._process_checks(rec, purpose, sub, scope=purpose.id))
+            checks.extend(self._process_checks(self._process(rec, purpose, sub)[2], purpose.id))
         if r.location is not None:
             tchecks, findings, _ = self._transfer_checks(r, at)
             ok = any(c.passed for c in tchecks)
@@ -570,43 +631,50 @@ class Engine:
             )
         history = self.history(subject)
         purpose = self.policy.purposes[info.marketing_purpose]
-        checks: list[Check] = []
         ok = False
+        reasons: list[str] = []
+        states: list[_ProcessState] = []
         # Only the addresses the subject had given by ``at``: a record collected later did not
         # exist yet.
-        with_email = [
-            r
-            for r in history.records
-            if _has_value(r.data.get(info.email_category))
-            and r.collected_at.timestamp() <= at.timestamp()
-        ]
-        for rec in with_email:
-            ctx = Ctx(at, history, rec, purpose.id)
-            record_checks = self._process_checks(rec, purpose, ctx, scope=rec.id)
-            checks.extend(record_checks)
-            ok = ok or all(c.passed is not False for c in record_checks)
-        if not with_email:
+        ts = at.timestamp()
+        for rec in history.records:
+            if rec.collected_at.timestamp() > ts or not _has_value(
+                rec.data.get(info.email_category)
+            ):
+                continue
+            allowed, why, state = self._process(rec, purpose, Ctx(at, history, rec, purpose.id))
+            states.append(state)
+            ok = ok or allowed
+            reasons.extend(why)
+        if not states:
             # A denial names the rule that failed: no record gives the purpose an address.
-            checks.append(
-                Check(
-                    purpose.rule_id,
-                    False,
-                    purpose.clause,
-                    purpose.note,
-                    reason="no_email",
-                    detail=f"no record of {subject} holds an address ({info.email_category})",
-                )
-            )
-        reasons: list[str] = [] if ok else list(_reasons(checks))
-        if not ok and history.suppressed(at.timestamp()) and "suppressed" not in reasons:
+            reasons.append("no_email")
+        if ok:
+            reasons = []
+        elif history.suppressed(ts) and "suppressed" not in reasons:
             reasons.append("suppressed")
+
+        def checks() -> list[Check]:
+            if not states:
+                return [
+                    Check(
+                        purpose.rule_id,
+                        False,
+                        purpose.clause,
+                        purpose.note,
+                        reason="no_email",
+                        detail=f"no record of {subject} holds an address ({info.email_category})",
+                    )
+                ]
+            return [c for st in states for c in self._process_checks(st, st[0].id)]
+
         return Decision(
             "may_email",
             "allowed" if ok else "denied",
             at,
             {"subject": subject},
-            reasons=tuple(reasons),
-            checks=tuple(checks),
+            reasons=tuple(dict.fromkeys(reasons)),
+            checks=LazyChecks(checks),
             tz=self.tz,
         )
 
@@ -633,11 +701,28 @@ def _facts_of(ctx: Ctx, conditions: Iterable[Any]) -> Any:
     return facts
 
 
-def _retention_detail(result: RetentionResult) -> str:
-    if result.action == "review":
+def _retention_detail(action: str, until: dt.datetime | None) -> str:
+    if action == "review":
         return "review: the policy declares no retention period"
-    if result.action == "keep" and result.until is None:
+    if action == "keep" and until is None:
         return "keep, with no date yet"
-    assert result.until is not None
-    until = result.until.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-    return f"keep until {until}" if result.action == "keep" else f"delete: due {until}"
+    assert until is not None
+    text = until.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return f"keep until {text}" if action == "keep" else f"delete: due {text}"
+
+
+def _retention_checks(kept: _Kept, ctx: Ctx) -> list[Check]:
+    """One check per rule that applied; the governing one says so."""
+    governing = kept[2]
+    return [
+        Check(
+            rule.id,
+            {"keep": True, "delete": False, "review": None}[action],
+            rule.clause,
+            rule.note,
+            reason="retention_expired" if action == "delete" else None,
+            detail=("governs: " if rule is governing else "") + _retention_detail(action, until),
+            facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+        )
+        for rule, action, until in kept[3]
+    ]

@@ -93,6 +93,31 @@ def plan_request(
     corrections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RequestResult:
     """Decide a request received at ``at``; nothing is changed until the result is applied."""
+    # One request reads the store as it stands: its revision once, not once per question.
+    with engine.snapshot():
+        return _plan_request(
+            engine,
+            subject,
+            right,
+            at,
+            verified=verified,
+            complex=complex,
+            purposes=purposes,
+            corrections=corrections,
+        )
+
+
+def _plan_request(
+    engine: Engine,
+    subject: str,
+    right: str,
+    at: dt.datetime,
+    *,
+    verified: bool,
+    complex: bool,
+    purposes: Sequence[str] | None,
+    corrections: Mapping[str, Mapping[str, Any]] | None,
+) -> RequestResult:
     at = require_aware(at)
     policy = engine.policy
     r = _right(policy, right)

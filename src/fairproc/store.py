@@ -9,6 +9,12 @@ read side plus what an application needs around it, and nothing more:
 * ``find_records(condition, at, policy)``: the records a condition holds for at ``at`` (adapters
   that can push the condition down to their storage do; :func:`filter_records` is the default
   that filters in Python);
+* optionally, ``find_rows(condition, at, policy, values)``: the same selection as plain rows
+  (record id, subject, source and the value of each expression in ``values``), so a caller
+  that needs a few facts per record builds no records (sweeps ask it); and
+  ``count_records(condition, at, policy)``: how many records the condition holds for.
+  :class:`BaseStore` answers both from ``find_records`` (:func:`select_rows`,
+  :func:`count_matching`); the SQL store answers them in the database;
 * ``audit_entries(subject)``: the append-only audit log, in the order it was written;
 * ``apply(changes)``: a :class:`ChangeSet` (records put or deleted, events, suppression entries,
   audit entries) applied as a whole or not at all;
@@ -38,7 +44,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from fairproc.conditions import Condition, Kind, Node, check, compile_python, render
+from fairproc.conditions import (
+    Condition,
+    ConditionError,
+    Kind,
+    Node,
+    check,
+    compile_python,
+    parse,
+    render,
+)
 from fairproc.errors import FairprocError, InputError, Problem
 from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
 from fairproc.world import Ctx, HistorySource, SubjectHistory, vocabulary
@@ -560,9 +575,104 @@ def filter_records(
     return matching(store, cond, at, policy, store.iter_records())
 
 
+Row = tuple[str, str, str, tuple[Any, ...]]
+"""What ``find_rows`` gives for one record: (id, subject, source, the values asked for)."""
+
+_VALUE_KINDS = (Kind.INSTANT, Kind.BOOL, Kind.STRING, Kind.NUMBER, Kind.DATE, Kind.TIME)
+
+
+def records_value(expression: ConditionLike, policy: Policy) -> Condition:
+    """An expression of any type a row can hold (instant, bool, string, number, date, time)
+    over the records vocabulary, checked and compiled to Python: a value ``find_rows`` gives."""
+    vocab = vocabulary(policy, RECORDS_CONTEXT)
+    if isinstance(expression, str):
+        node, text = parse(expression), expression
+    else:
+        node = expression.node if isinstance(expression, Condition) else expression
+        text = expression.text if isinstance(expression, Condition) else render(node)
+    first: ConditionError | None = None
+    for kind in _VALUE_KINDS:
+        try:
+            t = check(node, vocab, text, kind)
+        except ConditionError as error:
+            # A wrong kind and a real mistake both raise; a real mistake raises for every kind.
+            first = first or error
+            continue
+        return Condition(
+            text=text, node=node, type=t, evaluate=compile_python(node, vocab, policy.tz)
+        )
+    assert first is not None
+    raise first
+
+
+def row_value(value: Any) -> Any:
+    """A value as ``find_rows`` gives it, whatever the store: an instant as integer
+    microseconds (:func:`instant_to_us`), a truth as 0 or 1, anything else as it is."""
+    if isinstance(value, dt.datetime):
+        return instant_to_us(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def rows_of(
+    store: HistorySource,
+    records: Iterable[Record],
+    at: dt.datetime,
+    policy: Policy,
+    values: Sequence[Condition],
+    batch: int = 500,
+) -> Iterator[Row]:
+    """Each record of ``records`` as a row, its ``values`` evaluated in Python; the histories
+    they need are loaded ``batch`` records at a time (none when no value is asked for)."""
+    if not values:
+        for rec in records:
+            yield rec.id, rec.subject, rec.source, ()
+        return
+    chunk: list[Record] = []
+
+    def flush() -> Iterator[Row]:
+        histories = load_histories(store, policy, (r.subject for r in chunk))
+        for rec in chunk:
+            ctx = Ctx(at, histories[rec.subject], rec)
+            found = tuple(row_value(v.evaluate(ctx)) for v in values)
+            yield rec.id, rec.subject, rec.source, found
+
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= batch:
+            yield from flush()
+            chunk = []
+    if chunk:
+        yield from flush()
+
+
+def select_rows(
+    store: Store,
+    condition: ConditionLike,
+    at: dt.datetime,
+    policy: Policy,
+    values: Sequence[ConditionLike] = (),
+) -> Iterator[Row]:
+    """The default ``find_rows``: the store's ``find_records``, each record as a row.
+
+    What every adapter's ``find_rows`` must give, whatever it pushes down."""
+    from fairproc.clock import require_aware
+
+    at = require_aware(at)
+    exprs = [records_value(v, policy) for v in values]
+    return rows_of(store, store.find_records(condition, at, policy), at, policy, exprs)
+
+
+def count_matching(store: Store, condition: ConditionLike, at: dt.datetime, policy: Policy) -> int:
+    """The default ``count_records``: the records ``find_records`` gives, counted."""
+    return sum(1 for _ in store.find_records(condition, at, policy))
+
+
 class BaseStore:
     """Conveniences on top of the protocol: put and get one thing at a time, the Python
-    ``find_records`` fallback, and use as a context manager. Subclasses implement the
+    ``find_records`` fallback (and ``find_rows`` and ``count_records`` built on it), and use as
+    a context manager. Subclasses implement the
     :class:`HistorySource` reads, ``revision``, ``iter_records``, ``audit_entries`` and
     ``apply``."""
 
@@ -600,6 +710,21 @@ class BaseStore:
         self, condition: ConditionLike, at: dt.datetime, policy: Policy
     ) -> Iterator[Record]:
         return filter_records(self, condition, at, policy)
+
+    def find_rows(
+        self,
+        condition: ConditionLike,
+        at: dt.datetime,
+        policy: Policy,
+        values: Sequence[ConditionLike] = (),
+    ) -> Iterator[Row]:
+        """For each record ``condition`` holds for at ``at``, in the order first put: (id,
+        subject, source, ``values`` evaluated for it, as :func:`row_value` gives them)."""
+        return select_rows(self, condition, at, policy, values)
+
+    def count_records(self, condition: ConditionLike, at: dt.datetime, policy: Policy) -> int:
+        """How many records ``condition`` holds for at ``at``."""
+        return count_matching(self, condition, at, policy)
 
     # -- one thing at a time --
 

@@ -12,19 +12,46 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import attrs
 
-from fairproc.clock import require_aware
-from fairproc.conditions import Condition
-from fairproc.engine import Engine, RetentionResult
+from fairproc.clock import Period, require_aware
+from fairproc.conditions import (
+    BOOL,
+    PERIOD,
+    And,
+    Compare,
+    Const,
+    In,
+    Kind,
+    ListOf,
+    Node,
+    Not,
+    Or,
+    Present,
+    Ref,
+    Shift,
+    Type,
+    render,
+)
+from fairproc.engine import Engine
 from fairproc.errors import InputError
-from fairproc.model import Policy, Record
+from fairproc.model import Policy, Record, RetentionRule
 from fairproc.rights import apply_changes
-from fairproc.store import AuditEntry, BaseStore, ChangeSet, records_condition
-from fairproc.world import Ctx, SubjectHistory
+from fairproc.store import (
+    EPOCH,
+    AuditEntry,
+    BaseStore,
+    ChangeSet,
+    count_matching,
+    instant_to_us,
+    select_rows,
+    us_to_instant,
+)
+from fairproc.world import SubjectHistory
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -87,40 +114,217 @@ def iter_store_records(store: Any) -> Iterator[Record]:
     yield from (records() if callable(records) else records)
 
 
-def due_conditions(policy: Policy) -> tuple[str, ...]:
-    """For each dated retention rule, the condition under which it no longer keeps a record.
+# --- the retention rules as conditions over records --------------------------------------------
+#
+# For a record, each retention rule weighed for its source is one of: a review rule, a rule
+# keeping with no date (``forever``, or no ``keep`` or ``from``), or a dated rule (``keep``
+# counted ``from`` an anchor). ``Engine.retention_result`` then says:
+#
+# * keep, when a rule keeping with no date applies, or a dated rule whose anchor is missing
+#   (kept with no date), or a dated rule whose date is still ahead;
+# * otherwise delete, when some dated rule applies and no review rule does;
+# * otherwise review (no rule applies, or a review rule does).
+#
+# A dated rule is "settled" when it does not apply or its date has passed: ``at >= anchor +
+# keep`` is false when the anchor is missing, so a settled rule never keeps. Then
+#
+#     due    = no undated rule applies and every dated rule is settled and some dated rule
+#              applies and no review rule applies
+#     review = no keeping rule applies and every dated rule is settled and (no dated rule
+#              applies or some review rule does)
+#
+# A source the policy does not declare has no rules (the engine indexes rules by declared
+# source): its records are never due, always for review.
 
-    A record is due only when the rule keeping it longest is past its date, so every due
-    record meets at least one of these: a store that can push them down selects the
-    candidates, and each candidate's retention is then decided exactly.
-    """
-    out = []
-    for rule in policy.retention:
-        if rule.applies_to != "records" or rule.keep is None or rule.from_ is None:
-            continue
-        parts = []
-        if rule.sources is not None:
-            parts.append(f"record.source in {list(rule.sources)!r}")
-        if rule.when is not None:
-            parts.append(f"({rule.when.text})")
-        parts.append(f"at >= ({rule.from_.text}) + {rule.keep}")
-        out.append(" and ".join(parts))
-    return tuple(out)
+_TRUE = Const(True, BOOL)
+_FALSE = Const(False, BOOL)
 
 
-def candidates(engine: Engine, at: dt.datetime) -> Iterator[Record]:
-    """The records a sweep must look at: those the store selects as possibly due when it can
-    push the selection down (each once, in store order), otherwise every record."""
-    find = getattr(engine.store, "find_records", None)
-    if not callable(find):
-        yield from iter_store_records(engine.store)
-        return
-    seen: set[str] = set()
-    for condition in due_conditions(engine.policy):
-        for record in find(condition, at, engine.policy):
-            if record.id not in seen:
-                seen.add(record.id)
-                yield record
+def _dated(rule: RetentionRule) -> bool:
+    return not rule.review and not rule.forever and rule.keep is not None and rule.from_ is not None
+
+
+def rules_for(policy: Policy, source: str) -> tuple[RetentionRule, ...]:
+    """The retention rules the engine weighs for a record of ``source``, in policy order."""
+    if source not in policy.sources:
+        return ()
+    return tuple(
+        r
+        for r in policy.retention
+        if r.applies_to == "records" and (r.sources is None or source in r.sources)
+    )
+
+
+def source_groups(policy: Policy) -> tuple[tuple[tuple[str, ...], tuple[RetentionRule, ...]], ...]:
+    """The policy's sources grouped by the retention rules weighed for them (in policy order):
+    one condition per group rather than per source."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    rules: dict[tuple[str, ...], tuple[RetentionRule, ...]] = {}
+    for source in policy.sources:
+        found = rules_for(policy, source)
+        key = tuple(r.id for r in found)
+        groups.setdefault(key, []).append(source)
+        rules[key] = found
+    return tuple((tuple(sources), rules[key]) for key, sources in groups.items())
+
+
+def _all(items: Sequence[Node]) -> Node:
+    if any(i == _FALSE for i in items):
+        return _FALSE
+    rest = [i for i in items if i != _TRUE]
+    return _TRUE if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+
+
+def _any(items: Sequence[Node]) -> Node:
+    if any(i == _TRUE for i in items):
+        return _TRUE
+    rest = [i for i in items if i != _FALSE]
+    return _FALSE if not rest else rest[0] if len(rest) == 1 else Or(tuple(rest))
+
+
+def _not(node: Node) -> Node:
+    return _FALSE if node == _TRUE else _TRUE if node == _FALSE else Not(node)
+
+
+def _applies(rule: RetentionRule) -> Node:
+    return _TRUE if rule.when is None else rule.when.node
+
+
+def _passed(rule: RetentionRule) -> Node:
+    """``at >= anchor + keep``: false when the anchor is missing."""
+    assert rule.from_ is not None and rule.keep is not None
+    return Compare(">=", Ref("at"), Shift("+", rule.from_.node, Const(rule.keep, PERIOD)))
+
+
+def _settled(rules: Sequence[RetentionRule]) -> Node:
+    """No rule of ``rules`` keeps: no undated one applies and every dated one has passed."""
+    return _all(
+        [_any([_not(_applies(r)), _passed(r)]) if _dated(r) else _not(_applies(r)) for r in rules]
+    )
+
+
+def _group_due(rules: Sequence[RetentionRule]) -> Node:
+    dated = [r for r in rules if _dated(r)]
+    others = [r for r in rules if not _dated(r)]  # review and undated: neither may apply
+    return _all(
+        [_settled(rules), *(_not(_applies(r)) for r in others), _any(list(map(_applies, dated)))]
+    )
+
+
+def _group_review(rules: Sequence[RetentionRule]) -> Node:
+    keeping = [r for r in rules if not r.review]
+    dated = [r for r in rules if _dated(r)]
+    reviews = [r for r in rules if r.review]
+    return _all(
+        [
+            _settled(keeping),
+            _any(
+                [
+                    _all([_not(_applies(r)) for r in dated]),
+                    _any([_applies(r) for r in reviews]),
+                ]
+            ),
+        ]
+    )
+
+
+def _source_in(sources: Sequence[str], negated: bool = False) -> Node:
+    items = tuple(Const(s, Type(Kind.STRING, "source")) for s in sources)
+    return In(Ref("record.source"), ListOf(items), negated)
+
+
+def _by_group(policy: Policy, of_group: Callable[[Sequence[RetentionRule]], Node]) -> Node:
+    parts = [
+        _all([_source_in(sources), holds])
+        for sources, rules in source_groups(policy)
+        if (holds := of_group(rules)) != _FALSE
+    ]
+    undeclared = of_group(())  # what a record of a source the policy does not declare gets
+    if undeclared != _FALSE:
+        parts.append(_all([_source_in(list(policy.sources), negated=True), undeclared]))
+    return _any(parts)
+
+
+def due_node(policy: Policy) -> Node:
+    """:func:`due_condition` as a condition tree."""
+    return _by_group(policy, _group_due)
+
+
+def review_node(policy: Policy) -> Node:
+    """:func:`review_condition` as a condition tree."""
+    return _by_group(policy, _group_review)
+
+
+def due_condition(policy: Policy) -> str:
+    """A condition over records (:data:`~fairproc.store.RECORDS_CONTEXT`) that holds exactly
+    when ``Engine.retention_result(record, at).action == "delete"``: derived from the policy's
+    retention rules, one part per group of sources with the same rules."""
+    return render(due_node(policy))
+
+
+def review_condition(policy: Policy) -> str:
+    """A condition over records that holds exactly when the record's retention at ``at`` is
+    ``review``."""
+    return render(review_node(policy))
+
+
+# --- due dates without a datetime per record -------------------------------------------------
+
+DAY_US = 86_400 * 10**6
+_EPOCH_DAY = EPOCH.date().toordinal()
+
+
+class DueDates:
+    """``anchor + period`` as :meth:`~fairproc.clock.Period.add_to` gives it, on integer
+    microseconds, fast enough for every record of a sweep.
+
+    Within one local calendar day whose UTC offset does not change, and whose shifted day's
+    does not either, ``anchor + period - anchor`` is the same for every anchor: it is worked
+    out once per local day (exactly, with ``add_to`` at the day's first and last microsecond)
+    and reused. A day on which the offset changes, in either place, is computed exactly for
+    each anchor. This assumes no zone changes its offset twice within one day (none does)."""
+
+    def __init__(self, period: Period, tz: dt.tzinfo):
+        self.period, self.tz = period, tz
+        self._offsets: dict[int, int | None] = {}  # UTC day: the zone's offset all day, or None
+        self._gaps: dict[int, int | None] = {}  # local day: until - anchor, or None
+
+    def __call__(self, anchor: int) -> int:
+        day = anchor // DAY_US
+        offset = self._offsets.get(day, -1)
+        if offset == -1:
+            offset = self._offsets[day] = self._offset(day)
+        if offset is not None:
+            local = (anchor + offset) // DAY_US
+            gap = self._gaps.get(local, -1)
+            if gap == -1:
+                gap = self._gaps[local] = self._gap(local)
+            if gap is not None:
+                return anchor + gap
+        return self._exact(anchor)
+
+    def _exact(self, anchor: int) -> int:
+        return instant_to_us(self.period.add_to(us_to_instant(anchor), self.tz))
+
+    def _offset(self, day: int) -> int | None:
+        first = us_to_instant(day * DAY_US).astimezone(self.tz).utcoffset()
+        last = us_to_instant((day + 1) * DAY_US - 1).astimezone(self.tz).utcoffset()
+        if first is None or first != last:
+            return None
+        return first // dt.timedelta(microseconds=1)
+
+    def _gap(self, local_day: int) -> int | None:
+        date = dt.date.fromordinal(_EPOCH_DAY + local_day)
+        ends = [dt.datetime.combine(date, t, self.tz) for t in (dt.time.min, dt.time.max)]
+        # The day's offset is the same at both ends and neither end is ambiguous or skipped.
+        offsets = {m.replace(fold=f).utcoffset() for m in ends for f in (0, 1)}
+        if len(offsets) != 1:
+            return None
+        gaps = {self._exact(instant_to_us(m)) - instant_to_us(m) for m in ends}
+        return gaps.pop() if len(gaps) == 1 else None
+
+
+# --- planning ----------------------------------------------------------------------------------
 
 
 def _chunks(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -134,32 +338,24 @@ def _chunks(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _python_fallback(store: Any) -> bool:
-    """Whether the store's ``find_records`` is :class:`~fairproc.store.BaseStore`'s Python
-    fallback: selecting candidates would then read every record once per due condition."""
-    find = getattr(store, "find_records", None)
-    return callable(find) and getattr(type(store), "find_records", None) is BaseStore.find_records
+def _overridden(store: Any, name: str) -> bool:
+    """Whether the store has method ``name`` of its own, not :class:`BaseStore`'s fallback."""
+    found = getattr(type(store), name, None)
+    if found is None:
+        return callable(getattr(store, name, None))
+    return found is not getattr(BaseStore, name, None)
 
 
 class _Plan:
-    """The plan as it is gathered, one record at a time."""
+    """The plan as it is gathered, one record at a time, deciding each record's retention."""
 
-    def __init__(self, engine: Engine, at: dt.datetime, screen: bool):
+    def __init__(self, engine: Engine, at: dt.datetime):
         self.engine, self.at = engine, at
         self.items: list[SweepItem] = []
         self.scanned = self.review = 0
-        # Screening: records other than the store's candidates may be considered (every record
-        # of a history loaded), and only those meeting a due condition (the candidates) count.
-        self.screen = screen
-        self.sources = engine.policy.sources
-        self.due: list[Condition] = []
-        if screen:
-            self.due = [records_condition(c, engine.policy) for c in due_conditions(engine.policy)]
 
     def consider(self, record: Record, history: SubjectHistory | None) -> None:
         result = self.engine.retention_result(record, self.at, history)
-        if self.screen and not self._candidate(record, result, history):
-            return
         self.scanned += 1
         if result.action == "delete" and result.governing is not None:
             assert result.until is not None
@@ -179,43 +375,123 @@ class _Plan:
     def done(self) -> SweepPlan:
         return SweepPlan(self.at, tuple(self.items), self.scanned, self.review)
 
-    def _candidate(
-        self, record: Record, result: RetentionResult, history: SubjectHistory | None
-    ) -> bool:
-        """Whether the record meets a due condition. For a source the policy knows, a rule's
-        due condition holds exactly when its entry says delete; for any other source only a
-        rule for every source can apply, so the conditions are evaluated."""
-        if any(entry.action == "delete" for entry in result.entries):
-            return True
-        if record.source in self.sources:
-            return False
-        if history is None:
-            history = self.engine.history(record.subject)
-        ctx = Ctx(self.at, history, record)
-        return any(condition.evaluate(ctx) for condition in self.due)
+
+# One dated rule as a row shows it: the rule, the index of its ``when`` among the row's values
+# (None: it has none, or it holds exactly when the anchor is there), the index of its anchor,
+# and its due dates.
+_Weighed = tuple[RetentionRule, int | None, int, DueDates]
+
+
+def _row_values(
+    rules: Sequence[RetentionRule], dates: Callable[[Period], DueDates]
+) -> tuple[list[Node], list[_Weighed]]:
+    """The values a row of this group must hold (each once) and how each dated rule reads
+    them."""
+    values: list[Node] = []
+
+    def index(node: Node) -> int:
+        if node not in values:
+            values.append(node)
+        return values.index(node)
+
+    weighed: list[_Weighed] = []
+    for rule in rules:
+        if not _dated(rule):
+            continue
+        from_, keep = rule.from_, rule.keep
+        assert from_ is not None and keep is not None
+        anchor = index(from_.node)
+        when = rule.when
+        # A due record's applying rules all have their anchor: a rule whose ``when`` only asks
+        # for the anchor applies exactly when the anchor is there.
+        if when is None or when.node == Present(from_.node):
+            weighed.append((rule, None, anchor, dates(keep)))
+        else:
+            weighed.append((rule, index(when.node), anchor, dates(keep)))
+    return values, weighed
+
+
+def _governing(values: tuple[Any, ...], weighed: Sequence[_Weighed]) -> tuple[RetentionRule, int]:
+    """Of a due record's dated rules, the one that applies with the latest date (the first of
+    equals, as the engine chooses) and that date."""
+    best: RetentionRule | None = None
+    best_until = 0
+    for rule, when, anchor, dates in weighed:
+        if when is not None and not values[when]:
+            continue
+        value = values[anchor]
+        if value is None:
+            continue
+        until = dates(value)
+        if best is None or until > best_until:
+            best, best_until = rule, until
+    assert best is not None, "a due record has a dated rule that applies"
+    return best, best_until
+
+
+def _plan_in_store(
+    engine: Engine, at: dt.datetime, progress: Progress | None, chunk: int
+) -> SweepPlan:
+    """The plan from the store's own selection: per group of sources, one statement gives the
+    due records with the values that decide their governing rule and date; no history is
+    loaded and no record built. ``scanned`` and ``review`` are counted by the store too."""
+    store: Any = engine.store
+    policy = engine.policy
+    find_rows = getattr(store, "find_rows", None)
+    if not callable(find_rows):
+        find_rows = partial(select_rows, store)
+    count = getattr(store, "count_records", None)
+    if not callable(count):
+        count = partial(count_matching, store)
+    cache: dict[Period, DueDates] = {}
+
+    def dates(period: Period) -> DueDates:
+        return cache.setdefault(period, DueDates(period, policy.tz))
+
+    items: list[SweepItem] = []
+    for sources, rules in source_groups(policy):
+        due = _group_due(rules)
+        if due == _FALSE:
+            continue
+        values, weighed = _row_values(rules, dates)
+        rows = find_rows(_all([_source_in(sources), due]), at, policy, values)
+        for record, subject, source, found in rows:
+            rule, until = _governing(found, weighed)
+            items.append(
+                SweepItem(record, subject, source, rule.action, rule.id, us_to_instant(until))
+            )
+            if progress is not None and len(items) % chunk == 0:
+                progress(len(items), 0)
+    review = review_node(policy)
+    scanned = count(_TRUE, at, policy)
+    reviews = 0 if review == _FALSE else count(review, at, policy)
+    if progress is not None:
+        progress(len(items), 0)
+    return SweepPlan(at, tuple(items), scanned, reviews)
 
 
 def plan_sweep(
     engine: Engine, at: dt.datetime, progress: Progress | None = None, chunk: int = 1000
 ) -> SweepPlan:
-    """Every record whose retention action is due at ``at``, with its rule and due date.
+    """Every record whose retention action is due at ``at``, with its rule and due date;
+    ``scanned``: every record of the store; ``review``: those whose retention is ``review``.
 
-    Candidates stream from the store in chunks. A store that loads many subjects' histories
-    at once (``histories``) is asked once per chunk, for the subjects not seen yet, and every
-    record of each history loaded is considered then (those meeting no due condition are not
-    counted), so a subject is loaded once however many candidates it has. A store whose
-    ``find_records`` is the Python fallback is read once rather than once per due condition,
-    subject by subject when it offers ``history_batches(policy)`` (every subject's history
-    exactly once, a batch at a time). Items come in the order their subjects are loaded.
+    A store that pushes conditions down (its own ``find_records``, like the SQL store) is
+    asked for the due records (:func:`due_condition`) with the values that decide each one's
+    governing rule and date (``find_rows``), and counts the rest (``count_records``): items
+    come group of sources by group, in store order within a group. Otherwise every record's
+    retention is decided in Python: subject by subject from ``history_batches(policy)`` when
+    the store offers it (every subject's history exactly once, a batch at a time), else
+    streaming the records in chunks and loading the histories of each chunk's new subjects at
+    once when the store offers ``histories``; items come in the order subjects are loaded.
     """
     at = require_aware(at)
     store = engine.store
-    fallback = _python_fallback(store)
-    # A store that selects candidates gives those meeting a due condition; a store that cannot
-    # gives every record (and every record is then a candidate).
-    plan = _Plan(engine, at, screen=callable(getattr(store, "find_records", None)))
+    if callable(getattr(store, "find_records", None)) and _overridden(store, "find_records"):
+        return _plan_in_store(engine, at, progress, chunk)
+    plan = _Plan(engine, at)
     batches = getattr(store, "history_batches", None)
-    if fallback and callable(batches):
+    if callable(batches):
         for histories in batches(engine.policy):
             for history in histories.values():
                 for record in history.records:
@@ -224,25 +500,18 @@ def plan_sweep(
                 progress(plan.scanned, 0)
         return plan.done()
     bulk = getattr(store, "histories", None)
-    stream = iter_store_records(store) if fallback else candidates(engine, at)
     loaded: set[str] = set()
-    for records in _chunks(stream, chunk):
+    for records in _chunks(iter_store_records(store), chunk):
         if not callable(bulk):
             for record in records:
                 plan.consider(record, None)
         else:
-            fresh = [r for r in records if r.subject not in loaded]
-            wanted = list(dict.fromkeys(r.subject for r in fresh))
+            # Every record of a loaded history is considered with it, once.
+            wanted = list(dict.fromkeys(r.subject for r in records if r.subject not in loaded))
             histories = bulk(engine.policy, wanted)
             for subject in wanted:
-                history = histories.get(subject)
-                if history is None:  # pragma: no cover - every store answers every subject
-                    for record in fresh:
-                        if record.subject == subject:
-                            plan.consider(record, None)
-                    continue
-                for record in history.records:
-                    plan.consider(record, history)
+                for record in histories[subject].records:
+                    plan.consider(record, histories[subject])
             loaded.update(wanted)
         if progress is not None:
             progress(plan.scanned, 0)

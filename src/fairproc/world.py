@@ -128,11 +128,8 @@ class World:
         return tuple(dict.fromkeys([*self._records_by_subject, *self._events]))
 
 
-_EMPTY: tuple[list[float], list[Any]] = ([], [])
-
-
 class _Timeline:
-    """Instants sorted once, with a payload each; ``upto(ts)`` finds the latest at or before."""
+    """Instants in order, with a payload each; ``latest(ts)`` finds the latest at or before."""
 
     __slots__ = ("items", "times")
 
@@ -141,7 +138,14 @@ class _Timeline:
         # order in the hour the clocks go back.
         ordered = sorted(pairs, key=lambda p: p[0].timestamp())
         self.times = [p[0].timestamp() for p in ordered]
-        self.items = [p for p in ordered]
+        self.items = ordered
+
+    @classmethod
+    def presorted(cls, times: list[float], items: list[Any]) -> _Timeline:
+        """From lists already in time order (``times`` the items' timestamps)."""
+        timeline = cls.__new__(cls)
+        timeline.times, timeline.items = times, items
+        return timeline
 
     def count_upto(self, ts: float) -> int:
         return bisect_right(self.times, ts)
@@ -157,19 +161,21 @@ _MEMO_SIZE = 64
 class SubjectHistory:
     """One subject's records and timeline, indexed for the policy's facts.
 
-    Built once per subject (the engine caches it); every fact is then a binary search.
+    The engine caches it per subject, and a sweep builds one per subject of the store, so each
+    index is built the first time a fact needs it (a retention sweep never reads objections,
+    restrictions or the suppression list); every fact is then a binary search.
     """
 
     __slots__ = (
         "_by_kind",
         "_collections",
+        "_emails",
+        "_events",
         "_memo",
-        "_objections",
+        "_raw_events",
         "_record_events",
-        "_restrictions",
-        "_suppressions",
-        "emails",
-        "events",
+        "_state",
+        "_suppression",
         "policy",
         "records",
         "subject",
@@ -186,28 +192,82 @@ class SubjectHistory:
         self.policy = policy
         self.subject = subject
         self.records = tuple(records)
-        self.events = tuple(sorted(events, key=lambda e: e.at.timestamp()))
-        email_category = policy.info.email_category
-        emails: dict[str, None] = {}
-        if email_category:
-            for record in self.records:
-                value = record.data.get(email_category)
-                if isinstance(value, str) and value.strip():
-                    emails.setdefault(normalise_email(value), None)
-        self.emails: tuple[str, ...] = tuple(emails)
+        self._raw_events = events
+        self._suppression = suppression
+        self._events: tuple[Event, ...] | None = None
+        self._emails: tuple[str, ...] | None = None
+        self._by_kind: dict[str, _Timeline] | None = None
+        self._record_events: dict[str, _Timeline] | None = None
+        self._state: tuple[_Timeline, _Timeline, _Timeline] | None = None
+        self._collections: _Timeline | None = None
+        self._memo: dict[Any, Any] = {}
 
-        by_kind: dict[str, list[tuple[dt.datetime, tuple[int, Event]]]] = defaultdict(list)
-        record_events: dict[str, list[tuple[dt.datetime, Event]]] = defaultdict(list)
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The subject's events in time order (events at one instant in the order given)."""
+        if self._events is None:
+            self._index_events()
+        assert self._events is not None
+        return self._events
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        """The addresses the subject's records hold, normalised, each once."""
+        if self._emails is None:
+            category = self.policy.info.email_category
+            emails: dict[str, None] = {}
+            if category:
+                for record in self.records:
+                    value = record.data.get(category)
+                    if isinstance(value, str) and value.strip():
+                        emails.setdefault(normalise_email(value), None)
+            self._emails = tuple(emails)
+        return self._emails
+
+    def _index_events(self) -> None:
+        raw = self._raw_events
+        stamps = [e.at.timestamp() for e in raw]
+        order = sorted(range(len(raw)), key=stamps.__getitem__)  # stable: ties keep given order
+        events = tuple(raw[i] for i in order)
+        times = [stamps[i] for i in order]
+        by_kind: dict[str, tuple[list[float], list[Any]]] = {}
+        by_record: dict[str, tuple[list[float], list[Any]]] = {}
+        for seq, (ts, event) in enumerate(zip(times, events, strict=True)):
+            found = by_kind.get(event.kind)
+            if found is None:
+                found = by_kind[event.kind] = ([], [])
+            found[0].append(ts)
+            found[1].append((event.at, (seq, event)))
+            if event.record is not None:
+                mine = by_record.get(event.record)
+                if mine is None:
+                    mine = by_record[event.record] = ([], [])
+                mine[0].append(ts)
+                mine[1].append((event.at, event))
+        self._events = events
+        self._by_kind = {k: _Timeline.presorted(*v) for k, v in by_kind.items()}
+        self._record_events = {k: _Timeline.presorted(*v) for k, v in by_record.items()}
+
+    def _kinds(self) -> dict[str, _Timeline]:
+        if self._by_kind is None:
+            self._index_events()
+        assert self._by_kind is not None
+        return self._by_kind
+
+    def _subject_state(self) -> tuple[_Timeline, _Timeline, _Timeline]:
+        """(objections, restrictions, suppressions): what the subject's rights changed."""
+        if self._state is not None:
+            return self._state
+        policy = self.policy
         objections: list[tuple[dt.datetime, str | None]] = []
         restrictions: list[tuple[dt.datetime, bool]] = []
         suppressions: list[tuple[dt.datetime, str]] = []
         kinds = policy.events
         marketing = policy.suppressing_purposes()
-        for seq, event in enumerate(self.events):
-            by_kind[event.kind].append((event.at, (seq, event)))
-            if event.record is not None:
-                record_events[event.record].append((event.at, event))
+        for event in self.events:
             effects = kinds[event.kind].effects if event.kind in kinds else ()
+            if not effects:
+                continue
             if "object" in effects:
                 objections.append((event.at, event.purpose))
                 if event.purpose is None or event.purpose in marketing:
@@ -220,31 +280,34 @@ class SubjectHistory:
                 suppressions.append((event.at, "unsubscribed"))
             if "erase" in effects and event.record is None:
                 suppressions.append((event.at, "erased"))
-        # An entry on the list applies to this subject from when the subject gave that address.
-        given: dict[str, dt.datetime] = {}
-        if email_category:
-            for record in self.records:
-                value = record.data.get(email_category)
-                if isinstance(value, str) and value.strip():
-                    email = normalise_email(value)
-                    if (
-                        email not in given
-                        or record.collected_at.timestamp() < given[email].timestamp()
-                    ):
-                        given[email] = record.collected_at
-        for entry in suppression:
-            since = given.get(normalise_email(entry.email))
-            when = entry.at
-            if since is not None and since.timestamp() > when.timestamp():
-                when = since
-            suppressions.append((when, entry.reason))
-        self._by_kind = {k: _Timeline(v) for k, v in by_kind.items()}
-        self._record_events = {k: _Timeline(v) for k, v in record_events.items()}
-        self._objections = _Timeline(objections)
-        self._restrictions = _Timeline(restrictions)
-        self._suppressions = _Timeline(suppressions)
-        self._collections = _Timeline((r.collected_at, r) for r in self.records)
-        self._memo: dict[Any, Any] = {}
+        if self._suppression:
+            # An entry on the list applies to this subject from when the subject gave that
+            # address.
+            given: dict[str, dt.datetime] = {}
+            category = policy.info.email_category
+            if category:
+                for record in self.records:
+                    value = record.data.get(category)
+                    if isinstance(value, str) and value.strip():
+                        email = normalise_email(value)
+                        if (
+                            email not in given
+                            or record.collected_at.timestamp() < given[email].timestamp()
+                        ):
+                            given[email] = record.collected_at
+            for entry in self._suppression:
+                since = given.get(normalise_email(entry.email))
+                when = entry.at
+                if since is not None and since.timestamp() > when.timestamp():
+                    when = since
+                suppressions.append((when, entry.reason))
+        self._state = (_Timeline(objections), _Timeline(restrictions), _Timeline(suppressions))
+        return self._state
+
+    def _collected(self) -> _Timeline:
+        if self._collections is None:
+            self._collections = _Timeline((r.collected_at, r) for r in self.records)
+        return self._collections
 
     # -- facts at an instant (``ts`` is the instant as a POSIX timestamp) --
 
@@ -265,22 +328,24 @@ class SubjectHistory:
 
     def _latest(self, kinds: Sequence[str], ts: float, collections: bool) -> dt.datetime | None:
         best: dt.datetime | None = None
+        by_kind = self._kinds()
         for kind in kinds:
-            timeline = self._by_kind.get(kind)
+            timeline = by_kind.get(kind)
             if timeline is not None:
                 hit = timeline.latest(ts)
                 if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
                     best = hit[0]
         if collections:
-            hit = self._collections.latest(ts)
+            hit = self._collected().latest(ts)
             if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
                 best = hit[0]
         return best
 
     def latest_of(self, kinds: Sequence[str], ts: float) -> str | None:
         best: tuple[float, int, str] | None = None
+        by_kind = self._kinds()
         for kind in kinds:
-            timeline = self._by_kind.get(kind)
+            timeline = by_kind.get(kind)
             if timeline is None:
                 continue
             i = timeline.count_upto(ts)
@@ -292,21 +357,26 @@ class SubjectHistory:
         return best[2] if best else None
 
     def restricted(self, ts: float) -> bool:
-        hit = self._restrictions.latest(ts)
+        hit = self._subject_state()[1].latest(ts)
         return bool(hit and hit[1])
 
     def suppressed(self, ts: float) -> bool:
-        return self._suppressions.count_upto(ts) > 0
+        return self._subject_state()[2].count_upto(ts) > 0
 
     def suppression_reasons(self, ts: float) -> tuple[str, ...]:
-        n = self._suppressions.count_upto(ts)
-        return tuple(dict.fromkeys(reason for _, reason in self._suppressions.items[:n]))
+        suppressions = self._subject_state()[2]
+        n = suppressions.count_upto(ts)
+        return tuple(dict.fromkeys(reason for _, reason in suppressions.items[:n]))
 
     def objected(self, purpose: str, ts: float) -> bool:
-        n = self._objections.count_upto(ts)
-        return any(p is None or p == purpose for _, p in self._objections.items[:n])
+        objections = self._subject_state()[0]
+        n = objections.count_upto(ts)
+        return any(p is None or p == purpose for _, p in objections.items[:n])
 
     def record_event_at(self, record_id: str, effect: str, ts: float) -> dt.datetime | None:
+        if self._record_events is None:
+            self._index_events()
+        assert self._record_events is not None
         timeline = self._record_events.get(record_id)
         if timeline is None:
             return None
@@ -319,7 +389,7 @@ class SubjectHistory:
         return None
 
     def has_events(self, kind: str) -> bool:
-        return kind in self._by_kind
+        return kind in self._kinds()
 
 
 class Ctx:
