@@ -1068,6 +1068,20 @@ def test_period_arithmetic_is_calendar_arithmetic(flexi: Policy) -> None:
     assert Period.parse("P1D").add_to(start, tz) == london(2026, 3, 29, 12)
 
 
+def test_period_arithmetic_tells_the_two_readings_of_the_hour_the_clocks_go_back_apart(
+    flexi: Policy,
+) -> None:
+    from fairproc import Period
+
+    tz = flexi.tz
+    first = dt.datetime(2026, 10, 25, 1, 30, tzinfo=tz)  # 00:30 UTC
+    second = first.replace(fold=1)  # 01:30 UTC: equal to ``first`` by ==, and in hash
+    hour = Period.parse("PT1H")
+    for instant in (first, second, first, second):  # each asked twice: a cached answer too
+        moved = hour.add_to(instant, tz)
+        assert moved.timestamp() - instant.timestamp() == 3600
+
+
 def test_retention_phone_call_falls_to_review(world: WorldBuilder) -> None:
     rec = world.record("phone_call", T0)
     for at in (T0, london(2040, 1, 1)):

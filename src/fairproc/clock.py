@@ -73,7 +73,9 @@ class Period:
         Years, months, weeks and days with dateutil's relativedelta on the local wall clock
         (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
         """
-        return _shift(self, instant, tz, sign)
+        # Keyed in UTC: two local datetimes of the hour the clocks go back differ only by
+        # ``fold``, yet compare and hash equal, so a local key would give one the other's answer.
+        return _shift(self, instant.astimezone(UTC), tz, sign)
 
 
 # Decisions about one subject shift the same anchors (last interaction + P4Y) again and again;
