@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -443,3 +444,38 @@ def test_a_snapshot_reads_the_revision_once_and_a_later_write_is_seen() -> None:
     # Outside a block each question checks the revision, so a write is seen at once.
     inner.add_events(Event("ada", "unsubscribed", london(2026, 3, 3, 10)))
     assert "suppressed" in engine.may_email("ada", at).reasons
+
+
+# --- what a history remembers per instant ---------------------------------------------------------
+
+
+def test_an_edited_copy_of_a_record_is_weighed_as_itself_not_as_the_stored_one() -> None:
+    world = WorldBuilder(POLICY)
+    stored = world.record("website_visit", london(2025, 1, 10, 10), id="visit")
+    engine = world.engine()
+    at = london(2026, 3, 1, 10)
+    assert engine.retention(stored, at).outcome == "delete"  # 12 months have passed
+    # The same id, collected later: its own date governs, not the remembered verdict.
+    later = attrs.evolve(stored, collected_at=london(2025, 12, 1, 10))
+    assert engine.retention(later, at).outcome == "keep"
+    assert engine.retention(stored, at).outcome == "delete"
+
+
+def test_answers_hold_however_many_instants_are_asked_about() -> None:
+    # More instants than a history remembers: the memo starts afresh and answers do not change.
+    from fairproc.conditions import MEMO_SIZE
+
+    world = sweep_world(POLICY)
+    engine = world.engine()
+    records = {r.id: r for r in world.records}
+    start = london(2020, 7, 14, 9)
+    instants = [start + dt.timedelta(days=9 * i, hours=i % 24) for i in range(MEMO_SIZE + 40)]
+    for i, at in enumerate(instants * 2):
+        rec = records["ada-handbook" if i % 2 else "bob-form"]
+        fresh = world.engine()
+        for purpose in ("marketing_updates", "office_search"):
+            assert (
+                engine.may_process(rec, purpose, at).outcome
+                == fresh.may_process(rec, purpose, at).outcome
+            ), (rec.id, purpose, at)
+        assert engine.retention(rec, at).until == fresh.retention(rec, at).until

@@ -75,7 +75,9 @@ class Period:
         """
         # Keyed in UTC: two local datetimes of the hour the clocks go back differ only by
         # ``fold``, yet compare and hash equal, so a local key would give one the other's answer.
-        return _shift(self, instant.astimezone(UTC), tz, sign)
+        if instant.tzinfo is not UTC:
+            instant = instant.astimezone(UTC)
+        return _shift(self, instant, tz, sign)
 
 
 # Decisions about one subject shift the same anchors (last interaction + P4Y) again and again;

@@ -670,13 +670,58 @@ def _timestamp_of(node: Node, vocab: Vocabulary, tz: dt.tzinfo) -> Compiled | No
         return ref_ts
     if isinstance(node, Shift):
         shifted = compile_python(node, vocab, tz)
+        if not _of_subject_and_instant(node):
 
-        def shift_ts(ctx: Any) -> Any:
-            value = shifted(ctx)
-            return None if value is None else value.timestamp()
+            def shift_ts(ctx: Any) -> Any:
+                value = shifted(ctx)
+                return None if value is None else value.timestamp()
 
-        return shift_ts
+            return shift_ts
+        # Calendar arithmetic is the dearest step of a decision, and the rules of one question
+        # (and the questions after it) shift the same fact: ``last_interaction + P4Y`` is the
+        # same for every record and purpose of the subject at one instant. The history is
+        # immutable, so its memo may keep the answer.
+
+        token = object()  # hashes at once, where the node would hash its whole tree
+
+        def remembered_shift_ts(ctx: Any) -> Any:
+            memo = ctx.history.memo
+            key = (token, ctx.ts)
+            found = memo.get(key, _MISSING)
+            if found is _MISSING:
+                value = shifted(ctx)
+                found = None if value is None else value.timestamp()
+                remember(memo, key, found)
+            return found
+
+        return remembered_shift_ts
     return None
+
+
+MEMO_SIZE = 256
+"""Values a subject's history remembers (facts, shifted instants, retention verdicts, each per
+instant), at the most: enough for every rule of many questions at a few instants."""
+
+
+def remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` in a history's memo; a full memo starts afresh, so a host asking at a new
+    instant every time (``now``) still has its latest instants remembered."""
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
+_MISSING = object()
+
+
+def _of_subject_and_instant(node: Node) -> bool:
+    """Whether ``node`` reads nothing but the subject's facts and ``at``: its value is then
+    one per history and instant."""
+    return all(
+        isinstance(n, Ref | Shift)
+        and (not isinstance(n, Ref) or n.name == "at" or n.name.startswith("subject."))
+        for n in reads(node)
+    )
 
 
 def _context_ts(ctx: Any) -> Any:

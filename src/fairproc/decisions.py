@@ -62,18 +62,21 @@ class LazyChecks(Sequence[Check]):
     tuple they are.
     """
 
-    __slots__ = ("_build", "_items")
+    __slots__ = ("_args", "_build", "_items")
 
-    def __init__(self, build: Callable[[], Sequence[Check]]):
-        self._build: Callable[[], Sequence[Check]] | None = build
+    def __init__(self, build: Callable[..., Sequence[Check]], *args: Any):
+        """``build(*args)`` gives the checks (arguments rather than a closure: cheaper to make,
+        and a decision is made far more often than it is explained)."""
+        self._build: Callable[..., Sequence[Check]] | None = build
+        self._args = args
         self._items: tuple[Check, ...] | None = None
 
     def _get(self) -> tuple[Check, ...]:
         items = self._items
         if items is None:
             assert self._build is not None
-            items = self._items = tuple(self._build())
-            self._build = None  # what it closed over may go
+            items = self._items = tuple(self._build(*self._args))
+            self._build, self._args = None, ()  # what they held may go
         return items
 
     @overload
@@ -112,7 +115,9 @@ class Finding:
     rule: str | None = None
 
 
-@attrs.frozen
+# No slots: a frozen class with a ``__dict__`` is built by filling the dict, about half the cost
+# of setting fifteen slots one by one, and a host may ask for a decision per record.
+@attrs.frozen(slots=False)
 class Decision:
     """The answer to one question, with its explanation."""
 

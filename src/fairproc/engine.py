@@ -11,12 +11,12 @@ import datetime as dt
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 import attrs
 
 from fairproc.clock import require_aware
+from fairproc.conditions import remember
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.errors import InputError
 from fairproc.model import (
@@ -249,7 +249,7 @@ class Engine:
             {"record": rec.id, "purpose": purpose},
             basis=ctx.basis,
             reasons=reasons,
-            checks=LazyChecks(partial(self._process_checks, state, None)),
+            checks=LazyChecks(self._process_checks, state, None),
             tz=self.tz,
         )
 
@@ -369,6 +369,20 @@ class Engine:
     # -- retention --
 
     def _retain(self, rec: Record, ctx: Ctx) -> _Kept:
+        # Every question about a record weighs its retention (may_process for each purpose,
+        # may_email for each record): remembered per record and instant, as facts are. The
+        # record is part of the key, not just its id: a host may ask about an edited copy.
+        memo = ctx.history.memo
+        key = ("retention", rec.id, ctx.ts)
+        hit = memo.get(key)
+        if hit is not None and (hit[0] is rec or hit[0] == rec):
+            found: _Kept = hit[1]
+            return found
+        kept = self._weigh_retention(rec, ctx)
+        remember(memo, key, (rec, kept))
+        return kept
+
+    def _weigh_retention(self, rec: Record, ctx: Ctx) -> _Kept:
         entries: list[_Entry] = []
         tz, ts = self.tz, ctx.ts
         for rule in self._retention.get(rec.source, ()):
@@ -413,7 +427,7 @@ class Engine:
             until=until,
             due=until if action == "delete" else None,
             reasons=() if kept[3] else ("no_retention_rule",),
-            checks=LazyChecks(partial(_retention_checks, kept, ctx)),
+            checks=LazyChecks(_retention_checks, kept, ctx),
             tz=self.tz,
         )
 

@@ -27,6 +27,7 @@ from fairproc.conditions import (
     Name,
     Type,
     Vocabulary,
+    remember,
 )
 from fairproc.model import BASES, Event, Policy, Record, SuppressionEntry, normalise_email
 
@@ -155,9 +156,6 @@ class _Timeline:
         return self.items[i - 1] if i else None
 
 
-_MEMO_SIZE = 64
-
-
 class SubjectHistory:
     """One subject's records and timeline, indexed for the policy's facts.
 
@@ -171,11 +169,11 @@ class SubjectHistory:
         "_collections",
         "_emails",
         "_events",
-        "_memo",
         "_raw_events",
         "_record_events",
         "_state",
         "_suppression",
+        "memo",
         "policy",
         "records",
         "subject",
@@ -200,7 +198,8 @@ class SubjectHistory:
         self._record_events: dict[str, _Timeline] | None = None
         self._state: tuple[_Timeline, _Timeline, _Timeline] | None = None
         self._collections: _Timeline | None = None
-        self._memo: dict[Any, Any] = {}
+        # values at an instant, remembered (conditions.remember): the history never changes
+        self.memo: dict[Any, Any] = {}
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -317,13 +316,12 @@ class SubjectHistory:
         # Several rules of one decision (and the decisions after it) read the same fact at the
         # same instant: remember a few answers.
         key = (kinds, ts, collections)
-        memo = self._memo
+        memo = self.memo
         if key in memo:
             found: dt.datetime | None = memo[key]
             return found
         best = self._latest(kinds, ts, collections)
-        if len(memo) < _MEMO_SIZE:
-            memo[key] = best
+        remember(memo, key, best)
         return best
 
     def _latest(self, kinds: Sequence[str], ts: float, collections: bool) -> dt.datetime | None:
@@ -357,11 +355,15 @@ class SubjectHistory:
         return best[2] if best else None
 
     def restricted(self, ts: float) -> bool:
-        hit = self._subject_state()[1].latest(ts)
+        restrictions = (self._state or self._subject_state())[1]
+        if not restrictions.times:  # most subjects never asked: no search
+            return False
+        hit = restrictions.latest(ts)
         return bool(hit and hit[1])
 
     def suppressed(self, ts: float) -> bool:
-        return self._subject_state()[2].count_upto(ts) > 0
+        suppressions = (self._state or self._subject_state())[2]
+        return bool(suppressions.times) and suppressions.count_upto(ts) > 0
 
     def suppression_reasons(self, ts: float) -> tuple[str, ...]:
         suppressions = self._subject_state()[2]
@@ -369,7 +371,9 @@ class SubjectHistory:
         return tuple(dict.fromkeys(reason for _, reason in suppressions.items[:n]))
 
     def objected(self, purpose: str, ts: float) -> bool:
-        objections = self._subject_state()[0]
+        objections = (self._state or self._subject_state())[0]
+        if not objections.times:
+            return False
         n = objections.count_upto(ts)
         return any(p is None or p == purpose for _, p in objections.items[:n])
 
