@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import itertools
 import datetime as dt
+import itertools
 import statistics
 import sys
 import timeit
