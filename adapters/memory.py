@@ -17,7 +17,6 @@ from fairproc.store import (
     BaseStore,
     ChangeSet,
     StoreError,
-    build_history,
     check_changes,
     normalised,
 )
@@ -79,13 +78,10 @@ class MemoryStore(BaseStore):
         return iter([e for e in entries if subject is None or e.subject == subject])
 
     def histories(self, policy: Policy, subjects: Iterable[str]) -> dict[str, SubjectHistory]:
+        # The suppression list is looked up when a fact first needs it: a sweep never does.
         return {
-            s: build_history(
-                policy,
-                s,
-                self.subject_records(s),
-                self.subject_events(s),
-                self.suppression_entries,
+            s: SubjectHistory(
+                policy, s, self.subject_records(s), self.subject_events(s), self.suppression_entries
             )
             for s in dict.fromkeys(subjects)
         }

@@ -73,27 +73,26 @@ class Period:
         Years, months, weeks and days with dateutil's relativedelta on the local wall clock
         (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
         """
-        # Keyed in UTC: two local datetimes of the hour the clocks go back differ only by
-        # ``fold``, yet compare and hash equal, so a local key would give one the other's answer.
-        if instant.tzinfo is not UTC:
-            instant = instant.astimezone(UTC)
-        return _shift(self, instant, tz, sign)
-
-
-# Decisions about one subject shift the same anchors (last interaction + P4Y) again and again;
-# equal instants give equal results whatever offset they were written with, so they may share.
-@lru_cache(maxsize=4096)
-def _shift(period: Period, instant: dt.datetime, tz: dt.tzinfo, sign: int) -> dt.datetime:
-    result = instant.astimezone(tz)
-    calendar = _calendar_delta(period, sign)
-    if calendar is not None:
-        wall = result.replace(tzinfo=None) + calendar
-        # A wall time in a spring-forward gap resolves through UTC to a real instant.
-        result = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
-    if period.hours or period.minutes or period.seconds:
-        elapsed = dt.timedelta(hours=period.hours, minutes=period.minutes, seconds=period.seconds)
-        result = (result.astimezone(UTC) + sign * elapsed).astimezone(tz)
-    return result
+        result = instant.astimezone(tz)
+        calendar = _calendar_delta(self, sign)
+        if calendar is not None:
+            # Sweeps shift every record's date: the calendar step is looked up per local date
+            # (how many days it moves that date) and taken on the wall clock, where the day it
+            # lands on has one UTC offset throughout. Only a landing in a day the clocks change
+            # goes the exact way.
+            days = _calendar_days(calendar, result.toordinal())
+            landed = _stable_days(tz)
+            if landed.get(result.toordinal() + days, False) is True:
+                result = result + dt.timedelta(days=days)
+            else:
+                landed[result.toordinal() + days] = _stable_day(tz, result.toordinal() + days)
+                wall = result.replace(tzinfo=None) + calendar
+                # A wall time in a spring-forward gap resolves through UTC to a real instant.
+                result = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
+        if self.hours or self.minutes or self.seconds:
+            elapsed = dt.timedelta(hours=self.hours, minutes=self.minutes, seconds=self.seconds)
+            result = (result.astimezone(UTC) + sign * elapsed).astimezone(tz)
+        return result
 
 
 @lru_cache(maxsize=256)
@@ -105,6 +104,45 @@ def _calendar_delta(period: Period, sign: int) -> relativedelta | None:
         years=period.years, months=period.months, days=period.weeks * 7 + period.days
     )
     return delta if sign > 0 else -delta
+
+
+_DAYS_MOVED: dict[relativedelta, dict[int, int]] = {}
+_STABLE: dict[dt.tzinfo, dict[int, bool]] = {}
+
+
+def _calendar_days(delta: relativedelta, ordinal: int) -> int:
+    """How many days ``delta`` moves the date ``ordinal`` (29 Feb + P1Y: 365)."""
+    table = _DAYS_MOVED.get(delta)
+    if table is None:
+        table = _DAYS_MOVED[delta] = {}
+    days = table.get(ordinal)
+    if days is None:
+        date = dt.date.fromordinal(ordinal)
+        days = table[ordinal] = (date + delta).toordinal() - ordinal
+    return days
+
+
+def _stable_days(tz: dt.tzinfo) -> dict[int, bool]:
+    table = _STABLE.get(tz)
+    if table is None:
+        table = _STABLE[tz] = {}
+    return table
+
+
+def _stable_day(tz: dt.tzinfo, ordinal: int) -> bool:
+    """Whether the local date has one UTC offset all day: no wall time on it is skipped or
+    repeated, so a wall time on it names one instant. (No zone changes its offset twice in a
+    day and back again; the offset is sampled at its start, middle and end, both folds.)"""
+    try:
+        date = dt.date.fromordinal(ordinal)
+    except (ValueError, OverflowError):
+        return False
+    offsets = {
+        dt.datetime.combine(date, dt.time(hour, minute, second, micro, fold=fold), tz).utcoffset()
+        for hour, minute, second, micro in ((0, 0, 0, 0), (12, 0, 0, 0), (23, 59, 59, 999_999))
+        for fold in (0, 1)
+    }
+    return len(offsets) == 1
 
 
 def zone(name: str) -> ZoneInfo:

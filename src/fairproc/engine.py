@@ -411,6 +411,15 @@ class Engine:
             history = self.history(record.subject)
         return _result(self._retain(record, Ctx(at, history, record)))
 
+    def retention_action(
+        self, record: Record, at: dt.datetime, history: SubjectHistory
+    ) -> tuple[str, dt.datetime | None, RetentionRule | None]:
+        """(action, until, governing rule) of ``record`` at ``at``, from its subject's
+        ``history``: all a sweep needs of every record, as plain values and remembering
+        nothing (a sweep asks once per record)."""
+        action, until, governing, _ = self._weigh_retention(record, Ctx(at, history, record))
+        return action, until, governing
+
     def retention(self, record: Record | str, at: dt.datetime) -> Decision:
         """``keep`` (until a date, or with none), ``delete`` (due at or before ``at``) or
         ``review`` (no period declared). The rule keeping the record longest governs."""

@@ -355,21 +355,19 @@ class _Plan:
         self.scanned = self.review = 0
 
     def consider(self, record: Record, history: SubjectHistory | None) -> None:
-        result = self.engine.retention_result(record, self.at, history)
+        engine = self.engine
+        if history is None:
+            history = engine.history(record.subject)
+        action, until, governing = engine.retention_action(record, self.at, history)
         self.scanned += 1
-        if result.action == "delete" and result.governing is not None:
-            assert result.until is not None
+        if action == "delete" and governing is not None:
+            assert until is not None
             self.items.append(
                 SweepItem(
-                    record.id,
-                    record.subject,
-                    record.source,
-                    result.governing.action,
-                    result.governing.id,
-                    result.until,
+                    record.id, record.subject, record.source, governing.action, governing.id, until
                 )
             )
-        elif result.action == "review":
+        elif action == "review":
             self.review += 1
 
     def done(self) -> SweepPlan:

@@ -11,7 +11,7 @@ import datetime as dt
 import itertools
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from fairproc.clock import WEEKDAYS, OfficeHours
@@ -156,6 +156,9 @@ class _Timeline:
         return self.items[i - 1] if i else None
 
 
+SuppressionLookup = Callable[[Sequence[str]], Sequence[SuppressionEntry]]
+
+
 class SubjectHistory:
     """One subject's records and timeline, indexed for the policy's facts.
 
@@ -185,8 +188,10 @@ class SubjectHistory:
         subject: str,
         records: Sequence[Record],
         events: Sequence[Event],
-        suppression: Sequence[SuppressionEntry] = (),
+        suppression: Sequence[SuppressionEntry] | SuppressionLookup = (),
     ):
+        """``suppression``: the entries for the subject's addresses, or how to look them up
+        (called with :attr:`emails` the first time a fact needs them; a sweep never does)."""
         self.policy = policy
         self.subject = subject
         self.records = tuple(records)
@@ -279,6 +284,9 @@ class SubjectHistory:
                 suppressions.append((event.at, "unsubscribed"))
             if "erase" in effects and event.record is None:
                 suppressions.append((event.at, "erased"))
+        if callable(self._suppression):
+            lookup, emails = self._suppression, self.emails
+            self._suppression = tuple(lookup(emails)) if emails else ()
         if self._suppression:
             # An entry on the list applies to this subject from when the subject gave that
             # address.
