@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fairproc import Engine, Policy, Record, World
 from fairproc.rights import apply_changes
 from fairproc.store import ChangeSet, Store, open_store
-from fairproc.sweep import apply_sweep, due_condition, plan_sweep, sweep
+from fairproc.sweep import SweepItem, SweepItems, apply_sweep, due_condition, plan_sweep, sweep
 from helpers import WorldBuilder, london, utc
 from store_support import STORE_KINDS, opened_store
 
@@ -277,3 +277,35 @@ def test_apply_changes_refuses_a_store_it_cannot_change(flexi: Policy) -> None:
 
     with pytest.raises(InputError, match="cannot be changed"):
         apply_changes(engine, ChangeSet(delete_records=["x"]))
+
+
+# --- plans bigger than memory -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_memory", [0, 1, 2])
+def test_a_spooled_plan_is_the_plan_and_applies_as_it(
+    flexi: Policy, store: Store | World, in_memory: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Items past ``in_memory`` go to a temporary file, two to a block here: several blocks.
+    monkeypatch.setattr(SweepItems, "BLOCK", 2)
+    engine = _engine(flexi, store, _world(flexi))
+    held = plan_sweep(engine, SWEEP_AT, in_memory=100)
+    spooled = plan_sweep(engine, SWEEP_AT, in_memory=in_memory)
+    assert isinstance(spooled.items, SweepItems)
+    assert spooled.items == held.items == tuple(held.items)
+    assert len(spooled.items) == 3 and spooled.counts() == held.counts()
+    assert [spooled.items[i] for i in (0, 1, 2, -1)] == [*held.items, held.items[-1]]
+    assert spooled.items[1:] == tuple(held.items)[1:]
+    with pytest.raises(IndexError):
+        spooled.items[3]
+    assert spooled.to_dict() == held.to_dict()
+    result = apply_sweep(engine, spooled, batch_size=2)
+    assert result.applied == 3 and _records(engine) & DUE == set()
+
+
+def test_sweep_items_are_fixed_once_the_plan_is_made() -> None:
+    items = SweepItems.of([], in_memory=0)
+    assert items == () and len(items) == 0 and list(items) == []
+    item = SweepItem("r", "s", "website_visit", "delete", "retention.cookies", SWEEP_AT)
+    with pytest.raises(RuntimeError, match="do not change"):
+        items.add(item)

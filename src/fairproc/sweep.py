@@ -11,10 +11,14 @@ deleted or audited twice.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import pickle
+import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import IO, Any, TypeVar, overload
 
 import attrs
 
@@ -54,6 +58,7 @@ from fairproc.store import (
 from fairproc.world import SubjectHistory
 
 Progress = Callable[[int, int], None]  # (done, total)
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -66,15 +71,136 @@ class SweepItem:
     due: dt.datetime
 
 
+IN_MEMORY = 10_000
+"""Due items a plan holds as objects; past that many they are spooled to a temporary file."""
+
+
+class SweepItems(Sequence[SweepItem]):
+    """A plan's due items, in order.
+
+    The first ``in_memory`` are held as :class:`SweepItem` objects. Past that, items are
+    written to an anonymous temporary file in pickled blocks and read back a block at a time
+    as they are iterated (or indexed), so planning a sweep over millions of records holds its
+    working memory, not its size, while what is applied is still exactly what was planned.
+    Items are added while the plan is made (:meth:`add`, then :meth:`close`); afterwards the
+    sequence never changes. It compares equal to a tuple of the same items.
+    """
+
+    BLOCK = 2048
+
+    def __init__(self, in_memory: int = IN_MEMORY):
+        if in_memory < 0:
+            raise InputError.one(f"in_memory must be 0 or more, got {in_memory}")
+        self._in_memory = in_memory
+        self._head: list[SweepItem] = []
+        self._spool: IO[bytes] | None = None
+        self._blocks: list[int] = []  # where each spooled block starts in the file
+        self._pending: list[tuple[Any, ...]] = []
+        self._len = 0
+        self._cached: tuple[int, list[tuple[Any, ...]]] | None = None  # the last block read
+        self._closed = False
+        self.per_rule: Counter[str] = Counter()
+
+    @classmethod
+    def of(cls, items: Iterable[SweepItem], in_memory: int = IN_MEMORY) -> SweepItems:
+        made = cls(in_memory)
+        for item in items:
+            made.add(item)
+        made.close()
+        return made
+
+    def add(self, item: SweepItem) -> None:
+        if self._closed:
+            raise RuntimeError("a plan's items do not change once it is made")
+        self._len += 1
+        self.per_rule[item.rule] += 1
+        if len(self._head) < self._in_memory:
+            self._head.append(item)
+            return
+        self._pending.append(attrs.astuple(item, recurse=False))
+        if len(self._pending) >= self.BLOCK:
+            self._flush()
+
+    def close(self) -> None:
+        """No more items: the last block goes to the file."""
+        if self._pending:
+            self._flush()
+        self._closed = True
+
+    def _flush(self) -> None:
+        if self._spool is None:
+            # Lives as long as the items do: closed, and so gone from disk, when they go.
+            self._spool = tempfile.TemporaryFile(prefix="fairproc-sweep-")  # noqa: SIM115
+            weakref.finalize(self, self._spool.close)
+        spool = self._spool
+        spool.seek(0, os.SEEK_END)
+        self._blocks.append(spool.tell())
+        pickle.dump(self._pending, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pending = []
+
+    def _block(self, index: int) -> list[tuple[Any, ...]]:
+        cached = self._cached
+        if cached is not None and cached[0] == index:
+            return cached[1]
+        if index == len(self._blocks):  # not yet written (still being added)
+            return self._pending
+        assert self._spool is not None
+        self._spool.seek(self._blocks[index])
+        rows: list[tuple[Any, ...]] = pickle.load(self._spool)  # our own file, written above
+        self._cached = (index, rows)
+        return rows
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[SweepItem]:
+        yield from self._head
+        for index in range(len(self._blocks) + (1 if self._pending else 0)):
+            for row in self._block(index):
+                yield SweepItem(*row)
+
+    @overload
+    def __getitem__(self, index: int) -> SweepItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[SweepItem, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> SweepItem | tuple[SweepItem, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._len)))
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError("sweep item index out of range")
+        if index < len(self._head):
+            return self._head[index]
+        block, offset = divmod(index - len(self._head), self.BLOCK)
+        return SweepItem(*self._block(block)[offset])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SweepItems | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        spooled = f", {len(self) - len(self._head)} spooled" if self._spool is not None else ""
+        return f"<SweepItems: {len(self)} due{spooled}>"
+
+
 @attrs.frozen
 class SweepPlan:
     at: dt.datetime
-    items: tuple[SweepItem, ...]
+    items: Sequence[SweepItem]  # a SweepItems as planned; any sequence of items will do
     scanned: int
     review: int  # records whose retention falls to review: never swept, counted
 
     def counts(self) -> dict[str, int]:
         """Due records per governing rule."""
+        if isinstance(self.items, SweepItems):
+            return dict(self.items.per_rule)
         return dict(Counter(item.rule for item in self.items))
 
     def to_dict(self) -> dict[str, Any]:
@@ -327,8 +453,8 @@ class DueDates:
 # --- planning ----------------------------------------------------------------------------------
 
 
-def _chunks(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:
@@ -349,9 +475,9 @@ def _overridden(store: Any, name: str) -> bool:
 class _Plan:
     """The plan as it is gathered, one record at a time, deciding each record's retention."""
 
-    def __init__(self, engine: Engine, at: dt.datetime):
+    def __init__(self, engine: Engine, at: dt.datetime, in_memory: int):
         self.engine, self.at = engine, at
-        self.items: list[SweepItem] = []
+        self.items = SweepItems(in_memory)
         self.scanned = self.review = 0
 
     def consider(self, record: Record, history: SubjectHistory | None) -> None:
@@ -362,7 +488,7 @@ class _Plan:
         self.scanned += 1
         if action == "delete" and governing is not None:
             assert until is not None
-            self.items.append(
+            self.items.add(
                 SweepItem(
                     record.id, record.subject, record.source, governing.action, governing.id, until
                 )
@@ -371,7 +497,8 @@ class _Plan:
             self.review += 1
 
     def done(self) -> SweepPlan:
-        return SweepPlan(self.at, tuple(self.items), self.scanned, self.review)
+        self.items.close()
+        return SweepPlan(self.at, self.items, self.scanned, self.review)
 
 
 # One dated rule as a row shows it: the rule, the index of its ``when`` among the row's values
@@ -428,7 +555,7 @@ def _governing(values: tuple[Any, ...], weighed: Sequence[_Weighed]) -> tuple[Re
 
 
 def _plan_in_store(
-    engine: Engine, at: dt.datetime, progress: Progress | None, chunk: int
+    engine: Engine, at: dt.datetime, progress: Progress | None, chunk: int, in_memory: int
 ) -> SweepPlan:
     """The plan from the store's own selection: per group of sources, one statement gives the
     due records with the values that decide their governing rule and date; no history is
@@ -446,7 +573,7 @@ def _plan_in_store(
     def dates(period: Period) -> DueDates:
         return cache.setdefault(period, DueDates(period, policy.tz))
 
-    items: list[SweepItem] = []
+    items = SweepItems(in_memory)
     for sources, rules in source_groups(policy):
         due = _group_due(rules)
         if due == _FALSE:
@@ -455,7 +582,7 @@ def _plan_in_store(
         rows = find_rows(_all([_source_in(sources), due]), at, policy, values)
         for record, subject, source, found in rows:
             rule, until = _governing(found, weighed)
-            items.append(
+            items.add(
                 SweepItem(record, subject, source, rule.action, rule.id, us_to_instant(until))
             )
             if progress is not None and len(items) % chunk == 0:
@@ -465,11 +592,16 @@ def _plan_in_store(
     reviews = 0 if review == _FALSE else count(review, at, policy)
     if progress is not None:
         progress(len(items), 0)
-    return SweepPlan(at, tuple(items), scanned, reviews)
+    items.close()
+    return SweepPlan(at, items, scanned, reviews)
 
 
 def plan_sweep(
-    engine: Engine, at: dt.datetime, progress: Progress | None = None, chunk: int = 1000
+    engine: Engine,
+    at: dt.datetime,
+    progress: Progress | None = None,
+    chunk: int = 1000,
+    in_memory: int = IN_MEMORY,
 ) -> SweepPlan:
     """Every record whose retention action is due at ``at``, with its rule and due date;
     ``scanned``: every record of the store; ``review``: those whose retention is ``review``.
@@ -482,12 +614,15 @@ def plan_sweep(
     the store offers it (every subject's history exactly once, a batch at a time), else
     streaming the records in chunks and loading the histories of each chunk's new subjects at
     once when the store offers ``histories``; items come in the order subjects are loaded.
+
+    The plan holds its first ``in_memory`` items as objects and spools the rest to a temporary
+    file (:class:`SweepItems`): its memory does not grow with the store.
     """
     at = require_aware(at)
     store = engine.store
     if callable(getattr(store, "find_records", None)) and _overridden(store, "find_records"):
-        return _plan_in_store(engine, at, progress, chunk)
-    plan = _Plan(engine, at)
+        return _plan_in_store(engine, at, progress, chunk, in_memory)
+    plan = _Plan(engine, at, in_memory)
     batches = getattr(store, "history_batches", None)
     if callable(batches):
         for histories in batches(engine.policy):
@@ -522,17 +657,17 @@ def apply_sweep(
     """Apply ``plan`` in atomic batches; safe to run again after an interruption."""
     if batch_size < 1:
         raise InputError.one(f"batch_size must be at least 1, got {batch_size}")
-    applied = batches = 0
+    applied = batches = done = 0
     total = len(plan.items)
-    for start in range(0, total, batch_size):
-        batch = plan.items[start : start + batch_size]
+    for batch in _chunks(plan.items, batch_size):
         changes = _batch_changes(engine, plan.at, batch)
         if changes:
             apply_changes(engine, changes)
             batches += 1
             applied += len(changes.delete_records) + len(changes.put_records)
+        done += len(batch)
         if progress is not None:
-            progress(min(start + batch_size, total), total)
+            progress(done, total)
     return SweepResult(plan, applied, batches)
 
 
@@ -564,9 +699,10 @@ def sweep(
     apply: bool = False,
     batch_size: int = 1000,
     progress: Progress | None = None,
+    in_memory: int = IN_MEMORY,
 ) -> SweepResult:
     """Plan a sweep at ``at``; apply it too when ``apply`` is true (a dry run by default)."""
-    plan = plan_sweep(engine, at)
+    plan = plan_sweep(engine, at, in_memory=in_memory)
     if not apply:
         return SweepResult(plan, 0, 0)
     return apply_sweep(engine, plan, batch_size, progress)
