@@ -317,6 +317,10 @@ def decode_data(text: str) -> dict[str, Any]:
     value = json.loads(text)
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    if "$" not in text and "\\u" not in text:
+        # No "$" anywhere, not even escaped: no tagged value and no escaped key, so the JSON
+        # is the data as it is (most records: plain text and numbers).
+        return value
     decoded: dict[str, Any] = _decode_value(value)
     return decoded
 

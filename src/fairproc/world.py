@@ -141,10 +141,10 @@ class _Timeline:
         self.times = [p[0].timestamp() for p in ordered]
         self.items = ordered
 
-    @classmethod
-    def presorted(cls, times: list[float], items: list[Any]) -> _Timeline:
+    @staticmethod
+    def presorted(times: list[float], items: list[Any]) -> _Timeline:
         """From lists already in time order (``times`` the items' timestamps)."""
-        timeline = cls.__new__(cls)
+        timeline = _Timeline.__new__(_Timeline)
         timeline.times, timeline.items = times, items
         return timeline
 
@@ -231,26 +231,30 @@ class SubjectHistory:
     def _index_events(self) -> None:
         raw = self._raw_events
         stamps = [e.at.timestamp() for e in raw]
-        order = sorted(range(len(raw)), key=stamps.__getitem__)  # stable: ties keep given order
-        events = tuple(raw[i] for i in order)
-        times = [stamps[i] for i in order]
-        by_kind: dict[str, tuple[list[float], list[Any]]] = {}
-        by_record: dict[str, tuple[list[float], list[Any]]] = {}
-        for seq, (ts, event) in enumerate(zip(times, events, strict=True)):
+        if any(a > b for a, b in itertools.pairwise(stamps)):  # stores mostly give them in order
+            order = sorted(range(len(raw)), key=stamps.__getitem__)  # stable: ties keep order
+            events = tuple(raw[i] for i in order)
+            stamps = [stamps[i] for i in order]
+        else:
+            events = tuple(raw)
+        by_kind: dict[str, _Timeline] = {}
+        by_record: dict[str, _Timeline] = {}
+        for seq, event in enumerate(events):
+            ts = stamps[seq]
             found = by_kind.get(event.kind)
             if found is None:
-                found = by_kind[event.kind] = ([], [])
-            found[0].append(ts)
-            found[1].append((event.at, (seq, event)))
+                found = by_kind[event.kind] = _Timeline.presorted([], [])
+            found.times.append(ts)
+            found.items.append((event.at, (seq, event)))
             if event.record is not None:
                 mine = by_record.get(event.record)
                 if mine is None:
-                    mine = by_record[event.record] = ([], [])
-                mine[0].append(ts)
-                mine[1].append((event.at, event))
+                    mine = by_record[event.record] = _Timeline.presorted([], [])
+                mine.times.append(ts)
+                mine.items.append((event.at, event))
         self._events = events
-        self._by_kind = {k: _Timeline.presorted(*v) for k, v in by_kind.items()}
-        self._record_events = {k: _Timeline.presorted(*v) for k, v in by_record.items()}
+        self._by_kind = by_kind
+        self._record_events = by_record
 
     def _kinds(self) -> dict[str, _Timeline]:
         if self._by_kind is None:
