@@ -298,3 +298,51 @@ def test_csv_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                 open_store(f"csv://{tmp_path}/new/deeper")
     finally:
         os.chmod(tmp_path, 0o700)
+
+
+# --- sweeps over a store larger than one partition ---------------------------------------------
+
+
+def test_history_batches_split_a_large_store_and_give_each_subject_once(
+    store: CsvStore,
+) -> None:
+    from fairproc import Engine, load_policy
+    from fairproc.adapters.memory import MemoryStore
+    from fairproc.sweep import plan_sweep
+
+    policy = load_policy("flexioffices")
+    sources = ["website_visit", "quick_quote", "handbook_download", "phone_call"]
+    records = [
+        Record(
+            f"r{i}",
+            f"s{i % 37}",
+            sources[i % 4],
+            T + dt.timedelta(days=11 * i),
+            {"email": f"s{i % 37}@example.com", "note": f"line one\nline ${i}"},
+        )
+        for i in range(200)
+    ]
+    events = [Event(f"s{i % 37}", "email_open", T + dt.timedelta(days=13 * i)) for i in range(90)]
+    events += [Event("s3", "enquiry_resolved", T + dt.timedelta(days=40), record="r1")]
+    changes = ChangeSet(
+        put_records=records,
+        add_events=events,
+        add_suppression=[SuppressionEntry("s5@example.com", T, "unsubscribed")],
+    )
+    store.apply(changes)
+    memory = MemoryStore()
+    memory.apply(changes)
+    store.partition_bytes = 2_000  # several partitions, split through temporary files
+    seen: dict[str, tuple[int, int]] = {}
+    for batch in store.history_batches(policy, size=5):
+        for subject, history in batch.items():
+            assert subject not in seen
+            seen[subject] = (len(history.records), len(history.events))
+            expected = memory.histories(policy, [subject])[subject]
+            assert history.records == expected.records and history.events == expected.events
+            assert history.suppressed(T.timestamp() + 1) == expected.suppressed(T.timestamp() + 1)
+    assert len(seen) == 37 and sum(r for r, _ in seen.values()) == 200
+    at = T + dt.timedelta(days=4000)
+    ours, theirs = plan_sweep(Engine(policy, store), at), plan_sweep(Engine(policy, memory), at)
+    assert sorted(i.record for i in ours.items) == sorted(i.record for i in theirs.items)
+    assert ours.counts() == theirs.counts() and len(ours.items) > 20
