@@ -306,8 +306,9 @@ def test_csv_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_history_batches_split_a_large_store_and_give_each_subject_once(
     store: CsvStore,
 ) -> None:
-    from fairproc import Engine, load_policy
     from fairproc.adapters.memory import MemoryStore
+
+    from fairproc import Engine, load_policy
     from fairproc.sweep import plan_sweep
 
     policy = load_policy("flexioffices")
