@@ -571,3 +571,28 @@ def test_period_arithmetic_gives_what_the_wall_clock_gives(
         moved, expected = p.add_to(instant, zone, sign), _wall_clock_shift(p, instant, zone, sign)
         assert moved.timestamp() == expected.timestamp()
         assert (moved.replace(tzinfo=None), moved.fold) == (expected.replace(tzinfo=None), 0)
+
+
+@settings(max_examples=300)
+@given(
+    instant=fst.instants(),
+    zone=st.sampled_from(_ZONES),
+    period=st.sampled_from(_PERIODS),
+)
+def test_due_dates_on_integers_are_the_dates_add_to_gives(
+    instant: dt.datetime, zone: dt.tzinfo, period: str
+) -> None:
+    # Sweeps shift every record's anchor as integer microseconds, a day's gap looked up once.
+    from fairproc.store import instant_to_us, us_to_instant
+    from fairproc.sweep import DueDates
+
+    p = Period.parse(period)
+    dates = DueDates(p, zone)
+    anchor = instant_to_us(instant)
+    expected = instant_to_us(p.add_to(us_to_instant(anchor), zone))
+    assert dates(anchor) == expected
+    assert dates(anchor) == expected  # from the day's remembered gap
+    local = instant.astimezone(zone)
+    gap = p.day_gap_us(zone, local.toordinal())
+    if gap is not None:
+        assert expected - anchor == gap

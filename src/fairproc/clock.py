@@ -81,11 +81,9 @@ class Period:
             # lands on has one UTC offset throughout. Only a landing in a day the clocks change
             # goes the exact way.
             days = _calendar_days(calendar, result.toordinal())
-            landed = _stable_days(tz)
-            if landed.get(result.toordinal() + days, False) is True:
+            if day_offset_us(tz, result.toordinal() + days) is not None:
                 result = result + dt.timedelta(days=days)
             else:
-                landed[result.toordinal() + days] = _stable_day(tz, result.toordinal() + days)
                 wall = result.replace(tzinfo=None) + calendar
                 # A wall time in a spring-forward gap resolves through UTC to a real instant.
                 result = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
@@ -93,6 +91,19 @@ class Period:
             elapsed = dt.timedelta(hours=self.hours, minutes=self.minutes, seconds=self.seconds)
             result = (result.astimezone(UTC) + sign * elapsed).astimezone(tz)
         return result
+
+    def day_gap_us(self, tz: dt.tzinfo, ordinal: int, sign: int = 1) -> int | None:
+        """How many microseconds :meth:`add_to` moves every instant of the local date
+        ``ordinal`` (a proleptic Gregorian ordinal), when that is one number for the whole day:
+        the date and the date it lands on each have one UTC offset all day. None otherwise.
+        A sweep shifts a date per record; this lets it shift integers instead."""
+        calendar = _calendar_delta(self, sign)
+        days = 0 if calendar is None else _calendar_days(calendar, ordinal)
+        here, there = day_offset_us(tz, ordinal), day_offset_us(tz, ordinal + days)
+        if here is None or there is None:
+            return None
+        elapsed = sign * (self.hours * 3600 + self.minutes * 60 + self.seconds) * 10**6
+        return days * 86_400 * 10**6 + here - there + elapsed
 
 
 @lru_cache(maxsize=256)
@@ -107,7 +118,8 @@ def _calendar_delta(period: Period, sign: int) -> relativedelta | None:
 
 
 _DAYS_MOVED: dict[relativedelta, dict[int, int]] = {}
-_STABLE: dict[dt.tzinfo, dict[int, bool]] = {}
+_DAY_OFFSETS: dict[dt.tzinfo, dict[int, int | None]] = {}
+_UNKNOWN = object()
 
 
 def _calendar_days(delta: relativedelta, ordinal: int) -> int:
@@ -122,27 +134,34 @@ def _calendar_days(delta: relativedelta, ordinal: int) -> int:
     return days
 
 
-def _stable_days(tz: dt.tzinfo) -> dict[int, bool]:
-    table = _STABLE.get(tz)
+def day_offset_us(tz: dt.tzinfo, ordinal: int) -> int | None:
+    """The zone's UTC offset in microseconds all through the local date ``ordinal``, or None
+    when the clocks change that day (a wall time on it may be skipped or repeated)."""
+    table = _DAY_OFFSETS.get(tz)
     if table is None:
-        table = _STABLE[tz] = {}
-    return table
+        table = _DAY_OFFSETS[tz] = {}
+    found = table.get(ordinal, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = table[ordinal] = _day_offset(tz, ordinal)
+    return found  # type: ignore[return-value]
 
 
-def _stable_day(tz: dt.tzinfo, ordinal: int) -> bool:
-    """Whether the local date has one UTC offset all day: no wall time on it is skipped or
-    repeated, so a wall time on it names one instant. (No zone changes its offset twice in a
-    day and back again; the offset is sampled at its start, middle and end, both folds.)"""
+def _day_offset(tz: dt.tzinfo, ordinal: int) -> int | None:
+    # Sampled at the day's start, middle and end, both folds: no zone changes its offset
+    # twice in one day and back again.
     try:
         date = dt.date.fromordinal(ordinal)
     except (ValueError, OverflowError):
-        return False
+        return None
     offsets = {
         dt.datetime.combine(date, dt.time(hour, minute, second, micro, fold=fold), tz).utcoffset()
         for hour, minute, second, micro in ((0, 0, 0, 0), (12, 0, 0, 0), (23, 59, 59, 999_999))
         for fold in (0, 1)
     }
-    return len(offsets) == 1
+    if len(offsets) != 1:
+        return None
+    (offset,) = offsets
+    return None if offset is None else offset // dt.timedelta(microseconds=1)
 
 
 def zone(name: str) -> ZoneInfo:

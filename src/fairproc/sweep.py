@@ -117,7 +117,9 @@ class SweepItems(Sequence[SweepItem]):
         if len(self._head) < self._in_memory:
             self._head.append(item)
             return
-        self._pending.append(attrs.astuple(item, recurse=False))
+        self._pending.append(
+            (item.record, item.subject, item.source, item.action, item.rule, item.due)
+        )
         if len(self._pending) >= self.BLOCK:
             self._flush()
 
@@ -405,10 +407,9 @@ class DueDates:
     microseconds, fast enough for every record of a sweep.
 
     Within one local calendar day whose UTC offset does not change, and whose shifted day's
-    does not either, ``anchor + period - anchor`` is the same for every anchor: it is worked
-    out once per local day (exactly, with ``add_to`` at the day's first and last microsecond)
-    and reused. A day on which the offset changes, in either place, is computed exactly for
-    each anchor. This assumes no zone changes its offset twice within one day (none does)."""
+    does not either, ``anchor + period - anchor`` is the same for every anchor
+    (:meth:`~fairproc.clock.Period.day_gap_us`): it is looked up per local day. An anchor on
+    a day the clocks change, in either place, is shifted exactly."""
 
     def __init__(self, period: Period, tz: dt.tzinfo):
         self.period, self.tz = period, tz
@@ -424,12 +425,9 @@ class DueDates:
             local = (anchor + offset) // DAY_US
             gap = self._gaps.get(local, -1)
             if gap == -1:
-                gap = self._gaps[local] = self._gap(local)
+                gap = self._gaps[local] = self.period.day_gap_us(self.tz, _EPOCH_DAY + local)
             if gap is not None:
                 return anchor + gap
-        return self._exact(anchor)
-
-    def _exact(self, anchor: int) -> int:
         return instant_to_us(self.period.add_to(us_to_instant(anchor), self.tz))
 
     def _offset(self, day: int) -> int | None:
@@ -438,16 +436,6 @@ class DueDates:
         if first is None or first != last:
             return None
         return first // dt.timedelta(microseconds=1)
-
-    def _gap(self, local_day: int) -> int | None:
-        date = dt.date.fromordinal(_EPOCH_DAY + local_day)
-        ends = [dt.datetime.combine(date, t, self.tz) for t in (dt.time.min, dt.time.max)]
-        # The day's offset is the same at both ends and neither end is ambiguous or skipped.
-        offsets = {m.replace(fold=f).utcoffset() for m in ends for f in (0, 1)}
-        if len(offsets) != 1:
-            return None
-        gaps = {self._exact(instant_to_us(m)) - instant_to_us(m) for m in ends}
-        return gaps.pop() if len(gaps) == 1 else None
 
 
 # --- planning ----------------------------------------------------------------------------------
