@@ -461,36 +461,41 @@ class Engine:
         holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
         outcome = rule.then if holds or rule.otherwise is None else rule.otherwise
         due = rule.due.evaluate(ctx) if rule.due is not None else None
+        return Decision(
+            "route",
+            outcome,
+            at,
+            {"record": rec.id},
+            due=due,
+            checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome),
+            tz=self.tz,
+        )
+
+    def _route_checks(self, rule: RoutingRule, ctx: Ctx, holds: bool, outcome: str) -> list[Check]:
         # A routing rule chooses a branch rather than passing or failing: it informs.
         branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
+        checks = [
+            Check(
+                rule.id,
+                None,
+                rule.clause,
+                rule.note,
+                detail=f"{branch}{outcome}",
+                facts_fn=_facts_of(ctx, [rule.when, rule.due]),
+            )
+        ]
         hours = self._hours_rule
         if hours is not None and rule.when is not None and "in_office_hours" in rule.when.text:
-            hours_check = Check(
-                hours.id,
-                None,
-                hours.clause,
-                hours.note,
-                detail="in office hours" if holds else "outside office hours",
-            )
-        else:
-            hours_check = None
-
-        def checks() -> list[Check]:
-            out = [
+            checks.append(
                 Check(
-                    rule.id,
+                    hours.id,
                     None,
-                    rule.clause,
-                    rule.note,
-                    detail=f"{branch}{outcome}",
-                    facts_fn=_facts_of(ctx, [rule.when, rule.due]),
+                    hours.clause,
+                    hours.note,
+                    detail="in office hours" if holds else "outside office hours",
                 )
-            ]
-            return out if hours_check is None else [*out, hours_check]
-
-        return Decision(
-            "route", outcome, at, {"record": rec.id}, due=due, checks=LazyChecks(checks), tz=self.tz
-        )
+            )
+        return checks
 
     # -- sharing and transfers --
 
