@@ -17,8 +17,14 @@ What is exact in SQL:
   the events (and suppression, and category) tables, written to give what
   :class:`fairproc.world.SubjectHistory` gives (equal instants: the event added later wins);
 * everything built only from literals and ``at`` is computed once in Python (``at + P4Y``);
-* missing values: every comparison is wrapped so that a NULL operand makes it false, and
-  ``and``/``or``/``not`` stay two-valued;
+* missing values: a comparison with a NULL operand is NULL, which a WHERE, a CASE and
+  ``and``/``or`` treat as false; ``not`` is pushed down to the leaves, and only a negated
+  leaf that may be NULL is wrapped (``coalesce``) so that it counts as true. Positive
+  comparisons stay bare, so the database may use its indexes for them;
+* a latest instant (``subject.<fact>``, ``record.resolved_at``: the greatest of some rows)
+  compared with values computed in Python becomes a set of values, merged over the ``and``
+  and ``or`` that ask about the same instant, and is asked with EXISTS probes that stop at
+  their first row: ``x is None or at >= x + P10Y`` is one ``NOT EXISTS (... at >= bound)``;
 * instants are integers (microseconds since the epoch), so ``x + PT48H`` (elapsed time) is
   integer addition;
 * a calendar period added to a column or subquery and compared with a value computed in
@@ -44,7 +50,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 import attrs
@@ -81,6 +87,13 @@ MAX_SAMPLES = 20_000
 SENTINEL = -(2**62)
 PURE_FUNCTIONS = frozenset({"in_office_hours", "local_time", "local_date", "weekday"})
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+COLUMNS = {  # names that are columns of the records table (never NULL)
+    "record.id": ("id", Kind.STRING),
+    "record.subject": ("subject", Kind.STRING),
+    "record.source": ("source", Kind.STRING),
+    "record.collected_at": ("collected_at", Kind.INSTANT),
+    "subject.id": ("subject", Kind.STRING),
+}
 
 
 @attrs.frozen
@@ -113,6 +126,7 @@ class _Const:
 class _Sql:
     expr: ColumnElement[Any]
     kind: Kind
+    nullable: bool = True  # False: never NULL (a NOT NULL column, a truth as 0 or 1)
 
 
 @attrs.frozen
@@ -121,6 +135,7 @@ class _Shifted:
 
     base: ColumnElement[Any]
     shifts: tuple[tuple[Period, int], ...]
+    nullable: bool = True
 
 
 @attrs.frozen
@@ -172,6 +187,19 @@ def _not(item: SqlBool) -> SqlBool:
 def _safe(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     """Never NULL: a comparison with a missing operand is false."""
     return sa.func.coalesce(expr, sa.false())
+
+
+def _negate(item: SqlBool, nullable: bool = True) -> SqlBool:
+    """``not item``, two-valued: where ``item`` is NULL (a missing operand: false), true."""
+    if isinstance(item, bool) or not nullable:
+        return _not(item)
+    return sa.not_(_safe(item))
+
+
+def _polar(item: SqlBool, negated: bool, nullable: bool = True) -> SqlBool:
+    """``item``, or its two-valued negation. Unnegated it may stay NULL: wherever a truth is
+    used (WHERE, CASE WHEN, under AND and OR) NULL already counts as false."""
+    return _negate(item, nullable) if negated else item
 
 
 def _same(a: SqlBool, b: SqlBool) -> bool:
@@ -347,9 +375,87 @@ def _in_intervals(x: ColumnElement[Any], intervals: list[Interval]) -> SqlBool:
         if b is not None:
             conds.append(x < b)
         parts.append(_and(conds) if conds else x.is_not(None))
-    if not parts:
-        return False
-    return _safe(_or(parts))  # type: ignore[arg-type]
+    return _or(parts)
+
+
+# --- sets of values of one latest instant ----------------------------------------------------
+
+
+def _normal(spans: Sequence[Interval]) -> tuple[Interval, ...]:
+    """``spans`` sorted, without empty ones, overlapping and touching ones merged."""
+    kept = [(a, b) for a, b in spans if a is None or b is None or a < b]
+    kept.sort(key=lambda s: (s[0] is not None, s[0] or 0))
+    out: list[Interval] = []
+    for a, b in kept:
+        if out and (out[-1][1] is None or a is None or a <= out[-1][1]):
+            start, end = out[-1]
+            out[-1] = (start, None if end is None or b is None else max(end, b))
+        else:
+            out.append((a, b))
+    return tuple(out)
+
+
+def _complement(spans: tuple[Interval, ...]) -> tuple[Interval, ...]:
+    """The gaps between normal ``spans``."""
+    out: list[Interval] = []
+    start: int | None = None  # where the current gap starts (None: unbounded)
+    for a, b in spans:
+        if a is not None:
+            out.append((start, a))
+        if b is None:
+            return tuple(out)
+        start = b
+    out.append((start, None))
+    return tuple(out)
+
+
+def _spans(op: str, bound: int) -> tuple[Interval, ...]:
+    """Every integer ``x`` with ``x op bound``."""
+    return {
+        "<": ((None, bound),),
+        "<=": ((None, bound + 1),),
+        ">": ((bound + 1, None),),
+        ">=": ((bound, None),),
+        "==": ((bound, bound + 1),),
+        "!=": ((None, bound), (bound + 1, None)),
+    }[op]
+
+
+@attrs.frozen
+class _Range:
+    """Values of one instant: ``spans`` (normal), and, when ``missing``, its being missing."""
+
+    spans: tuple[Interval, ...]
+    missing: bool = False
+
+    def complement(self) -> _Range:
+        return _Range(_complement(self.spans), not self.missing)
+
+    def union(self, other: _Range) -> _Range:
+        return _Range(_normal(self.spans + other.spans), self.missing or other.missing)
+
+    def intersect(self, other: _Range) -> _Range:
+        return self.complement().union(other.complement()).complement()
+
+    def flip(self, negated: bool) -> _Range:
+        return self.complement() if negated else self
+
+
+PRESENT = _Range(((None, None),))
+
+
+@attrs.frozen
+class _Rows:
+    """Rows whose greatest ``column`` is a latest instant: those of ``table`` (under a fresh
+    alias) that ``where`` keeps, which are never later than ``at``. ``own``: where the
+    record asked about is one of them (its own collection), its instant, which answers a
+    probe without a lookup whenever it is not later than ``at``."""
+
+    table: sa.Table
+    name: str
+    column: str
+    where: Callable[[Any], list[ColumnElement[bool]]]
+    own: ColumnElement[Any] | None = None
 
 
 # --- the compiler ----------------------------------------------------------------------------
@@ -382,6 +488,7 @@ class Compiler:
         self.dialect = dialect
         self.vocab = vocabulary(policy, RECORDS_CONTEXT)
         self._aliases = 0
+        self._ranges: dict[int, tuple[str, _Range] | None] = {}  # by id() of a node
 
     def compile(self, node: Node) -> Compiled:
         b = self.cond(node)
@@ -445,41 +552,65 @@ class Compiler:
 
     # -- truths --
 
-    def cond(self, n: Node) -> _B:
+    def cond(self, n: Node, negated: bool = False) -> _B:
+        """``n`` (``not n`` when ``negated``) as SQL predicates. A NULL counts as false, as it
+        does wherever the predicates are used (WHERE, CASE WHEN, under AND and OR), so ``not``
+        is carried down to the leaves, and only a negated leaf that may be NULL needs wrapping
+        (``_polar``): every other comparison stays bare, and indexes can serve it."""
         if self.is_const(n):
-            return _exact(bool(self.fold(n)))
+            return _exact(bool(self.fold(n)) != negated)
+        found = self.ranged(n)
+        if found is not None:
+            return _exact(self.in_range(found[0], found[1].flip(negated)))
         if isinstance(n, Ref):
             if n.name == "subject.suppressed":
-                return _exact(self.suppressed())
+                return _exact(_polar(self.suppressed(), negated, nullable=False))
             if n.name == "subject.restricted":
-                return _exact(self.restricted())
+                return _exact(_polar(self.restricted(), negated))
             return RESIDUAL  # pragma: no cover - no other boolean names over records
         if isinstance(n, Compare):
-            return self.compare(n)
+            return self.compare(n, negated)
         if isinstance(n, In):
-            return self.member(n)
-        if isinstance(n, And):
-            return _combine([self.cond(i) for i in n.items], _and)
-        if isinstance(n, Or):
-            return _combine([self.cond(i) for i in n.items], _or)
+            return self.member(n, negated)
+        if isinstance(n, And | Or):
+            # not (a and b) is (not a) or (not b), and not (a or b) is (not a) and (not b).
+            return self.junction(n.items, isinstance(n, And) != negated, negated)
         if isinstance(n, Not):
-            inner = self.cond(n.item)
-            if _same(inner.sure, inner.maybe):
-                return _exact(_not(inner.sure))
-            return _B(_not(inner.maybe), _not(inner.sure))
+            return self.cond(n.item, not negated)
         if isinstance(n, Present):
-            return self.present(n.item)
+            return self.present(n.item, negated)
         if isinstance(n, Call):
             if n.func == "objected":
-                return self.objected(n.args[0])
+                return self.objected(n.args[0], negated)
             return RESIDUAL
         return RESIDUAL  # pragma: no cover
 
-    def compare(self, n: Compare) -> _B:
+    def junction(self, items: Sequence[Node], conjunction: bool, negated: bool) -> _B:
+        """The ``and`` (``conjunction``) or ``or`` of ``items``, each negated when ``negated``.
+        Items about one latest instant are merged into one set of its values, asked once."""
+        slots: list[_B | str] = []
+        ranges: dict[str, _Range] = {}
+        for item in items:
+            found = None if self.is_const(item) else self.ranged(item)
+            if found is None:
+                slots.append(self.cond(item, negated))
+                continue
+            name, values = found[0], found[1].flip(negated)
+            if name not in ranges:
+                slots.append(name)
+            elif conjunction:
+                values = ranges[name].intersect(values)
+            else:
+                values = ranges[name].union(values)
+            ranges[name] = values
+        parts = [_exact(self.in_range(s, ranges[s])) if isinstance(s, str) else s for s in slots]
+        return _combine(parts, _and if conjunction else _or)
+
+    def compare(self, n: Compare, negated: bool) -> _B:
         op, left, right = n.op, self.val(n.left), self.val(n.right)
         for side in (left, right):
             if isinstance(side, _Const) and side.value is None:
-                return _exact(False)
+                return _exact(negated)
         if isinstance(left, _Unknown) or isinstance(right, _Unknown):
             return RESIDUAL
         if isinstance(left, _Const):
@@ -489,16 +620,27 @@ class Compiler:
             b = right.expr if isinstance(right, _Sql) else self.literal(right.value, left.kind)
             if left.kind is Kind.STRING and op not in ("==", "!=") and self.dialect == "postgresql":
                 a = sa.collate(a, "C")
-            return _exact(_safe(_CMP[op](a, b)))
+            nullable = left.nullable or (isinstance(right, _Sql) and right.nullable)
+            return _exact(_polar(_CMP[op](a, b), negated, nullable))
         if isinstance(left, _Shifted) and isinstance(right, _Const):
             intervals = solve(left.shifts, self.tz, op, instant_to_us(right.value))
             if intervals is not None:
-                return _exact(_in_intervals(left.base, intervals))
+                return _exact(self.shifted_in(left, tuple(intervals), negated))
         lo_hi_a = self.bounds(left)
         lo_hi_b = self.bounds(right)
         if lo_hi_a is None or lo_hi_b is None:
             return RESIDUAL
-        return self.interval_compare(op, lo_hi_a, lo_hi_b)
+        b = self.interval_compare(op, lo_hi_a, lo_hi_b)
+        if negated:
+            return _B(_negate(b.maybe), _negate(b.sure))
+        return b
+
+    def shifted_in(self, v: _Shifted, intervals: tuple[Interval, ...], negated: bool) -> SqlBool:
+        """``v``'s base in ``intervals``; negated: in the gaps between them, or missing."""
+        if not negated:
+            return _in_intervals(v.base, list(intervals))
+        gaps = _in_intervals(v.base, list(_complement(_normal(intervals))))
+        return _or([gaps, v.base.is_(None)]) if v.nullable else gaps
 
     def bounds(self, v: _Val) -> tuple[Any, Any] | None:
         if isinstance(v, _Const) and isinstance(v.value, dt.datetime):
@@ -517,27 +659,31 @@ class Compiler:
         (alo, ahi), (blo, bhi) = a, b
         present = sa.and_(alo.is_not(None), blo.is_not(None))
         if op == "<":
-            return _B(_safe(ahi < blo), _safe(alo < bhi))
+            return _B(ahi < blo, alo < bhi)
         if op == "<=":
-            return _B(_safe(ahi <= blo), _safe(alo <= bhi))
+            return _B(ahi <= blo, alo <= bhi)
         if op == ">":
-            return _B(_safe(alo > bhi), _safe(ahi > blo))
+            return _B(alo > bhi, ahi > blo)
         if op == ">=":
-            return _B(_safe(alo >= bhi), _safe(ahi >= blo))
+            return _B(alo >= bhi, ahi >= blo)
         if op == "==":
-            return _B(False, _safe(sa.and_(alo <= bhi, blo <= ahi)))
-        return _B(_safe(sa.or_(ahi < blo, bhi < alo)), present)
+            return _B(False, sa.and_(alo <= bhi, blo <= ahi))
+        return _B(sa.or_(ahi < blo, bhi < alo), present)
 
-    def member(self, n: In) -> _B:
+    def member(self, n: In, negated: bool) -> _B:
         item = self.val(n.item)
         if isinstance(item, _Const) and item.value is None:
-            return _exact(False)
+            return _exact(negated)
         if isinstance(n.container, ListOf):
             if not isinstance(item, _Sql):
                 return RESIDUAL
             values = [self.literal(c.value, item.kind) for c in n.container.items]
-            test = item.expr.not_in(values) if n.negated else item.expr.in_(values)
-            return _exact(_safe(test))
+            test: ColumnElement[Any]
+            if n.negated:
+                test = item.expr.not_in(values)
+            else:
+                test = self.likely(n.item, item.expr.in_(values), len(values))
+            return _exact(_polar(test, negated, item.nullable))
         if isinstance(n.container, Ref) and n.container.name == "record.categories":
             if isinstance(item, _Const):
                 category: Any = item.value
@@ -553,25 +699,133 @@ class Compiler:
                 .where(c.c.record_id == self.r.c.id, c.c.category == category)
                 .exists()
             )
-            return _exact(_and([guard, sa.not_(found) if n.negated else found]))
+            holds = _and([guard, sa.not_(found) if n.negated else found])
+            return _exact(_polar(holds, negated, nullable=False))
         return RESIDUAL
 
-    def present(self, item: Node) -> _B:
+    def likely(self, item: Node, test: ColumnElement[Any], count: int) -> ColumnElement[Any]:
+        """``record.source in [...]``, told to SQLite's planner as unselective when it lists
+        most of the policy's sources. With no statistics (fairproc never runs ANALYZE) the
+        planner takes the index on ``source`` to be selective for any list, and would read
+        most of the table out of order, then sort it. Shorter lists keep the index: a rare
+        source must not cost a scan of the table."""
+        sources = len(self.policy.sources)
+        if self.dialect != "sqlite" or not isinstance(item, Ref) or item.name != "record.source":
+            return test
+        if count * 2 <= sources:
+            return test
+        share = min(1.0, count / sources)  # as if records were spread evenly over sources
+        # likelihood() needs a constant, not a bound parameter.
+        return sa.func.likelihood(test, sa.literal_column(f"{share:.4f}"))
+
+    def present(self, item: Node, negated: bool = False) -> _B:
         if isinstance(item, Ref) and item.name == "record.categories":
-            return _exact(True)
+            return _exact(not negated)
         if isinstance(item, Call):
             fn = self.vocab.functions.get(item.func)
             if fn is not None and fn.missing is not None:
-                return _exact(True)  # never missing: it answers ``missing`` instead
-            return _combine([self.present(a) for a in item.args], _and)
+                return _exact(not negated)  # never missing: it answers ``missing`` instead
+            parts = [self.present(a, negated) for a in item.args]
+            return _combine(parts, _or if negated else _and)
         v = self.val(item)
         if isinstance(v, _Const):
-            return _exact(v.value is not None)
-        if isinstance(v, _Sql):
-            return _exact(v.expr.is_not(None))
-        if isinstance(v, _Shifted):
-            return _exact(v.base.is_not(None))
+            return _exact((v.value is not None) != negated)
+        if isinstance(v, _Sql | _Shifted):
+            expr = v.expr if isinstance(v, _Sql) else v.base
+            return _exact(expr.is_(None) if negated else expr.is_not(None))
         return RESIDUAL
+
+    # -- a latest instant, asked about as a set of its values --
+
+    def ranged(self, n: Node) -> tuple[str, _Range] | None:
+        """The latest instant ``n`` asks about (its name) and the values for which ``n``
+        holds, when ``n`` only compares it with values computed in Python; else None."""
+        key = id(n)
+        if key not in self._ranges:
+            self._ranges[key] = self._find_range(n)
+        return self._ranges[key]
+
+    def _find_range(self, n: Node) -> tuple[str, _Range] | None:
+        if isinstance(n, Not):
+            found = self.ranged(n.item)
+            return None if found is None else (found[0], found[1].complement())
+        if isinstance(n, And | Or):
+            parts = [p for p in map(self.ranged, n.items) if p is not None]
+            if len(parts) != len(n.items) or len({name for name, _ in parts}) != 1:
+                return None
+            join = _Range.intersect if isinstance(n, And) else _Range.union
+            return parts[0][0], functools.reduce(join, (values for _, values in parts))
+        if isinstance(n, Present):
+            name = self.latest_name(n.item, [])
+            return None if name is None else (name, PRESENT)
+        if not isinstance(n, Compare):
+            return None
+        op, item, other = n.op, n.left, n.right
+        if self.is_const(item):
+            op, item, other = FLIP[op], other, item
+        if not self.is_const(other):
+            return None
+        bound = self.fold(other)
+        shifts: list[tuple[Period, int]] = []
+        name = self.latest_name(item, shifts)
+        if name is None or not isinstance(bound, dt.datetime):
+            return None
+        bound_us = instant_to_us(bound)
+        spans = solve(shifts, self.tz, op, bound_us) if shifts else _spans(op, bound_us)
+        return None if spans is None else (name, _Range(_normal(spans)))
+
+    def latest_name(self, n: Node, shifts: list[tuple[Period, int]]) -> str | None:
+        """The name of the latest instant ``n`` is (after ``shifts``, which it fills in the
+        order they apply), or None."""
+        while isinstance(n, Shift):
+            if not isinstance(n.period, Const) or not isinstance(n.period.value, Period):
+                return None
+            shifts.insert(0, (n.period.value, 1 if n.op == "+" else -1))
+            n = n.instant
+        if isinstance(n, Ref) and self.rows_of(n.name) is not None:
+            return n.name
+        return None
+
+    def in_range(self, name: str, values: _Range) -> SqlBool:
+        """The latest instant ``name`` is one of ``values``: the greatest of its rows lies in
+        [a, b) when some row is at or after ``a`` and none at or after ``b``."""
+        rows = self.rows_of(name)
+        assert rows is not None
+        spans = list(values.spans)
+        parts: list[SqlBool] = []
+        if values.missing:
+            below: int | None = None
+            if spans and spans[0][0] is None:
+                below = spans.pop(0)[1]
+                if below is None:
+                    return True  # any value, or none
+            # Missing, or earlier than ``below``: no row at or after it.
+            parts.append(_not(self.reaches(rows, below)))
+        parts.extend(self.between(rows, a, b) for a, b in spans)
+        return _or(parts)
+
+    def between(self, rows: Sequence[_Rows], start: int | None, end: int | None) -> SqlBool:
+        if end is None:
+            return self.reaches(rows, start)
+        # The probe that rules most rows out first: few subjects reach a recent bound.
+        return _and([_not(self.reaches(rows, end)), self.reaches(rows, start)])
+
+    def reaches(self, rows: Sequence[_Rows], start: int | None) -> SqlBool:
+        """Some row at or after ``start`` (any row when None)."""
+        return _or([self.probe(r, start) for r in rows])
+
+    def probe(self, rows: _Rows, start: int | None) -> SqlBool:
+        if start is not None and start > self.at_us:
+            return False  # no row is later than ``at``
+        t = self._alias(rows.table, rows.name)
+        where = rows.where(t)
+        if start is not None:
+            where.append(t.c[rows.column] >= start)
+        found = sa.select(sa.literal(1)).select_from(t).where(*where).exists()
+        if rows.own is None:
+            return found
+        own = _and([rows.own <= self.at_us, True if start is None else rows.own >= start])
+        return _or([own, found])
 
     # -- values --
 
@@ -581,25 +835,17 @@ class Compiler:
         r = self.r
         if isinstance(n, Ref):
             name = n.name
-            columns = {
-                "record.id": (r.c.id, Kind.STRING),
-                "record.subject": (r.c.subject, Kind.STRING),
-                "record.source": (r.c.source, Kind.STRING),
-                "record.collected_at": (r.c.collected_at, Kind.INSTANT),
-                "subject.id": (r.c.subject, Kind.STRING),
-            }
-            if name in columns:
-                expr, kind = columns[name]
-                return _Sql(expr, kind)
-            if name == "record.resolved_at":
-                return _Sql(self.resolved_at(), Kind.INSTANT)
+            if name in COLUMNS:
+                column, kind = COLUMNS[name]
+                return _Sql(r.c[column], kind, nullable=False)
             if name in ("subject.suppressed", "subject.restricted"):
                 truth = self.suppressed() if name == "subject.suppressed" else self.restricted()
-                return _Sql(self.as_int(truth), Kind.BOOL)
+                return _Sql(self.as_int(truth), Kind.BOOL, nullable=False)
+            rows = self.rows_of(name)
+            if rows is not None:
+                return _Sql(self.greatest(rows), Kind.INSTANT)
             if name.startswith("subject."):
                 fact = self.policy.facts.get(name[len("subject.") :])
-                if fact is not None and fact.latest is not None:
-                    return _Sql(self.latest(fact.latest, fact.collections), Kind.INSTANT)
                 if fact is not None:
                     return _Sql(self.latest_of(fact.latest_of or ()), Kind.STRING)
             return UNKNOWN
@@ -614,17 +860,17 @@ class Compiler:
                 if not calendar_part:
                     span = shift_range(period, sign)
                     assert span is not None
-                    return _Sql(base.expr + span[0], Kind.INSTANT)
-                return _Shifted(base.expr, ((period, sign),))
+                    return _Sql(base.expr + span[0], Kind.INSTANT, base.nullable)
+                return _Shifted(base.expr, ((period, sign),), base.nullable)
             if isinstance(base, _Shifted):
-                return _Shifted(base.base, (*base.shifts, (period, sign)))
+                return _Shifted(base.base, (*base.shifts, (period, sign)), base.nullable)
             return UNKNOWN
         if isinstance(n, Compare | In | And | Or | Not | Present | Call):
             if isinstance(n, Call) and n.func != "objected":
                 return UNKNOWN
             b = self.cond(n)
             if _same(b.sure, b.maybe):
-                return _Sql(self.as_int(b.sure), Kind.BOOL)
+                return _Sql(self.as_int(b.sure), Kind.BOOL, nullable=False)
         return UNKNOWN
 
     def as_int(self, truth: SqlBool) -> ColumnElement[Any]:
@@ -634,22 +880,57 @@ class Compiler:
 
     # -- the subject's facts, as correlated subqueries --
 
-    def latest(self, kinds: Sequence[str], collections: bool) -> ColumnElement[Any]:
-        r = self.r
-        parts: list[ColumnElement[Any]] = []
-        if kinds:
-            e = self._alias(self.t.events, "e")
-            parts.append(
-                sa.select(sa.func.max(e.c.at))
-                .where(e.c.subject == r.c.subject, e.c.kind.in_(list(kinds)), e.c.at <= self.at_us)
-                .scalar_subquery()
+    def rows_of(self, name: str) -> tuple[_Rows, ...] | None:
+        """The rows whose greatest instant ``name`` is (none: always missing), or None when
+        ``name`` is not a latest instant."""
+        r, at_us = self.r, self.at_us
+        if name == "record.resolved_at":
+            kinds = self.kinds("resolve")
+            if not kinds:
+                return ()
+
+            def resolved(e: Any) -> list[ColumnElement[bool]]:
+                return [
+                    e.c.subject == r.c.subject,
+                    e.c.record == r.c.id,
+                    e.c.kind.in_(kinds),
+                    e.c.at <= at_us,
+                ]
+
+            return (_Rows(self.t.events, "e", "at", resolved),)
+        if name in COLUMNS or name in ("subject.suppressed", "subject.restricted"):
+            return None
+        if not name.startswith("subject."):
+            return None
+        fact = self.policy.facts.get(name[len("subject.") :])
+        if fact is None or fact.latest is None:
+            return None
+        found: list[_Rows] = []
+        if fact.collections:
+            # First: the record's own collection often answers without a lookup.
+
+            def collections(rr: Any) -> list[ColumnElement[bool]]:
+                return [rr.c.subject == r.c.subject, rr.c.collected_at <= at_us]
+
+            found.append(
+                _Rows(self.t.records, "rr", "collected_at", collections, own=r.c.collected_at)
             )
-        if collections:
-            r2 = self._alias(self.t.records, "rr")
+        if fact.latest:
+            latest = list(fact.latest)
+
+            def events(e: Any) -> list[ColumnElement[bool]]:
+                return [e.c.subject == r.c.subject, e.c.kind.in_(latest), e.c.at <= at_us]
+
+            found.append(_Rows(self.t.events, "e", "at", events))
+        return tuple(found)
+
+    def greatest(self, rows: Sequence[_Rows]) -> ColumnElement[Any]:
+        """The greatest instant of ``rows`` (NULL when there is none)."""
+        parts: list[ColumnElement[Any]] = []
+        for each in rows:
+            t = self._alias(each.table, each.name)
             parts.append(
-                sa.select(sa.func.max(r2.c.collected_at))
-                .where(r2.c.subject == r.c.subject, r2.c.collected_at <= self.at_us)
-                .scalar_subquery()
+                sa.select(sa.func.max(t.c[each.column])).where(*each.where(t)).scalar_subquery()
             )
         if not parts:
             return sa.null()
@@ -675,11 +956,12 @@ class Compiler:
         return self._last_kind(kinds)
 
     def restricted(self) -> SqlBool:
+        """NULL when the subject has no such event (counts as false)."""
         on, off = self.kinds("restrict"), self.kinds("lift_restriction")
         only_on = [k for k in on if k not in off]
         if not only_on:
             return False
-        return _safe(self._last_kind(list(dict.fromkeys(on + off))).in_(only_on))
+        return self._last_kind(list(dict.fromkeys(on + off))).in_(only_on)
 
     def suppressed(self) -> SqlBool:
         r = self.r
@@ -720,11 +1002,11 @@ class Compiler:
             )
         return _or(found)
 
-    def objected(self, arg: Node) -> _B:
+    def objected(self, arg: Node, negated: bool = False) -> _B:
         purpose = self.val(arg)
         if isinstance(purpose, _Const):
             if purpose.value is None:
-                return _exact(False)
+                return _exact(negated)
             value: Any = purpose.value
             guard: SqlBool = True
         elif isinstance(purpose, _Sql):
@@ -733,7 +1015,7 @@ class Compiler:
             return RESIDUAL
         kinds = self.kinds("object")
         if not kinds:
-            return _exact(False)
+            return _exact(negated)
         e = self._alias(self.t.events, "e")
         found = (
             sa.select(sa.literal(1))
@@ -746,20 +1028,4 @@ class Compiler:
             )
             .exists()
         )
-        return _exact(_and([guard, found]))
-
-    def resolved_at(self) -> ColumnElement[Any]:
-        kinds = self.kinds("resolve")
-        if not kinds:
-            return sa.null()
-        e = self._alias(self.t.events, "e")
-        return (
-            sa.select(sa.func.max(e.c.at))
-            .where(
-                e.c.subject == self.r.c.subject,
-                e.c.record == self.r.c.id,
-                e.c.kind.in_(kinds),
-                e.c.at <= self.at_us,
-            )
-            .scalar_subquery()
-        )
+        return _exact(_polar(_and([guard, found]), negated, nullable=False))

@@ -144,3 +144,28 @@ def test_what_sql_cannot_say_is_filtered_after_a_narrow_prefilter(big: SqlStore)
     assert got == want
     assert counted.rows <= len(candidates)  # never the table
     assert len(counted.statements) <= 2 + 3 * (len(candidates) // 500 + 1)
+
+
+def _plan(store: SqlStore, condition: str, at: dt.datetime) -> str:
+    sql, exact = store.explain(condition, at, POLICY)
+    assert exact, sql
+    with store.engine.connect() as conn:
+        return " / ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+
+
+def test_a_sweep_s_selection_can_use_the_indexes(big: SqlStore) -> None:
+    """Bare comparisons where a missing operand counts as false anyway: SQLite seeks the
+    source and the collection bound in their index, and asks a latest instant with one
+    probe."""
+    at = dt.datetime(2024, 6, 30, 23, 30, tzinfo=dt.UTC)
+    condition = (
+        "record.source in ['website_visit'] and at >= record.collected_at + P12M"
+        " and (subject.office_let is None or at >= subject.office_let + P10Y)"
+    )
+    plan = _plan(big, condition, at)
+    assert "USING INDEX fairproc_records_source (source=? AND collected_at<?)" in plan, plan
+    assert plan.count("SUBQUERY") == 1, plan
+    # A list of most of the policy's sources cannot be selective: read the table in order.
+    most = [s for s in POLICY.sources if s != "website_visit"]
+    plan = _plan(big, f"record.source in {most!r}", at)
+    assert plan.startswith("SCAN r"), plan

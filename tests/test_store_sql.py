@@ -440,8 +440,180 @@ def test_engine_reads_a_sql_store(tmp_path: Path) -> None:
 def test_statement_uses_the_dialect(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{tmp_path}/db.sqlite")
     try:
-        sql, exact = store.explain("at < subject.last_interaction + P4Y", u(2026, 1, 1), POLICY)
-        assert exact and "max(" in sql
+        # The latest of two instants, compared with a column: SQLite's max() of two values.
+        condition = "record.collected_at == subject.last_interaction"
+        sql, exact = store.explain(condition, u(2026, 1, 1), POLICY)
+        assert exact and "max(coalesce(" in sql
         assert isinstance(store.engine, sa.Engine)
+    finally:
+        store.close()
+
+
+# --- latest instants asked with EXISTS probes, and bare comparisons where NULL is false ------
+
+
+def _member(x: int | None, values: sqlcompile._Range) -> bool:
+    if x is None:
+        return values.missing
+    return _inside(x, list(values.spans))
+
+
+_points = st.integers(-20, 20)
+_ranges = st.builds(
+    lambda spans, missing: sqlcompile._Range(sqlcompile._normal(spans), missing),
+    st.lists(st.tuples(st.none() | _points, st.none() | _points), max_size=4),
+    st.booleans(),
+)
+
+
+@given(a=_ranges, b=_ranges, op=st.sampled_from(list(sqlcompile._CMP)), bound=_points)
+def test_sets_of_instants_combine_as_sets(
+    a: sqlcompile._Range, b: sqlcompile._Range, op: str, bound: int
+) -> None:
+    """The values of one latest instant that ``and``, ``or`` and ``not`` merge: missing is a
+    value of its own, and a comparison never holds for it."""
+    compared = sqlcompile._Range(sqlcompile._normal(sqlcompile._spans(op, bound)))
+    for x in [None, *range(-22, 23)]:
+        assert _member(x, a.complement()) == (not _member(x, a))
+        assert _member(x, a.union(b)) == (_member(x, a) or _member(x, b))
+        assert _member(x, a.intersect(b)) == (_member(x, a) and _member(x, b))
+        assert _member(x, compared) == (x is not None and sqlcompile._CMP[op](x, bound))
+    assert a.complement().complement() == a
+
+
+REPEATED_HOUR = dt.datetime(2023, 10, 29, 1, 30, tzinfo=LONDON, fold=1)
+
+
+def _latest_world() -> World:
+    """Subjects with and without each latest instant; several values of one; an event at
+    the very microsecond a bound falls on; a resolution filed under another subject; a
+    record collected after the times asked at."""
+    r, e = Record, Event
+    records = [
+        r("nil-wv", "nil", "website_visit", u(2020, 1, 1), {"ip_address": "::1"}),
+        r("old-qq", "old", "quick_quote", u(2014, 3, 1), {"email": "old@example.com"}),
+        r("new-hb", "new", "handbook_download", REPEATED_HOUR),
+        r("new-cf", "new", "contact_form", u(2024, 1, 31), {"email": "new@example.com"}),
+        r("two-wv", "two", "website_visit", u(2019, 3, 31), {"ip_address": "::2"}),
+        r("two-qq", "two", "quick_quote", u(2026, 1, 31), {"name": "Two"}),
+        r("late-oc", "late", "office_calculator", u(2031, 1, 1), {}),
+        r("late-pc", "late", "phone_call", u(2015, 1, 31, 23, 59, 59, 999999), {"phone": "1"}),
+    ]
+    events = [
+        e("old", "enquiry_resolved", u(2014, 6, 30, 23), record="old-qq"),
+        e("old", "office_let", u(2015, 1, 31)),
+        e("old", "email_open", u(2016, 2, 29, 12)),
+        e("new", "office_let", dt.datetime(2024, 2, 29, 12, tzinfo=LONDON)),
+        e("new", "staff_contact", u(2025, 3, 30, 1, 30)),
+        e("new", "enquiry_resolved", u(2024, 2, 29), record="new-cf"),
+        e("new", "enquiry_resolved", u(2026, 2, 1), record="two-qq"),  # not two's
+        e("new", "cookies_accepted", u(2024, 1, 31)),
+        e("two", "office_let", u(2018, 1, 31)),
+        e("two", "office_let", u(2026, 1, 31)),
+        e("two", "website_visit", u(2019, 3, 31)),
+        e("two", "enquiry_resolved", u(2026, 3, 1), record="two-qq"),
+        e("two", "cookies_rejected", u(2026, 1, 31)),
+        e("late", "email_click", u(2016, 1, 31)),
+        e("late", "restricted", u(2016, 2, 1)),
+    ]
+    return World(records, events)
+
+
+def _latest_times() -> list[dt.datetime]:
+    world = _latest_world()
+    moments = {rec.collected_at for rec in world.records} | {ev.at for ev in world.events}
+    periods = [Period(), Period(years=10), Period(years=4), Period(months=12), Period(hours=48)]
+    out = set()
+    for moment in moments:
+        for period in periods:
+            due = period.add_to(moment, LONDON)
+            out.update(due + dt.timedelta(microseconds=d) for d in (-1, 0, 1))
+    return sorted(out, key=lambda t: t.timestamp())
+
+
+LATEST_ATOMS = [
+    "subject.office_let is None",
+    "subject.office_let is not None",
+    "at >= subject.office_let + P10Y",
+    "at < subject.office_let + P10Y",
+    "subject.office_let > at - P12M",
+    "subject.office_let == at",
+    "subject.office_let != at",
+    "subject.office_let + PT48H <= at",
+    "at >= subject.last_interaction + P4Y",
+    "subject.last_interaction is None",
+    "subject.last_interaction < at",
+    "subject.last_interaction == at - PT48H",
+    "record.resolved_at is None",
+    "at >= record.resolved_at + P10Y",
+    "record.resolved_at > at - P4Y",
+    "record.collected_at == subject.last_interaction",
+    "record.collected_at < at - P12M",
+    "record.source in ['website_visit', 'quick_quote', 'contact_form', 'live_chat', 'multiquote']",
+    "record.source in ['handbook_download']",
+    "record.source not in ['website_visit']",
+    "subject.cookie_choice == 'cookies_accepted'",
+    "subject.cookie_choice < 'cookies_rejected'",
+    "subject.restricted",
+    "'email' in record.categories",
+]
+_conditions = st.recursive(
+    st.sampled_from(LATEST_ATOMS),
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a}) and ({b})", inner, inner),
+        st.builds(lambda a, b: f"({a}) or ({b})", inner, inner),
+        st.builds(lambda a: f"not ({a})", inner),
+    ),
+    max_leaves=5,
+)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
+def latest_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        store = SqlStore(f"sqlite:///{tmp_path_factory.mktemp('latest')}/db.sqlite")
+    else:
+        env = POSTGRESQL_ENV if request.param == "postgresql" else MYSQL_ENV
+        store = SqlStore(server_url(env), prefix=unique_prefix())
+    world = _latest_world()
+    try:
+        store.apply(ChangeSet(put_records=world.records, add_events=world.events))
+        yield store
+    finally:
+        if store.backend != "sqlite":
+            store.drop_tables()
+        store.close()
+
+
+@settings(max_examples=120, deadline=None)
+@given(condition=_conditions, at=st.sampled_from(_latest_times()))
+def test_latest_instants_and_missing_values_answer_as_the_interpreter(
+    latest_store: SqlStore, condition: str, at: dt.datetime
+) -> None:
+    """Merged sets of a latest instant's values, EXISTS probes, bare comparisons where a
+    missing operand (NULL) counts as false and wrapped ones under ``not``: the same records
+    as the Python evaluator, on every database."""
+    want = expected_matches(_latest_world(), condition, at, POLICY)
+    got = [r.id for r in latest_store.find_records(condition, at, POLICY)]
+    assert got == want, (condition, at)
+    assert latest_store.count_records(condition, at, POLICY) == len(want)
+
+
+def test_a_latest_instant_asked_twice_is_one_probe(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path}/db.sqlite")
+    try:
+        condition = "subject.office_let is None or at >= subject.office_let + P10Y"
+        sql, exact = store.explain(condition, u(2026, 1, 1), POLICY)
+        assert exact
+        assert sql.count("EXISTS") == 1 and "NOT (EXISTS" in sql
+        assert "max(" not in sql and "coalesce" not in sql
+        # Only a negated comparison that may be NULL is wrapped.
+        at = u(2026, 1, 1)
+        sql, _ = store.explain("not (subject.cookie_choice == 'cookies_accepted')", at, POLICY)
+        assert "coalesce" in sql
+        sql, _ = store.explain("not (record.source == 'phone_call')", at, POLICY)
+        assert "coalesce" not in sql and "r.source != 'phone_call'" in sql
     finally:
         store.close()

@@ -49,6 +49,7 @@ from fairproc.store import (
     ChangeSet,
     Store,
     normalise_data,
+    row_value,
 )
 from fairproc.world import Ctx, SubjectHistory, World, vocabulary
 
@@ -58,6 +59,7 @@ __all__ = [
     "StoreContract",
     "decisions",
     "expected_matches",
+    "expected_rows",
     "reference_world",
 ]
 
@@ -285,6 +287,49 @@ def expected_matches(world: World, condition: str, at: dt.datetime, policy: Poli
             )
         if interpret(node, Ctx(at, history, record), vocab, policy.tz):
             out.append(record.id)
+    return out
+
+
+ROW_VALUES: tuple[str, ...] = (
+    "record.collected_at",
+    "record.resolved_at",
+    "subject.last_interaction",
+    "subject.office_let",
+    "subject.suppressed",
+    "record.source",
+    "subject.office_let is not None",
+    "record.collected_at + P12M",
+    "weekday(record.collected_at)",
+)
+"""Values the contract asks ``find_rows`` for: instants, missing ones, truths, text, and some
+no database computes exactly (a calendar shift, a local weekday)."""
+
+
+def expected_rows(
+    world: World, condition: str, at: dt.datetime, policy: Policy, values: Sequence[str]
+) -> list[tuple[str, str, str, tuple[Any, ...]]]:
+    """``find_rows`` by the reference interpreter: (id, subject, source, values) for each
+    record ``condition`` holds for at ``at``, values as :func:`fairproc.store.row_value`."""
+    vocab = vocabulary(policy, RECORDS_CONTEXT)
+    nodes = [parse(v) for v in values]
+    wanted = set(expected_matches(world, condition, at, policy))
+    out = []
+    for record in world.records:
+        if record.id not in wanted:
+            continue
+        entries = world.suppression_entries(
+            SubjectHistory(policy, record.subject, world.subject_records(record.subject), ()).emails
+        )
+        history = SubjectHistory(
+            policy,
+            record.subject,
+            world.subject_records(record.subject),
+            world.subject_events(record.subject),
+            entries,
+        )
+        ctx = Ctx(at, history, record)
+        found = tuple(row_value(interpret(n, ctx, vocab, policy.tz)) for n in nodes)
+        out.append((record.id, record.subject, record.source, found))
     return out
 
 
@@ -669,6 +714,42 @@ class StoreContract:
             list(loaded.find_records("purpose == 'analytics'", _u(2024, 1, 1), policy))
         with pytest.raises(InputError):
             list(loaded.find_records("record.id == 'x'", dt.datetime(2024, 1, 1), policy))
+
+    @pytest.mark.parametrize("condition", CONDITIONS)
+    def test_find_rows_and_count_records_answer_as_the_interpreter(
+        self, loaded: Store, condition: str
+    ) -> None:
+        # Optional methods (BaseStore answers them from find_records); sweeps ask for them.
+        find_rows = getattr(loaded, "find_rows", None)
+        count = getattr(loaded, "count_records", None)
+        if not callable(find_rows) or not callable(count):
+            pytest.skip("the store has no find_rows and count_records (both optional)")
+        policy = reference_policy()
+        world = reference_world().world()
+        for at in TIMES:
+            want = expected_rows(world, condition, at, policy, ROW_VALUES)
+            assert list(find_rows(condition, at, policy, ROW_VALUES)) == want, (condition, at)
+            assert [row[0] for row in find_rows(condition, at, policy)] == [r[0] for r in want]
+            assert count(condition, at, policy) == len(want), (condition, at)
+
+    def test_a_sweep_plans_what_retention_says(self, loaded: Store) -> None:
+        from fairproc.sweep import plan_sweep
+
+        policy = reference_policy()
+        ref = reference_world()
+        engine = Engine(policy, loaded)
+        on_world = Engine(policy, ref.world())
+        for at in TIMES:
+            plan = plan_sweep(engine, at)
+            outcomes = {r.id: on_world.retention_result(r, at) for r in ref.records}
+            due = {i: d for i, d in outcomes.items() if d.action == "delete"}
+            assert sorted(i.record for i in plan.items) == sorted(due), at
+            for item in plan.items:
+                result = due[item.record]
+                assert result.governing is not None
+                assert (item.due, item.rule) == (result.until, result.governing.id), at
+            assert plan.scanned == len(ref.records), at
+            assert plan.review == sum(d.action == "review" for d in outcomes.values()), at
 
     # -- what the engine decides --
 
