@@ -584,8 +584,7 @@ class SqlStore(BaseStore):
             for part in result.execute(query).partitions():
                 self.rows_fetched += len(part)
                 for row in part:
-                    cells = tuple(row)
-                    yield cells[0], cells[1], cells[2], cells[3:]
+                    yield row[0], row[1], row[2], tuple(row[3:])
 
     def count_records(self, condition: ConditionLike, at: Any, policy: Policy) -> int:
         """How many records the condition holds for: counted in the database when it is

@@ -57,7 +57,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from fairproc.clock import Period
+from fairproc.clock import DAY_US, Period, integer_shift, utc_day_offset_us
 from fairproc.conditions import (
     And,
     Call,
@@ -80,7 +80,7 @@ from fairproc.world import vocabulary
 
 SqlBool: TypeAlias = "ColumnElement[Any] | bool"
 
-DAY_US = 86_400 * 10**6
+QUARTER_US = 900 * 10**6
 STEP_US = 15 * 60 * 10**6
 OFFSET_SLACK_US = 32 * 3600 * 10**6  # no zone's UTC offsets ever differed by more
 MAX_SAMPLES = 20_000
@@ -303,33 +303,63 @@ def solve(
     if (high - low) // STEP_US > MAX_SAMPLES:
         return None
 
+    # Every instant is shifted on integers (Period.add_to's exact answer, a day's gap looked
+    # up once) and checked to be on a quarter-hour offset. With one shift, a whole local day
+    # is known to move by one gap (IntegerShift.stretch), so it is stepped over in one go;
+    # elsewhere the gap is sampled every STEP_US and each change found by bisection.
+    chain = [integer_shift(period, tz, sign) for period, sign in shifts]
+
+    def quarter(y: int) -> None:
+        offset = utc_day_offset_us(tz, y // DAY_US)
+        if offset is None:  # the clocks change that day: the offset at y itself
+            _quarter(us_to_instant(y).astimezone(tz))
+        elif offset % QUARTER_US:
+            raise _Irregular
+
+    def stretch(x: int) -> tuple[int, int]:
+        """The gap at ``x``, and where the run of that gap known from ``x`` ends."""
+        quarter(x)
+        if len(chain) == 1:
+            y, end = chain[0].stretch(x)
+        else:
+            y, end = x, x + 1
+            for shift in chain:
+                y = shift(y)
+                quarter(y)
+        quarter(y)
+        return y - x, end
+
     def gap(x: int) -> int:
-        moment = us_to_instant(x)
-        _quarter(moment.astimezone(tz))
-        for period, sign in shifts:
-            moment = period.add_to(moment, tz, sign)
-            _quarter(moment.astimezone(tz))
-        return instant_to_us(moment) - x
+        return stretch(x)[0]
 
     try:
-        samples = list(range(low, high + 1, STEP_US))
-        if samples[-1] != high:
-            samples.append(high)
-        pieces: list[tuple[int, int, int]] = []
-        start, current, previous = low, gap(low), low
-        for x in samples[1:]:
-            here = gap(x)
-            while here != current:
-                lo, hi = previous, x
-                while hi - lo > 1:
-                    mid = (lo + hi) // 2
-                    if gap(mid) == current:
-                        lo = mid
-                    else:
-                        hi = mid
-                pieces.append((start, hi, current))
-                start, current, previous = hi, gap(hi), hi
-            previous = x
+        pieces: list[tuple[int, int, int]] = []  # [start, end) shifted by a gap
+        start, (current, reach) = low, stretch(low)
+        pos = low  # the gap is ``current`` from ``start`` through ``pos``, and up to ``reach``
+        while pos < high:
+            if reach > pos + 1:  # known up to reach: look at reach itself
+                x = min(reach, high)
+                here, ahead = stretch(x)
+                if here != current and x == reach:
+                    pieces.append((start, x, current))
+                    start, current = x, here
+                elif here != current:  # cannot be: the gap is known up to reach
+                    raise AssertionError("a day's gap changed within the day")
+            else:
+                x = min(pos + STEP_US, high)
+                here, ahead = stretch(x)
+                if here != current:
+                    lo, hi = pos, x  # the gap is current at lo, not at hi: find where it moves
+                    while hi - lo > 1:
+                        mid = (lo + hi) // 2
+                        if gap(mid) == current:
+                            lo = mid
+                        else:
+                            hi = mid
+                    pieces.append((start, hi, current))
+                    x = hi
+                    start, (current, ahead) = hi, stretch(hi)
+            pos, reach = x, max(ahead, x + 1)
         pieces.append((start, high + 1, current))
     except (_Irregular, OverflowError, ValueError):
         return None

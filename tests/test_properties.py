@@ -530,6 +530,27 @@ def test_the_legitimate_interests_window_closes_in_the_repeated_hour(zone: dt.tz
     assert_outcome(engine.retention("h1", after), "delete")
 
 
+def test_a_wall_time_the_clocks_skipped_counts_as_the_instant_it_names() -> None:
+    """01:00 London on 27 March 2016 never showed on a clock: Python reads it as 01:00 GMT,
+    the instant the clocks went forward, 02:00 BST. Four years on is 02:00 GMT on 27 March
+    2020, not 01:00 (the wall time as written, shifted): every local reading goes through
+    UTC first. Hypothesis found this one."""
+    skipped = dt.datetime(2016, 3, 27, 1, 0, tzinfo=LONDON)
+    assert skipped.astimezone(UTC) == dt.datetime(2016, 3, 27, 1, 0, tzinfo=UTC)
+    closes = dt.datetime(2020, 3, 27, 2, 0, tzinfo=UTC)
+    assert FOUR_YEARS.add_to(skipped, LONDON) == closes
+    record = Record("h1", "ada", "handbook_download", skipped, {"email": "ada@example.com"})
+    engine = Engine(POLICY, World([record]))
+    assert_outcome(engine.may_process("h1", "marketing_updates", closes - MICROSECOND), "allowed")
+    assert_denied(
+        engine.may_process("h1", "marketing_updates", closes), reasons=["li_window_expired"]
+    )
+    assert_outcome(engine.retention("h1", closes - MICROSECOND), "keep")
+    assert_outcome(engine.retention("h1", closes), "delete")
+    # and its wall clock reads 02:00 BST, the time the clocks showed
+    assert "Sun 2016-03-27 02:00:00 BST" in engine.route("h1", skipped).explain()
+
+
 # --- calendar arithmetic: the fast way is the wall-clock way ----------------------------------
 
 _ZONES = [ZoneInfo(z) for z in ("Europe/London", "America/New_York", "Australia/Lord_Howe")]
@@ -541,7 +562,7 @@ def _wall_clock_shift(period: Period, instant: dt.datetime, tz: dt.tzinfo, sign:
     then elapsed time."""
     from dateutil.relativedelta import relativedelta
 
-    result = instant.astimezone(tz)
+    result = instant.astimezone(dt.UTC).astimezone(tz)  # the instant, not the wall time written
     if period.years or period.months or period.weeks or period.days:
         delta = relativedelta(
             years=period.years, months=period.months, days=period.weeks * 7 + period.days
@@ -578,21 +599,22 @@ def test_period_arithmetic_gives_what_the_wall_clock_gives(
     instant=fst.instants(),
     zone=st.sampled_from(_ZONES),
     period=st.sampled_from(_PERIODS),
+    sign=st.sampled_from([1, -1]),
 )
 def test_due_dates_on_integers_are_the_dates_add_to_gives(
-    instant: dt.datetime, zone: dt.tzinfo, period: str
+    instant: dt.datetime, zone: dt.tzinfo, period: str, sign: int
 ) -> None:
     # Sweeps shift every record's anchor as integer microseconds, a day's gap looked up once.
+    from fairproc.clock import IntegerShift
     from fairproc.store import instant_to_us, us_to_instant
-    from fairproc.sweep import DueDates
 
     p = Period.parse(period)
-    dates = DueDates(p, zone)
+    dates = IntegerShift(p, zone, sign)
     anchor = instant_to_us(instant)
-    expected = instant_to_us(p.add_to(us_to_instant(anchor), zone))
+    expected = instant_to_us(p.add_to(us_to_instant(anchor), zone, sign))
     assert dates(anchor) == expected
     assert dates(anchor) == expected  # from the day's remembered gap
     local = instant.astimezone(zone)
-    gap = p.day_gap_us(zone, local.toordinal())
+    gap = p.day_gap_us(zone, local.toordinal(), sign)
     if gap is not None:
         assert expected - anchor == gap

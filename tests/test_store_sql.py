@@ -245,10 +245,12 @@ EDGES = [
 ]
 
 
-def _holds(x: int, shifts: list[tuple[Period, int]], op: str, bound: int) -> bool:
+def _holds(
+    x: int, shifts: list[tuple[Period, int]], op: str, bound: int, tz: dt.tzinfo = LONDON
+) -> bool:
     moment = us_to_instant(x)
     for period, sign in shifts:
-        moment = period.add_to(moment, LONDON, sign)
+        moment = period.add_to(moment, tz, sign)
     return bool(sqlcompile._CMP[op](instant_to_us(moment), bound))
 
 
@@ -256,33 +258,49 @@ def _inside(x: int, intervals: list[tuple[int | None, int | None]]) -> bool:
     return any((a is None or x >= a) and (b is None or x < b) for a, b in intervals)
 
 
-@settings(max_examples=150)
+SOLVE_ZONES = [LONDON, ZoneInfo("America/New_York"), ZoneInfo("Australia/Lord_Howe")]
+
+
+@settings(max_examples=300)
 @given(
-    period=st.sampled_from(PERIODS),
-    sign=st.sampled_from([1, -1]),
+    shifts=st.lists(
+        st.tuples(st.sampled_from(PERIODS), st.sampled_from([1, -1])), min_size=1, max_size=2
+    ),
+    zone=st.sampled_from(SOLVE_ZONES),
     op=st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
     edge=st.sampled_from(EDGES),
     offset=st.integers(-3 * 86400 * 10**6, 3 * 86400 * 10**6),
     probes=st.lists(st.integers(-4 * 86400 * 10**6, 4 * 86400 * 10**6), max_size=20),
 )
 def test_solve_agrees_with_calendar_arithmetic(
-    period: Period, sign: int, op: str, edge: dt.datetime, offset: int, probes: list[int]
+    shifts: list[tuple[Period, int]],
+    zone: ZoneInfo,
+    op: str,
+    edge: dt.datetime,
+    offset: int,
+    probes: list[int],
 ) -> None:
     """``x + P op bound`` in SQL is the set of intervals solve() computes; check it against
-    Period.add_to at each interval's ends (a microsecond either side) and at probes around
-    ``bound - P``, where month-end clamping, 29 February and clock changes bite."""
-    shifts = [(period, sign)]
+    Period.add_to at each interval's ends (a microsecond either side), at probes around
+    ``bound - P`` and at every local midnight and clock change near it, where month-end
+    clamping, 29 February and clock changes bite (a half-hour change on Lord Howe)."""
     bound = instant_to_us(edge) + offset
-    intervals = sqlcompile.solve(shifts, LONDON, op, bound)
+    intervals = sqlcompile.solve(shifts, zone, op, bound)
     assert intervals is not None
-    centre = instant_to_us(period.add_to(us_to_instant(bound), LONDON, -sign))
+    moment = us_to_instant(bound)
+    for period, sign in reversed(shifts):
+        moment = period.add_to(moment, zone, -sign)
+    centre = instant_to_us(moment)
     points = {centre + p for p in probes}
+    for hours in range(-96, 97):  # each hour's start, local midnights and changes among them
+        points.add(centre - centre % 3_600_000_000 + hours * 3_600_000_000)
     for a, b in intervals:
         for end in (a, b):
             if end is not None:
                 points.update({end - 1, end, end + 1})
     for x in points:
-        assert _inside(x, intervals) == _holds(x, shifts, op, bound), us_to_instant(x)
+        expected = _holds(x, shifts, op, bound, zone)
+        assert _inside(x, intervals) == expected, us_to_instant(x)
 
 
 def test_solve_is_exact_across_29_february() -> None:

@@ -29,6 +29,15 @@ def is_period_text(text: str) -> bool:
     return bool(_PERIOD.match(text))
 
 
+def to_local(instant: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """``instant`` on ``tz``'s wall clock. An instant already written in ``tz`` goes through
+    UTC: ``astimezone`` hands it back as written, and a wall time the clocks skipped (01:30
+    on the night they go forward) would stay a time no clock showed."""
+    if instant.tzinfo is tz:
+        return instant.astimezone(UTC).astimezone(tz)
+    return instant.astimezone(tz)
+
+
 # cache_hash: periods key the memo of shifted instants, hashed on every decision
 @attrs.frozen(order=False, cache_hash=True)
 class Period:
@@ -73,7 +82,7 @@ class Period:
         Years, months, weeks and days with dateutil's relativedelta on the local wall clock
         (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
         """
-        result = instant.astimezone(tz)
+        result = to_local(instant, tz)
         calendar = _calendar_delta(self, sign)
         if calendar is not None:
             # Sweeps shift every record's date: the calendar step is looked up per local date
@@ -164,6 +173,97 @@ def _day_offset(tz: dt.tzinfo, ordinal: int) -> int | None:
     return None if offset is None else offset // dt.timedelta(microseconds=1)
 
 
+DAY_US = 86_400 * 10**6
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = _EPOCH.date().toordinal()
+_US = dt.timedelta(microseconds=1)
+_UTC_DAY_OFFSETS: dict[dt.tzinfo, dict[int, int | None]] = {}
+
+
+class IntegerShift:
+    """:meth:`Period.add_to` on integer microseconds since the epoch: exactly the instant it
+    gives, fast enough to shift every record of a sweep, or every sample of a solver.
+
+    Within one local calendar day whose UTC offset does not change, and whose shifted day's
+    does not either, ``shift(x) - x`` is the same for every ``x`` (:meth:`Period.day_gap_us`):
+    it is looked up per local day. An instant on a day the clocks change, in either place,
+    is shifted through :meth:`Period.add_to`. Get one with :func:`integer_shift`, which
+    shares them, and what they have learnt about the calendar, between callers."""
+
+    def __init__(self, period: Period, tz: dt.tzinfo, sign: int = 1):
+        self.period, self.tz, self.sign = period, tz, sign
+        self._gaps: dict[int, int | None] = {}  # local day: shift(x) - x, or None
+        self._offsets = _UTC_DAY_OFFSETS.setdefault(tz, {})  # utc_day_offset_us's table
+
+    def __call__(self, instant: int) -> int:
+        day = instant // DAY_US
+        offset = self._offsets.get(day, -1)
+        if offset == -1:
+            offset = utc_day_offset_us(self.tz, day)
+        if offset is not None:
+            local = (instant + offset) // DAY_US
+            gap = self._gaps.get(local, -1)
+            if gap == -1:
+                gap = self._gaps[local] = self.period.day_gap_us(
+                    self.tz, _EPOCH_DAY + local, self.sign
+                )
+            if gap is not None:
+                return instant + gap
+        return self._exact(instant)
+
+    def stretch(self, instant: int) -> tuple[int, int]:
+        """``(shift(instant), end)``: every instant from ``instant`` up to ``end`` (excluded)
+        is shifted by the same gap. ``end`` is the start of the next local day when that is
+        known, ``instant + 1`` when it is not (a day the clocks change, in either place)."""
+        day = instant // DAY_US
+        offset = self._offsets.get(day, -1)
+        if offset == -1:
+            offset = utc_day_offset_us(self.tz, day)
+        if offset is not None:
+            local = (instant + offset) // DAY_US
+            gap = self._gaps.get(local, -1)
+            if gap == -1:
+                gap = self._gaps[local] = self.period.day_gap_us(
+                    self.tz, _EPOCH_DAY + local, self.sign
+                )
+            if gap is not None:
+                # The local day has this one offset all through (day_gap_us says so).
+                return instant + gap, (local + 1) * DAY_US - offset
+        return self._exact(instant), instant + 1
+
+    def _exact(self, instant: int) -> int:
+        moved = self.period.add_to(_EPOCH + dt.timedelta(microseconds=instant), self.tz, self.sign)
+        return (moved - _EPOCH) // _US
+
+
+@lru_cache(maxsize=256)
+def integer_shift(period: Period, tz: dt.tzinfo, sign: int = 1) -> IntegerShift:
+    """The shared :class:`IntegerShift` of ``period`` (backwards when ``sign`` is -1) on
+    ``tz``'s calendar."""
+    return IntegerShift(period, tz, sign)
+
+
+def utc_day_offset_us(tz: dt.tzinfo, day: int) -> int | None:
+    """The zone's UTC offset in microseconds all through the UTC day ``day`` (days since
+    1970-01-01), or None when it changes that day."""
+    table = _UTC_DAY_OFFSETS.setdefault(tz, {})
+    found = table.get(day, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = table[day] = _utc_day_offset(tz, day)
+    return found  # type: ignore[return-value]
+
+
+def _utc_day_offset(tz: dt.tzinfo, day: int) -> int | None:
+    try:
+        first = (_EPOCH + dt.timedelta(days=day)).astimezone(tz).utcoffset()
+        last = (_EPOCH + dt.timedelta(days=day + 1) - _US).astimezone(tz).utcoffset()
+    except (ValueError, OverflowError):
+        return None
+    if first is None or first != last:
+        return None
+    return first // _US
+
+
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -211,7 +311,7 @@ class OfficeHours:
     closed_dates: frozenset[dt.date] = frozenset()
 
     def contains(self, instant: dt.datetime, tz: dt.tzinfo) -> bool:
-        local = instant.astimezone(tz)
+        local = to_local(instant, tz)
         if local.weekday() not in self.days or local.date() in self.closed_dates:
             return False
         wall = local.time().replace(tzinfo=None)

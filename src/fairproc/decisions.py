@@ -10,6 +10,7 @@ from typing import Any, overload
 
 import attrs
 
+from fairproc.clock import to_local
 from fairproc.convert import converter
 
 _NO_FACTS: Mapping[str, Any] = {}
@@ -235,7 +236,7 @@ def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
     utc = value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if tz is None:
         return utc
-    local = value.astimezone(tz)
+    local = to_local(value, tz)
     return f"{local.strftime('%a %Y-%m-%d %H:%M:%S %Z')} ({utc})"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from fairproc.clock import require_aware
+from fairproc.clock import require_aware, to_local
 from fairproc.conditions import remember
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.errors import InputError
@@ -539,7 +539,7 @@ class Engine:
                 [],
                 True,
             )
-        day = at.astimezone(self.tz).date()
+        day = to_local(at, self.tz).date()
         checks: list[Check] = []
         findings: list[Finding] = []
         ok = False

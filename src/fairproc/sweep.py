@@ -18,11 +18,11 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import IO, Any, TypeVar, overload
+from typing import IO, Any, NamedTuple, TypeVar, overload
 
 import attrs
 
-from fairproc.clock import Period, require_aware
+from fairproc.clock import IntegerShift, Period, integer_shift, require_aware
 from fairproc.conditions import (
     BOOL,
     PERIOD,
@@ -46,7 +46,6 @@ from fairproc.errors import InputError
 from fairproc.model import Policy, Record, RetentionRule
 from fairproc.rights import apply_changes
 from fairproc.store import (
-    EPOCH,
     AuditEntry,
     BaseStore,
     ChangeSet,
@@ -61,8 +60,9 @@ Progress = Callable[[int, int], None]  # (done, total)
 T = TypeVar("T")
 
 
-@attrs.frozen
-class SweepItem:
+class SweepItem(NamedTuple):
+    """One due record of a plan: a tuple, as a sweep makes one per due record."""
+
     record: str
     subject: str
     source: str
@@ -110,16 +110,25 @@ class SweepItems(Sequence[SweepItem]):
         return made
 
     def add(self, item: SweepItem) -> None:
+        self.add_row(
+            item.record, item.subject, item.source, item.action, item.rule, instant_to_us(item.due)
+        )
+
+    def add_row(
+        self, record: str, subject: str, source: str, action: str, rule: str, due_us: int
+    ) -> None:
+        """One item, its due date in integer microseconds: a spooled item stays a tuple of
+        plain values until it is read back."""
         if self._closed:
             raise RuntimeError("a plan's items do not change once it is made")
         self._len += 1
-        self.per_rule[item.rule] += 1
+        self.per_rule[rule] += 1
         if len(self._head) < self._in_memory:
-            self._head.append(item)
+            self._head.append(
+                SweepItem(record, subject, source, action, rule, us_to_instant(due_us))
+            )
             return
-        self._pending.append(
-            (item.record, item.subject, item.source, item.action, item.rule, item.due)
-        )
+        self._pending.append((record, subject, source, action, rule, due_us))
         if len(self._pending) >= self.BLOCK:
             self._flush()
 
@@ -158,8 +167,8 @@ class SweepItems(Sequence[SweepItem]):
     def __iter__(self) -> Iterator[SweepItem]:
         yield from self._head
         for index in range(len(self._blocks) + (1 if self._pending else 0)):
-            for row in self._block(index):
-                yield SweepItem(*row)
+            for record, subject, source, action, rule, due in self._block(index):
+                yield SweepItem(record, subject, source, action, rule, us_to_instant(due))
 
     @overload
     def __getitem__(self, index: int) -> SweepItem: ...
@@ -177,7 +186,8 @@ class SweepItems(Sequence[SweepItem]):
         if index < len(self._head):
             return self._head[index]
         block, offset = divmod(index - len(self._head), self.BLOCK)
-        return SweepItem(*self._block(block)[offset])
+        record, subject, source, action, rule, due = self._block(block)[offset]
+        return SweepItem(record, subject, source, action, rule, us_to_instant(due))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SweepItems | tuple):
@@ -396,48 +406,6 @@ def review_condition(policy: Policy) -> str:
     return render(review_node(policy))
 
 
-# --- due dates without a datetime per record -------------------------------------------------
-
-DAY_US = 86_400 * 10**6
-_EPOCH_DAY = EPOCH.date().toordinal()
-
-
-class DueDates:
-    """``anchor + period`` as :meth:`~fairproc.clock.Period.add_to` gives it, on integer
-    microseconds, fast enough for every record of a sweep.
-
-    Within one local calendar day whose UTC offset does not change, and whose shifted day's
-    does not either, ``anchor + period - anchor`` is the same for every anchor
-    (:meth:`~fairproc.clock.Period.day_gap_us`): it is looked up per local day. An anchor on
-    a day the clocks change, in either place, is shifted exactly."""
-
-    def __init__(self, period: Period, tz: dt.tzinfo):
-        self.period, self.tz = period, tz
-        self._offsets: dict[int, int | None] = {}  # UTC day: the zone's offset all day, or None
-        self._gaps: dict[int, int | None] = {}  # local day: until - anchor, or None
-
-    def __call__(self, anchor: int) -> int:
-        day = anchor // DAY_US
-        offset = self._offsets.get(day, -1)
-        if offset == -1:
-            offset = self._offsets[day] = self._offset(day)
-        if offset is not None:
-            local = (anchor + offset) // DAY_US
-            gap = self._gaps.get(local, -1)
-            if gap == -1:
-                gap = self._gaps[local] = self.period.day_gap_us(self.tz, _EPOCH_DAY + local)
-            if gap is not None:
-                return anchor + gap
-        return instant_to_us(self.period.add_to(us_to_instant(anchor), self.tz))
-
-    def _offset(self, day: int) -> int | None:
-        first = us_to_instant(day * DAY_US).astimezone(self.tz).utcoffset()
-        last = us_to_instant((day + 1) * DAY_US - 1).astimezone(self.tz).utcoffset()
-        if first is None or first != last:
-            return None
-        return first // dt.timedelta(microseconds=1)
-
-
 # --- planning ----------------------------------------------------------------------------------
 
 
@@ -492,11 +460,11 @@ class _Plan:
 # One dated rule as a row shows it: the rule, the index of its ``when`` among the row's values
 # (None: it has none, or it holds exactly when the anchor is there), the index of its anchor,
 # and its due dates.
-_Weighed = tuple[RetentionRule, int | None, int, DueDates]
+_Weighed = tuple[RetentionRule, int | None, int, IntegerShift]
 
 
 def _row_values(
-    rules: Sequence[RetentionRule], dates: Callable[[Period], DueDates]
+    rules: Sequence[RetentionRule], dates: Callable[[Period], IntegerShift]
 ) -> tuple[list[Node], list[_Weighed]]:
     """The values a row of this group must hold (each once) and how each dated rule reads
     them."""
@@ -556,10 +524,9 @@ def _plan_in_store(
     count = getattr(store, "count_records", None)
     if not callable(count):
         count = partial(count_matching, store)
-    cache: dict[Period, DueDates] = {}
 
-    def dates(period: Period) -> DueDates:
-        return cache.setdefault(period, DueDates(period, policy.tz))
+    def dates(period: Period) -> IntegerShift:
+        return integer_shift(period, policy.tz)
 
     items = SweepItems(in_memory)
     for sources, rules in source_groups(policy):
@@ -568,16 +535,27 @@ def _plan_in_store(
             continue
         values, weighed = _row_values(rules, dates)
         rows = find_rows(_all([_source_in(sources), due]), at, policy, values)
+        add = items.add_row
         for record, subject, source, found in rows:
             rule, until = _governing(found, weighed)
-            items.add(
-                SweepItem(record, subject, source, rule.action, rule.id, us_to_instant(until))
-            )
+            add(record, subject, source, rule.action, rule.id, until)
             if progress is not None and len(items) % chunk == 0:
                 progress(len(items), 0)
-    review = review_node(policy)
     scanned = count(_TRUE, at, policy)
-    reviews = 0 if review == _FALSE else count(review, at, policy)
+    # Group by group (their sources apart), each through the index on sources; records of
+    # sources the policy does not declare, when all are review, as those that are not of
+    # the declared ones.
+    reviews = 0
+    for sources, rules in source_groups(policy):
+        holds = _group_review(rules)
+        if holds != _FALSE:
+            reviews += count(_all([_source_in(sources), holds]), at, policy)
+    undeclared = _group_review(())
+    declared = list(policy.sources)
+    if undeclared == _TRUE:
+        reviews += scanned - count(_source_in(declared), at, policy)
+    elif undeclared != _FALSE:
+        reviews += count(_all([_source_in(declared, negated=True), undeclared]), at, policy)
     if progress is not None:
         progress(len(items), 0)
     items.close()

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from fairproc.clock import WEEKDAYS, OfficeHours
+from fairproc.clock import WEEKDAYS, OfficeHours, to_local
 from fairproc.conditions import (
     BOOL,
     DATE,
@@ -602,21 +602,21 @@ def vocabulary(policy: Policy, context: str) -> Vocabulary:
             (INSTANT,),
             TIME,
             "wall-clock time, local",
-            lambda c, i: i.astimezone(tz).time().replace(tzinfo=None),
+            lambda c, i: to_local(i, tz).time().replace(tzinfo=None),
         ),
         "local_date": Function(
             "local_date",
             (INSTANT,),
             DATE,
             "calendar date, local",
-            lambda c, i: i.astimezone(tz).date(),
+            lambda c, i: to_local(i, tz).date(),
         ),
         "weekday": Function(
             "weekday",
             (INSTANT,),
             NUMBER,
             "day of the week, local: 0 Monday to 6 Sunday",
-            lambda c, i: i.astimezone(tz).weekday(),
+            lambda c, i: to_local(i, tz).weekday(),
         ),
         "objected": Function(
             "objected",
