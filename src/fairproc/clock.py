@@ -83,17 +83,18 @@ class Period:
         (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
         """
         result = to_local(instant, tz)
-        calendar = _calendar_delta(self, sign)
-        if calendar is not None:
+        step = _calendar_step(self, sign)
+        if step is not None:
             # Sweeps shift every record's date: the calendar step is looked up per local date
             # (how many days it moves that date) and taken on the wall clock, where the day it
             # lands on has one UTC offset throughout. Only a landing in a day the clocks change
             # goes the exact way.
-            days = _calendar_days(calendar, result.toordinal())
-            if day_offset_us(tz, result.toordinal() + days) is not None:
+            ordinal = result.toordinal()
+            days = _calendar_days(step, ordinal)
+            if day_offset_us(tz, ordinal + days) is not None:
                 result = result + dt.timedelta(days=days)
             else:
-                wall = result.replace(tzinfo=None) + calendar
+                wall = result.replace(tzinfo=None) + step[0]
                 # A wall time in a spring-forward gap resolves through UTC to a real instant.
                 result = wall.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
         if self.hours or self.minutes or self.seconds:
@@ -106,8 +107,8 @@ class Period:
         ``ordinal`` (a proleptic Gregorian ordinal), when that is one number for the whole day:
         the date and the date it lands on each have one UTC offset all day. None otherwise.
         A sweep shifts a date per record; this lets it shift integers instead."""
-        calendar = _calendar_delta(self, sign)
-        days = 0 if calendar is None else _calendar_days(calendar, ordinal)
+        step = _calendar_step(self, sign)
+        days = 0 if step is None else _calendar_days(step, ordinal)
         here, there = day_offset_us(tz, ordinal), day_offset_us(tz, ordinal + days)
         if here is None or there is None:
             return None
@@ -115,27 +116,28 @@ class Period:
         return days * 86_400 * 10**6 + here - there + elapsed
 
 
+_CalendarStep = tuple[relativedelta, dict[int, int]]  # the step, and days it moves each date
+
+
 @lru_cache(maxsize=256)
-def _calendar_delta(period: Period, sign: int) -> relativedelta | None:
-    """The calendar part of ``period`` as a relativedelta, built once per period."""
+def _calendar_step(period: Period, sign: int) -> _CalendarStep | None:
+    """The calendar part of ``period`` as a relativedelta, built once per period, with the
+    table of how many days it moves each date (filled as dates are met)."""
     if not (period.years or period.months or period.weeks or period.days):
         return None
     delta = relativedelta(
         years=period.years, months=period.months, days=period.weeks * 7 + period.days
     )
-    return delta if sign > 0 else -delta
+    return (delta if sign > 0 else -delta), {}
 
 
-_DAYS_MOVED: dict[relativedelta, dict[int, int]] = {}
 _DAY_OFFSETS: dict[dt.tzinfo, dict[int, int | None]] = {}
 _UNKNOWN = object()
 
 
-def _calendar_days(delta: relativedelta, ordinal: int) -> int:
-    """How many days ``delta`` moves the date ``ordinal`` (29 Feb + P1Y: 365)."""
-    table = _DAYS_MOVED.get(delta)
-    if table is None:
-        table = _DAYS_MOVED[delta] = {}
+def _calendar_days(step: _CalendarStep, ordinal: int) -> int:
+    """How many days the step moves the date ``ordinal`` (29 Feb + P1Y: 365)."""
+    delta, table = step
     days = table.get(ordinal)
     if days is None:
         date = dt.date.fromordinal(ordinal)
