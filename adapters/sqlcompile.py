@@ -104,6 +104,13 @@ class Tables:
     suppression: sa.Table
 
 
+@functools.lru_cache(maxsize=1024)
+def alias_of(table: sa.Table, name: str) -> Any:
+    """``table AS name``, made once: an alias builds its columns when first used, and every
+    statement names its tables r, e1, e2, ... the same way."""
+    return table.alias(name)
+
+
 @attrs.frozen
 class Compiled:
     where: SqlBool  # every row the condition holds for, and perhaps more
@@ -546,7 +553,7 @@ class Compiler:
 
     def _alias(self, table: sa.Table, name: str) -> Any:
         self._aliases += 1
-        return table.alias(f"{name}{self._aliases}")
+        return alias_of(table, f"{name}{self._aliases}")
 
     def kinds(self, effect: str) -> list[str]:
         return list(self.policy.events_with(effect))
