@@ -14,7 +14,7 @@ from fairproc import Engine, Policy, Record, World
 from fairproc.rights import apply_changes
 from fairproc.store import ChangeSet, Store, open_store
 from fairproc.sweep import SweepItem, SweepItems, apply_sweep, due_condition, plan_sweep, sweep
-from helpers import WorldBuilder, london, utc
+from helpers import LONDON, WorldBuilder, london, utc
 from store_support import STORE_KINDS, opened_store
 
 SWEEP_AT = utc(2031, 6, 1)
@@ -210,12 +210,28 @@ def test_kept_until_u_means_delete_from_u_on(flexi: Policy, data: st.DataObject)
         decision = engine.retention(record, last_event)
         if decision.outcome != "keep" or decision.until is None:
             continue
-        until = decision.until
+        # In UTC: arithmetic on a London datetime is on its wall clock, and a second before
+        # 02:00 BST on the night the clocks go forward is a wall time that never was.
+        until = decision.until.astimezone(dt.UTC)
         # with no event after last_event the date stays put: before U keep, from U on delete
         assert engine.retention(record, until - dt.timedelta(seconds=1)).outcome == "keep"
         assert engine.retention(record, until).outcome in ("delete", "review")
         later = until + dt.timedelta(days=data.draw(st.integers(0, 5000)))
         assert engine.retention(record, later).outcome in ("delete", "review")
+
+
+def test_a_due_date_in_the_hour_the_clocks_skip_is_the_instant_they_jump(flexi: Policy) -> None:
+    # 01:00 BST on 29 March 2022, four years on: 01:00 on 29 March 2026, a wall time the clocks
+    # skip; it falls due at 01:00 UTC (02:00 BST), when they jump. Hypothesis found it.
+    record = Record("r0", "ada", "handbook_download", utc(2022, 3, 29), {"name": "Ada"})
+    engine = Engine(flexi, World([record]))
+    until = engine.retention(record, utc(2022, 3, 29)).until
+    assert until == utc(2026, 3, 29, 1) and until.astimezone(LONDON).hour == 2
+    assert engine.retention(record, utc(2026, 3, 29, 0, 59, 59)).outcome == "keep"
+    assert engine.retention(record, utc(2026, 3, 29, 1)).outcome == "delete"
+    plan = plan_sweep(engine, utc(2026, 3, 29, 1))
+    assert [(i.record, i.due) for i in plan.items] == [("r0", utc(2026, 3, 29, 1))]
+    assert len(plan_sweep(engine, utc(2026, 3, 29, 0, 59, 59)).items) == 0
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
