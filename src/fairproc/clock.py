@@ -198,40 +198,33 @@ class IntegerShift:
         self._offsets = _UTC_DAY_OFFSETS.setdefault(tz, {})  # utc_day_offset_us's table
 
     def __call__(self, instant: int) -> int:
-        day = instant // DAY_US
-        offset = self._offsets.get(day, -1)
-        if offset == -1:
-            offset = utc_day_offset_us(self.tz, day)
-        if offset is not None:
-            local = (instant + offset) // DAY_US
-            gap = self._gaps.get(local, -1)
-            if gap == -1:
-                gap = self._gaps[local] = self.period.day_gap_us(
-                    self.tz, _EPOCH_DAY + local, self.sign
-                )
-            if gap is not None:
-                return instant + gap
-        return self._exact(instant)
+        gap = self._day_gap(instant)
+        return self._exact(instant) if gap is None else instant + gap[0]
 
     def stretch(self, instant: int) -> tuple[int, int]:
         """``(shift(instant), end)``: every instant from ``instant`` up to ``end`` (excluded)
         is shifted by the same gap. ``end`` is the start of the next local day when that is
         known, ``instant + 1`` when it is not (a day the clocks change, in either place)."""
+        gap = self._day_gap(instant)
+        if gap is None:
+            return self._exact(instant), instant + 1
+        return instant + gap[0], gap[1]
+
+    def _day_gap(self, instant: int) -> tuple[int, int] | None:
+        """The gap of ``instant``'s local day and where that day ends, when the day and the
+        day it lands on each have one offset all through; None otherwise."""
         day = instant // DAY_US
         offset = self._offsets.get(day, -1)
         if offset == -1:
             offset = utc_day_offset_us(self.tz, day)
-        if offset is not None:
-            local = (instant + offset) // DAY_US
-            gap = self._gaps.get(local, -1)
-            if gap == -1:
-                gap = self._gaps[local] = self.period.day_gap_us(
-                    self.tz, _EPOCH_DAY + local, self.sign
-                )
-            if gap is not None:
-                # The local day has this one offset all through (day_gap_us says so).
-                return instant + gap, (local + 1) * DAY_US - offset
-        return self._exact(instant), instant + 1
+        if offset is None:
+            return None
+        local = (instant + offset) // DAY_US
+        gap = self._gaps.get(local, -1)
+        if gap == -1:
+            gap = self._gaps[local] = self.period.day_gap_us(self.tz, _EPOCH_DAY + local, self.sign)
+        # The local day has this one offset all through (day_gap_us says so).
+        return None if gap is None else (gap, (local + 1) * DAY_US - offset)
 
     def _exact(self, instant: int) -> int:
         moved = self.period.add_to(_EPOCH + dt.timedelta(microseconds=instant), self.tz, self.sign)

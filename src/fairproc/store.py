@@ -549,13 +549,22 @@ def matching(
 ) -> Iterator[Record]:
     """The records of ``records`` for which ``condition`` holds at ``at``, in order, loading
     the histories they need ``batch`` records at a time."""
+    for rec, history in with_histories(store, policy, records, batch):
+        if condition.evaluate(Ctx(at, history, rec)):
+            yield rec
+
+
+def with_histories(
+    store: HistorySource, policy: Policy, records: Iterable[Record], batch: int = 500
+) -> Iterator[tuple[Record, SubjectHistory]]:
+    """Each record of ``records`` with its subject's history, in order; the histories are
+    loaded ``batch`` records at a time (:func:`load_histories`)."""
     chunk: list[Record] = []
 
-    def flush() -> Iterator[Record]:
+    def flush() -> Iterator[tuple[Record, SubjectHistory]]:
         histories = load_histories(store, policy, (r.subject for r in chunk))
         for rec in chunk:
-            if condition.evaluate(Ctx(at, histories[rec.subject], rec)):
-                yield rec
+            yield rec, histories[rec.subject]
 
     for rec in records:
         chunk.append(rec)
@@ -633,22 +642,9 @@ def rows_of(
         for rec in records:
             yield rec.id, rec.subject, rec.source, ()
         return
-    chunk: list[Record] = []
-
-    def flush() -> Iterator[Row]:
-        histories = load_histories(store, policy, (r.subject for r in chunk))
-        for rec in chunk:
-            ctx = Ctx(at, histories[rec.subject], rec)
-            found = tuple(row_value(v.evaluate(ctx)) for v in values)
-            yield rec.id, rec.subject, rec.source, found
-
-    for rec in records:
-        chunk.append(rec)
-        if len(chunk) >= batch:
-            yield from flush()
-            chunk = []
-    if chunk:
-        yield from flush()
+    for rec, history in with_histories(store, policy, records, batch):
+        ctx = Ctx(at, history, rec)
+        yield rec.id, rec.subject, rec.source, tuple(row_value(v.evaluate(ctx)) for v in values)
 
 
 def select_rows(

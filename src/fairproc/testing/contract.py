@@ -264,27 +264,22 @@ CONDITIONS: tuple[str, ...] = (
 SQL, calendar periods, and functions no database computes."""
 
 
+def reference_history(world: World, policy: Policy, subject: str) -> SubjectHistory:
+    """``subject``'s history straight from ``world``, with the suppression entries of the
+    addresses it gave: what the reference interpreter reads."""
+    records, events = world.subject_records(subject), world.subject_events(subject)
+    emails = SubjectHistory(policy, subject, records, ()).emails
+    entries = world.suppression_entries(emails) if emails else ()
+    return SubjectHistory(policy, subject, records, events, entries)
+
+
 def expected_matches(world: World, condition: str, at: dt.datetime, policy: Policy) -> list[str]:
     """Record ids for which ``condition`` holds at ``at``, by the reference interpreter."""
     vocab = vocabulary(policy, RECORDS_CONTEXT)
     node = Condition.build(condition, vocab, policy.tz).node
     out = []
     for record in world.records:
-        history = SubjectHistory(
-            policy,
-            record.subject,
-            world.subject_records(record.subject),
-            world.subject_events(record.subject),
-        )
-        if history.emails:
-            entries = world.suppression_entries(history.emails)
-            history = SubjectHistory(
-                policy,
-                record.subject,
-                world.subject_records(record.subject),
-                world.subject_events(record.subject),
-                entries,
-            )
+        history = reference_history(world, policy, record.subject)
         if interpret(node, Ctx(at, history, record), vocab, policy.tz):
             out.append(record.id)
     return out
@@ -317,16 +312,7 @@ def expected_rows(
     for record in world.records:
         if record.id not in wanted:
             continue
-        entries = world.suppression_entries(
-            SubjectHistory(policy, record.subject, world.subject_records(record.subject), ()).emails
-        )
-        history = SubjectHistory(
-            policy,
-            record.subject,
-            world.subject_records(record.subject),
-            world.subject_events(record.subject),
-            entries,
-        )
+        history = reference_history(world, policy, record.subject)
         ctx = Ctx(at, history, record)
         found = tuple(row_value(interpret(n, ctx, vocab, policy.tz)) for n in nodes)
         out.append((record.id, record.subject, record.source, found))
