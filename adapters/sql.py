@@ -63,7 +63,7 @@ from fairproc.store import (
 )
 from fairproc.world import Ctx, SubjectHistory
 
-from .sqlcompile import Compiler, Tables, alias_of
+from .sqlcompile import Compiler, Tables
 
 __all__ = ["SCHEMA_VERSION", "SqlStore", "open_url"]
 
@@ -518,7 +518,7 @@ class SqlStore(BaseStore):
     def _find_query(
         self, cond: Condition, at: Any, policy: Policy
     ) -> tuple[sa.Select[Any], bool, Any]:
-        r = alias_of(self.records, "r")
+        r = self.tables.alias(self.records, "r")
         compiled = Compiler(policy, at, self.tables, r, self.backend).compile(cond.node)
         columns: list[Any] = [r.c.seq, r.c.id, r.c.subject, r.c.source, r.c.collected_at, r.c.data]
         if not compiled.exact:
@@ -567,7 +567,7 @@ class SqlStore(BaseStore):
         self, cond: Condition, exprs: Sequence[Condition], at: Any, policy: Policy
     ) -> sa.Select[Any] | None:
         """The statement ``find_rows`` runs, or None when part of it is not exact in SQL."""
-        r = alias_of(self.records, "r")
+        r = self.tables.alias(self.records, "r")
         compiler = Compiler(policy, at, self.tables, r, self.backend)
         compiled = compiler.compile(cond.node)
         columns = [compiler.value(e.node) for e in exprs]
@@ -591,7 +591,7 @@ class SqlStore(BaseStore):
         exact in SQL, otherwise the records ``find_records`` gives, counted."""
         at = require_aware(at)
         cond = records_condition(condition, policy)
-        r = alias_of(self.records, "r")
+        r = self.tables.alias(self.records, "r")
         compiled = Compiler(policy, at, self.tables, r, self.backend).compile(cond.node)
         if not compiled.exact:
             return sum(1 for _ in self._find(cond, at, policy))

@@ -102,13 +102,17 @@ class Tables:
     categories: sa.Table
     events: sa.Table
     suppression: sa.Table
+    # ``table AS name``, each made once: an alias builds its columns when first used, and
+    # every statement names its tables r, e1, e2, ... the same way. Held by the store's
+    # tables, so they go with the store.
+    _aliases: dict[tuple[str, str], Any] = attrs.field(factory=dict, eq=False, repr=False)
 
-
-@functools.lru_cache(maxsize=1024)
-def alias_of(table: sa.Table, name: str) -> Any:
-    """``table AS name``, made once: an alias builds its columns when first used, and every
-    statement names its tables r, e1, e2, ... the same way."""
-    return table.alias(name)
+    def alias(self, table: sa.Table, name: str) -> Any:
+        key = (table.name, name)
+        found = self._aliases.get(key)
+        if found is None:
+            found = self._aliases[key] = table.alias(name)
+        return found
 
 
 @attrs.frozen
@@ -553,7 +557,7 @@ class Compiler:
 
     def _alias(self, table: sa.Table, name: str) -> Any:
         self._aliases += 1
-        return alias_of(table, f"{name}{self._aliases}")
+        return self.t.alias(table, f"{name}{self._aliases}")
 
     def kinds(self, effect: str) -> list[str]:
         return list(self.policy.events_with(effect))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -145,16 +146,24 @@ def _calendar_days(step: _CalendarStep, ordinal: int) -> int:
     return days
 
 
+def _per_zone(
+    tables: dict[dt.tzinfo, dict[int, int | None]],
+    tz: dt.tzinfo,
+    day: int,
+    offset: Callable[[dt.tzinfo, int], int | None],
+) -> int | None:
+    """``offset(tz, day)``, worked out once per zone and day and remembered in ``tables``."""
+    table = tables.setdefault(tz, {})
+    found = table.get(day, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = table[day] = offset(tz, day)
+    return found  # type: ignore[return-value]
+
+
 def day_offset_us(tz: dt.tzinfo, ordinal: int) -> int | None:
     """The zone's UTC offset in microseconds all through the local date ``ordinal``, or None
     when the clocks change that day (a wall time on it may be skipped or repeated)."""
-    table = _DAY_OFFSETS.get(tz)
-    if table is None:
-        table = _DAY_OFFSETS[tz] = {}
-    found = table.get(ordinal, _UNKNOWN)
-    if found is _UNKNOWN:
-        found = table[ordinal] = _day_offset(tz, ordinal)
-    return found  # type: ignore[return-value]
+    return _per_zone(_DAY_OFFSETS, tz, ordinal, _day_offset)
 
 
 def _day_offset(tz: dt.tzinfo, ordinal: int) -> int | None:
@@ -241,11 +250,7 @@ def integer_shift(period: Period, tz: dt.tzinfo, sign: int = 1) -> IntegerShift:
 def utc_day_offset_us(tz: dt.tzinfo, day: int) -> int | None:
     """The zone's UTC offset in microseconds all through the UTC day ``day`` (days since
     1970-01-01), or None when it changes that day."""
-    table = _UTC_DAY_OFFSETS.setdefault(tz, {})
-    found = table.get(day, _UNKNOWN)
-    if found is _UNKNOWN:
-        found = table[day] = _utc_day_offset(tz, day)
-    return found  # type: ignore[return-value]
+    return _per_zone(_UTC_DAY_OFFSETS, tz, day, _utc_day_offset)
 
 
 def _utc_day_offset(tz: dt.tzinfo, day: int) -> int | None:
