@@ -197,6 +197,7 @@ class SqlStore(BaseStore):
         self.backend = self.url.get_backend_name()
         self.rows_fetched = 0  # rows read by iter_records and find_records (a diagnostic)
         self._serial: threading.RLock | None = None
+        self._held = threading.local()  # .conn: the connection of this thread's reading()
         self.engine = self._create_engine()
         try:
             with self._guard("connect"), self.engine.connect() as conn:
@@ -352,12 +353,43 @@ class SqlStore(BaseStore):
                 lock.release()
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Every read inside the block, on this thread, sees the store as it stood when the
+        first of them ran: one read-only transaction (REPEATABLE READ on PostgreSQL and
+        MySQL, a deferred transaction on SQLite), on one connection. A sweep's plan selects
+        and counts inside one, so its figures agree with each other. Blocks nest; writing
+        inside one is refused (it could not see its own writes)."""
+        if getattr(self._held, "conn", None) is not None:
+            yield
+            return
+        with self._guard("begin a read"), self.engine.connect() as conn:
+            if self.backend in ("postgresql", "mysql"):
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            transaction = conn.begin()
+            self._held.conn = conn
+            try:
+                yield
+            finally:
+                self._held.conn = None
+                transaction.rollback()  # nothing was written: ending it is all there is
+
+    @contextmanager
     def _read(self, action: str) -> Iterator[sa.Connection]:
+        held: sa.Connection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            with self._guard(action):
+                yield held
+            return
         with self._guard(action), self.engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _begin_write(self, action: str) -> Iterator[sa.Connection]:
+        if getattr(self._held, "conn", None) is not None:
+            raise StoreError(
+                f"{self.backend} store at {self.where}: cannot {action} inside reading(), "
+                "whose reads would not see it; write after the block"
+            )
         with self._guard(action), self.engine.connect() as conn:
             conn.info["fairproc_write"] = True
             try:
@@ -579,12 +611,12 @@ class SqlStore(BaseStore):
     def _stream_rows(self, query: sa.Select[Any]) -> Iterator[Row]:
         # One statement, read as it runs (a server-side cursor where the driver has one): a
         # consistent snapshot, and no re-planning per page.
-        with self._read("find rows") as conn:
-            result = conn.execution_options(stream_results=True, yield_per=self.page_size)
-            for part in result.execute(query).partitions():
+        options = {"stream_results": True, "yield_per": self.page_size}
+        with self._read("find rows") as conn, conn.execute(query, execution_options=options) as got:
+            for part in got.partitions():
                 self.rows_fetched += len(part)
                 for row in part:
-                    yield row[0], row[1], row[2], tuple(row[3:])
+                    yield row[0], row[1], row[2], row[3:]
 
     def count_records(self, condition: ConditionLike, at: Any, policy: Policy) -> int:
         """How many records the condition holds for: counted in the database when it is

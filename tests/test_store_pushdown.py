@@ -169,3 +169,15 @@ def test_a_sweep_s_selection_can_use_the_indexes(big: SqlStore) -> None:
     most = [s for s in POLICY.sources if s != "website_visit"]
     plan = _plan(big, f"record.source in {most!r}", at)
     assert plan.startswith("SCAN r"), plan
+
+
+def test_a_record_s_resolution_is_one_probe_through_the_record_index(big: SqlStore) -> None:
+    """A resolution is the record's own event: found through the index on the record (the
+    one on the subject would read each of the subject's events to test its record), and
+    "resolved before a bound" asked as the greatest resolution, once."""
+    at = dt.datetime(2024, 6, 30, 23, 30, tzinfo=dt.UTC)
+    condition = "record.source in ['contact_form'] and at >= record.resolved_at + P10Y"
+    plan = _plan(big, condition, at)
+    assert "fairproc_events_record (record=?" in plan, plan
+    assert "fairproc_events_subject" not in plan, plan
+    assert plan.count("SUBQUERY") == 1, plan

@@ -635,3 +635,62 @@ def test_a_latest_instant_asked_twice_is_one_probe(tmp_path: Path) -> None:
         assert "coalesce" not in sql and "r.source != 'phone_call'" in sql
     finally:
         store.close()
+
+
+# --- one snapshot ------------------------------------------------------------------------------
+
+
+def _another(store: SqlStore) -> SqlStore:
+    """A second store on the same tables: another connection, as another process would be."""
+    return SqlStore(store.url, prefix=store.prefix)
+
+
+def _rec(rid: str, subject: str, source: str = "website_visit") -> Record:
+    return Record(rid, subject, source, u(2020, 1, 1), {})
+
+
+def test_reads_inside_reading_see_one_snapshot(sql_store: SqlStore) -> None:
+    at = u(2026, 1, 1)
+    everything = "record.collected_at <= at"
+    sql_store.apply(ChangeSet(put_records=[_rec("r1", "ada")]))
+    other = _another(sql_store)
+    try:
+        with sql_store.reading():
+            assert sql_store.count_records(everything, at, POLICY) == 1
+            other.apply(ChangeSet(put_records=[_rec("r2", "bob")]))
+            assert sql_store.count_records(everything, at, POLICY) == 1
+            assert sql_store.get_record("r2") is None
+            with sql_store.reading():  # blocks nest
+                assert [r.id for r in sql_store.find_records(everything, at, POLICY)] == ["r1"]
+            with pytest.raises(StoreError, match="inside reading"):
+                sql_store.apply(ChangeSet(put_records=[_rec("r3", "cy")]))
+        assert sql_store.count_records(everything, at, POLICY) == 2
+        assert sql_store.get_record("r3") is None  # the refused write changed nothing
+    finally:
+        other.close()
+
+
+def test_a_sweep_plan_selects_and_counts_from_one_snapshot(sql_store: SqlStore) -> None:
+    """Records put while a plan is being made are in none of its figures, so its due items,
+    review count and scanned count always add up as one moment's."""
+    from fairproc.sweep import plan_sweep
+
+    at = u(2026, 1, 1)
+    sql_store.apply(ChangeSet(put_records=[_rec(f"old{i}", f"s{i}") for i in range(3)]))
+    engine = Engine(POLICY, sql_store)
+    other = _another(sql_store)
+    written: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if not written:  # after the first due item: the plan's statements have begun
+            other.apply(ChangeSet(put_records=[_rec("new", "s9", "phone_call")]))
+            written.append(done)
+
+    try:
+        plan = plan_sweep(engine, at, progress=progress, chunk=1)
+        assert written == [1]
+        assert (plan.scanned, plan.review, len(plan.items)) == (3, 0, 3)
+        after = plan_sweep(engine, at)
+        assert (after.scanned, after.review, len(after.items)) == (4, 1, 3)
+    finally:
+        other.close()

@@ -207,8 +207,19 @@ class IntegerShift:
         self._offsets = _UTC_DAY_OFFSETS.setdefault(tz, {})  # utc_day_offset_us's table
 
     def __call__(self, instant: int) -> int:
-        gap = self._day_gap(instant)
-        return self._exact(instant) if gap is None else instant + gap[0]
+        # _day_gap's lookups, inlined: a sweep shifts every due record once.
+        day = instant // DAY_US
+        offset = self._offsets.get(day, -1)
+        if offset == -1:
+            offset = utc_day_offset_us(self.tz, day)
+        if offset is not None:
+            local = (instant + offset) // DAY_US
+            gap = self._gaps.get(local, -1)
+            if gap == -1:
+                gap = self._local_gap(local)
+            if gap is not None:
+                return instant + gap
+        return self._exact(instant)
 
     def stretch(self, instant: int) -> tuple[int, int]:
         """``(shift(instant), end)``: every instant from ``instant`` up to ``end`` (excluded)
@@ -231,9 +242,13 @@ class IntegerShift:
         local = (instant + offset) // DAY_US
         gap = self._gaps.get(local, -1)
         if gap == -1:
-            gap = self._gaps[local] = self.period.day_gap_us(self.tz, _EPOCH_DAY + local, self.sign)
+            gap = self._local_gap(local)
         # The local day has this one offset all through (day_gap_us says so).
         return None if gap is None else (gap, (local + 1) * DAY_US - offset)
+
+    def _local_gap(self, local: int) -> int | None:
+        gap = self._gaps[local] = self.period.day_gap_us(self.tz, _EPOCH_DAY + local, self.sign)
+        return gap
 
     def _exact(self, instant: int) -> int:
         moved = self.period.add_to(_EPOCH + dt.timedelta(microseconds=instant), self.tz, self.sign)

@@ -6,6 +6,7 @@ Conversion to and from plain data lives in :mod:`fairproc.convert` and the loade
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -300,6 +301,26 @@ class Fact:
     latest_of: tuple[str, ...] | None = None
     collections: bool = False
     note: str | None = None
+
+
+_DERIVED: dict[int, tuple[weakref.ref[Policy], dict[Any, Any]]] = {}
+
+
+def derived(policy: Policy) -> dict[Any, Any]:
+    """What has been worked out from ``policy`` once, to be reused while it lives: its
+    vocabularies, its compiled conditions. A policy never changes, so nothing here goes
+    stale; it goes with the policy. Keyed by identity (a policy's mappings are unhashable)."""
+    key = id(policy)
+    found = _DERIVED.get(key)
+    if found is not None and found[0]() is policy:
+        return found[1]
+    memo: dict[Any, Any] = {}
+
+    def gone(_: weakref.ref[Policy]) -> None:
+        _DERIVED.pop(key, None)
+
+    _DERIVED[key] = (weakref.ref(policy, gone), memo)
+    return memo
 
 
 @attrs.frozen

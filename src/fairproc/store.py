@@ -55,7 +55,7 @@ from fairproc.conditions import (
     render,
 )
 from fairproc.errors import FairprocError, InputError, Problem
-from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.model import Event, Policy, Record, SuppressionEntry, derived, normalise_email
 from fairproc.world import Ctx, HistorySource, SubjectHistory, vocabulary
 
 UTC = dt.UTC
@@ -68,6 +68,7 @@ characters, in every adapter (SQL columns are sized for it)."""
 MAX_EMAIL_LENGTH = 320
 
 RECORDS_CONTEXT = "retention"
+RECORDS_CONDITIONS_KEPT = 256  # compiled conditions over records kept per policy
 """The vocabulary ``find_records`` conditions are checked against: ``at``, ``record.*``,
 ``subject.*`` and the policy's functions (the names a retention or routing rule can read)."""
 
@@ -497,6 +498,22 @@ def records_condition(condition: ConditionLike, policy: Policy) -> Condition:
 
     A :class:`Condition` compiled for another kind of rule is checked again here, so one that
     reads ``purpose`` or ``recipient`` is refused with the names it may read."""
+    # Compiled once per policy: a sweep asks the same few conditions every time. Bounded, as
+    # an application may ask many one-off conditions.
+    memo: dict[Any, Condition] = derived(policy).setdefault("records conditions", {})
+    key = condition.text if isinstance(condition, Condition) else condition
+    try:
+        found = memo.get(key)
+    except TypeError:  # a node holding an unhashable value: compiled every time
+        return _records_condition(condition, policy)
+    if found is None:
+        if len(memo) >= RECORDS_CONDITIONS_KEPT:
+            del memo[next(iter(memo))]
+        found = memo[key] = _records_condition(condition, policy)
+    return found
+
+
+def _records_condition(condition: ConditionLike, policy: Policy) -> Condition:
     vocab = vocabulary(policy, RECORDS_CONTEXT)
     if isinstance(condition, str):
         return Condition.build(condition, vocab, policy.tz)

@@ -17,7 +17,9 @@ import tempfile
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from functools import partial
+from operator import itemgetter
 from typing import IO, Any, NamedTuple, TypeVar, overload
 
 import attrs
@@ -110,27 +112,37 @@ class SweepItems(Sequence[SweepItem]):
         return made
 
     def add(self, item: SweepItem) -> None:
-        self.add_row(
-            item.record, item.subject, item.source, item.action, item.rule, instant_to_us(item.due)
-        )
+        record, subject, source, action, rule, due = item
+        self.extend_rows([(record, subject, source, action, rule, instant_to_us(due))])
 
     def add_row(
         self, record: str, subject: str, source: str, action: str, rule: str, due_us: int
     ) -> None:
-        """One item, its due date in integer microseconds: a spooled item stays a tuple of
-        plain values until it is read back."""
+        """One item, its due date in integer microseconds."""
+        self.extend_rows([(record, subject, source, action, rule, due_us)])
+
+    def extend_rows(self, rows: Sequence[tuple[str, str, str, str, str, int]]) -> None:
+        """Items as rows ``(record, subject, source, action, rule, due_us)``, the due date in
+        integer microseconds: a spooled item stays a tuple of plain values until it is read
+        back. A sweep adds its items a batch at a time."""
         if self._closed:
             raise RuntimeError("a plan's items do not change once it is made")
-        self._len += 1
-        self.per_rule[rule] += 1
-        if len(self._head) < self._in_memory:
-            self._head.append(
-                SweepItem(record, subject, source, action, rule, us_to_instant(due_us))
+        self._len += len(rows)
+        self.per_rule.update(map(itemgetter(4), rows))
+        room = self._in_memory - len(self._head)
+        if room > 0:
+            instant = us_to_instant
+            self._head.extend(
+                [SweepItem(r, sj, so, a, ru, instant(due)) for r, sj, so, a, ru, due in rows[:room]]
             )
-            return
-        self._pending.append((record, subject, source, action, rule, due_us))
-        if len(self._pending) >= self.BLOCK:
-            self._flush()
+            rows = rows[room:]
+        start = 0
+        while start < len(rows):
+            take = self.BLOCK - len(self._pending)
+            self._pending.extend(rows[start : start + take])
+            start += take
+            if len(self._pending) >= self.BLOCK:
+                self._flush()
 
     def close(self) -> None:
         """No more items: the last block goes to the file."""
@@ -492,22 +504,61 @@ def _row_values(
     return values, weighed
 
 
-def _governing(values: tuple[Any, ...], weighed: Sequence[_Weighed]) -> tuple[RetentionRule, int]:
-    """Of a due record's dated rules, the one that applies with the latest date (the first of
-    equals, as the engine chooses) and that date."""
-    best: RetentionRule | None = None
-    best_until = 0
-    for rule, when, anchor, dates in weighed:
-        if when is not None and not values[when]:
-            continue
-        value = values[anchor]
-        if value is None:
-            continue
-        until = dates(value)
-        if best is None or until > best_until:
-            best, best_until = rule, until
-    assert best is not None, "a due record has a dated rule that applies"
-    return best, best_until
+Decide = Callable[[tuple[Any, ...]], tuple[str, str, int]]
+
+
+def _decider(weighed: Sequence[_Weighed]) -> Decide:
+    """A function from a due record's values to its governing rule's action, id and date: of
+    its dated rules, the one that applies with the latest date (the first of equals, as the
+    engine chooses). Made once per group of sources; the usual shapes (one rule, or two whose
+    only test is their anchor) without a loop, as a sweep asks it of every due record."""
+    steps = tuple((r.action, r.id, when, anchor, dates) for r, when, anchor, dates in weighed)
+
+    def none_applies(values: tuple[Any, ...]) -> tuple[str, str, int]:
+        raise AssertionError(f"a due record has a dated rule that applies, got {values!r}")
+
+    if len(steps) == 1 and steps[0][2] is None:
+        ((action, rule, _, anchor, dates),) = steps
+
+        def one(values: tuple[Any, ...]) -> tuple[str, str, int]:
+            value = values[anchor]
+            if value is None:
+                return none_applies(values)
+            return action, rule, dates(value)
+
+        return one
+    if len(steps) == 2 and steps[0][2] is None and steps[1][2] is None:
+        (action1, rule1, _, anchor1, dates1), (action2, rule2, _, anchor2, dates2) = steps
+
+        def two(values: tuple[Any, ...]) -> tuple[str, str, int]:
+            first, second = values[anchor1], values[anchor2]
+            if second is None:
+                if first is None:
+                    return none_applies(values)
+                return action1, rule1, dates1(first)
+            until = dates2(second)
+            if first is not None:
+                earlier = dates1(first)
+                if earlier >= until:
+                    return action1, rule1, earlier
+            return action2, rule2, until
+
+        return two
+
+    def many(values: tuple[Any, ...]) -> tuple[str, str, int]:
+        best: tuple[str, str, int] | None = None
+        for action, rule, when, anchor, dates in steps:
+            if when is not None and not values[when]:
+                continue
+            value = values[anchor]
+            if value is None:
+                continue
+            until = dates(value)
+            if best is None or until > best[2]:
+                best = (action, rule, until)
+        return none_applies(values) if best is None else best
+
+    return many
 
 
 def _plan_in_store(
@@ -515,7 +566,8 @@ def _plan_in_store(
 ) -> SweepPlan:
     """The plan from the store's own selection: per group of sources, one statement gives the
     due records with the values that decide their governing rule and date; no history is
-    loaded and no record built. ``scanned`` and ``review`` are counted by the store too."""
+    loaded and no record built. ``scanned`` and ``review`` are counted by the store too, all
+    inside the store's ``reading()`` where it has one (one snapshot, one transaction)."""
     store: Any = engine.store
     policy = engine.policy
     find_rows = getattr(store, "find_rows", None)
@@ -524,27 +576,47 @@ def _plan_in_store(
     count = getattr(store, "count_records", None)
     if not callable(count):
         count = partial(count_matching, store)
+    reading = getattr(store, "reading", None)
 
     def dates(period: Period) -> IntegerShift:
         return integer_shift(period, policy.tz)
 
     items = SweepItems(in_memory)
-    for sources, rules in source_groups(policy):
-        due = _group_due(rules)
-        if due == _FALSE:
-            continue
-        values, weighed = _row_values(rules, dates)
-        rows = find_rows(_all([_source_in(sources), due]), at, policy, values)
-        add = items.add_row
-        for record, subject, source, found in rows:
-            rule, until = _governing(found, weighed)
-            add(record, subject, source, rule.action, rule.id, until)
-            if progress is not None and len(items) % chunk == 0:
-                progress(len(items), 0)
-    scanned = count(_TRUE, at, policy)
-    # Group by group (their sources apart), each through the index on sources; records of
-    # sources the policy does not declare, when all are review, as those that are not of
-    # the declared ones.
+    with reading() if callable(reading) else nullcontext():
+        for sources, rules in source_groups(policy):
+            due = _group_due(rules)
+            if due == _FALSE:
+                continue
+            values, weighed = _row_values(rules, dates)
+            decide = _decider(weighed)
+            rows = find_rows(_all([_source_in(sources), due]), at, policy, values)
+            try:
+                batch: list[Any] = []
+                for record, subject, source, found in rows:
+                    batch.append((record, subject, source, *decide(found)))
+                    if len(batch) == chunk:
+                        items.extend_rows(batch)
+                        batch = []
+                        if progress is not None:
+                            progress(len(items), 0)
+                items.extend_rows(batch)
+            finally:
+                # Even when this stops half way: its statement ends before the next read.
+                close = getattr(rows, "close", None)
+                if callable(close):
+                    close()
+        scanned = count(_TRUE, at, policy)
+        reviews = _count_reviews(policy, at, count, scanned)
+    if progress is not None:
+        progress(len(items), 0)
+    items.close()
+    return SweepPlan(at, items, scanned, reviews)
+
+
+def _count_reviews(policy: Policy, at: dt.datetime, count: Callable[..., int], scanned: int) -> int:
+    """Records whose retention falls to review, counted by the store: group by group (their
+    sources apart), each through the index on sources; records of sources the policy does not
+    declare, when all are review, as those that are not of the declared ones."""
     reviews = 0
     for sources, rules in source_groups(policy):
         holds = _group_review(rules)
@@ -556,10 +628,7 @@ def _plan_in_store(
         reviews += scanned - count(_source_in(declared), at, policy)
     elif undeclared != _FALSE:
         reviews += count(_all([_source_in(declared, negated=True), undeclared]), at, policy)
-    if progress is not None:
-        progress(len(items), 0)
-    items.close()
-    return SweepPlan(at, items, scanned, reviews)
+    return reviews
 
 
 def plan_sweep(

@@ -29,7 +29,15 @@ from fairproc.conditions import (
     Vocabulary,
     remember,
 )
-from fairproc.model import BASES, Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.model import (
+    BASES,
+    Event,
+    Policy,
+    Record,
+    SuppressionEntry,
+    derived,
+    normalise_email,
+)
 
 
 @runtime_checkable
@@ -467,7 +475,16 @@ def _getter(attr: str) -> Any:
 
 
 def vocabulary(policy: Policy, context: str) -> Vocabulary:
-    """The names and functions a condition in ``context`` may use, with their accessors."""
+    """The names and functions a condition in ``context`` may use, with their accessors
+    (made once per policy and context)."""
+    memo = derived(policy)
+    found = memo.get(("vocabulary", context))
+    if found is None:
+        found = memo[("vocabulary", context)] = _vocabulary(policy, context)
+    return found
+
+
+def _vocabulary(policy: Policy, context: str) -> Vocabulary:
     parts = CONTEXTS[context]
     tz = policy.tz
     hours: OfficeHours | None = policy.info.office_hours
