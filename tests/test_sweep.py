@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from fairproc import Engine, Policy, Record, World
 from fairproc.rights import apply_changes
-from fairproc.store import ChangeSet, Store, open_store
+from fairproc.store import ChangeSet, Store, instant_to_us, open_store
 from fairproc.sweep import SweepItem, SweepItems, apply_sweep, due_condition, plan_sweep, sweep
 from helpers import LONDON, WorldBuilder, london, utc
 from store_support import STORE_KINDS, opened_store
@@ -317,6 +317,42 @@ def test_a_spooled_plan_is_the_plan_and_applies_as_it(
     assert spooled.to_dict() == held.to_dict()
     result = apply_sweep(engine, spooled, batch_size=2)
     assert result.applied == 3 and _records(engine) & DUE == set()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(st.integers(min_value=0, max_value=7), max_size=8),
+    in_memory=st.integers(min_value=0, max_value=9),
+    block=st.integers(min_value=1, max_value=4),
+)
+def test_sweep_items_hold_what_was_added_in_batches_of_any_size(
+    batches: list[int], in_memory: int, block: int
+) -> None:
+    """One at a time or a batch at a time, across the held head and blocks of any size: the
+    items read back in order, by index and by rule, as added."""
+    want: list[SweepItem] = []
+    items = SweepItems(in_memory)
+    items.BLOCK = block
+    for size in batches:
+        rows = []
+        for _ in range(size):
+            n = len(want) + len(rows)
+            due = SWEEP_AT + dt.timedelta(microseconds=n)
+            rows.append((f"r{n}", "s", "website_visit", "delete", f"rule{n % 3}", due))
+        if size == 1:
+            items.add(SweepItem(*rows[0]))
+        else:
+            items.extend_rows(
+                [(r, sj, so, a, ru, instant_to_us(d)) for r, sj, so, a, ru, d in rows]
+            )
+        want.extend(SweepItem(*row) for row in rows)
+    items.close()
+    assert list(items) == want and len(items) == len(want)
+    assert [items[i] for i in range(len(want))] == want
+    assert all(item.due.utcoffset() == dt.timedelta(0) for item in items)
+    assert dict(items.per_rule) == {
+        rule: sum(1 for i in want if i.rule == rule) for rule in {i.rule for i in want}
+    }
 
 
 def test_sweep_items_are_fixed_once_the_plan_is_made() -> None:

@@ -113,13 +113,18 @@ class SweepItems(Sequence[SweepItem]):
 
     def add(self, item: SweepItem) -> None:
         record, subject, source, action, rule, due = item
-        self.extend_rows([(record, subject, source, action, rule, instant_to_us(due))])
+        self.add_row(record, subject, source, action, rule, instant_to_us(due))
 
     def add_row(
         self, record: str, subject: str, source: str, action: str, rule: str, due_us: int
     ) -> None:
         """One item, its due date in integer microseconds."""
-        self.extend_rows([(record, subject, source, action, rule, due_us)])
+        if self._closed or len(self._head) >= self._in_memory:
+            self.extend_rows([(record, subject, source, action, rule, due_us)])
+            return
+        self._len += 1
+        self.per_rule[rule] += 1
+        self._head.append(SweepItem(record, subject, source, action, rule, us_to_instant(due_us)))
 
     def extend_rows(self, rows: Sequence[tuple[str, str, str, str, str, int]]) -> None:
         """Items as rows ``(record, subject, source, action, rule, due_us)``, the due date in
