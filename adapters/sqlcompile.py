@@ -47,7 +47,6 @@ length), ``in_office_hours``, ``local_time``, ``local_date`` and ``weekday`` of 
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
@@ -242,27 +241,30 @@ _CMP = {
 def _days_range(months: int, days: int) -> tuple[int, int] | None:
     """The fewest and most days that ``relativedelta(months=months, days=days)`` moves a
     date, over a whole 400-year Gregorian cycle (the calendar repeats after it)."""
-    lo: int | None = None
-    hi: int | None = None
+    start, end = 2000 * 12, 2400 * 12  # months since year 0, January
+    low, high = start + min(0, months), end + max(0, months)
     try:
-        for year in range(2000, 2400):
-            for month in range(1, 13):
-                length = calendar.monthrange(year, month)[1]
-                y2, m2 = divmod(year * 12 + month - 1 + months, 12)
-                m2 += 1
-                length2 = calendar.monthrange(y2, m2)[1]
-                first = dt.date(year, month, 1).toordinal()
-                first2 = dt.date(y2, m2, 1).toordinal()
-                for day in (1, 29, 30, 31):
-                    if day > length:
-                        break
-                    delta = first2 + min(day, length2) - 1 - (first + day - 1) + days
-                    lo = delta if lo is None or delta < lo else lo
-                    hi = delta if hi is None or delta > hi else hi
+        # The ordinal of each month's first day, from which each month's length follows.
+        firsts = [dt.date(k // 12, k % 12 + 1, 1).toordinal() for k in range(low, high + 2)]
     except (ValueError, OverflowError):
         return None
-    assert lo is not None and hi is not None
-    return lo, hi
+    # Each month is one of a few shapes: its length, the length of the month it lands in,
+    # and the days between their first days.
+    shapes = {
+        (
+            firsts[k - low + 1] - firsts[k - low],
+            firsts[k + months - low + 1] - firsts[k + months - low],
+            firsts[k + months - low] - firsts[k - low],
+        )
+        for k in range(start, end)
+    }
+    moves = [
+        gap + min(day, length2) - day + days
+        for length, length2, gap in shapes
+        for day in (1, 29, 30, 31)
+        if day <= length
+    ]
+    return min(moves), max(moves)
 
 
 def shift_range(period: Period, sign: int) -> tuple[int, int] | None:

@@ -315,6 +315,21 @@ def test_solve_is_exact_across_29_february() -> None:
     assert not _inside(late, intervals) and not _holds(late, [(Period(years=1), 1)], "<", bound)
 
 
+@pytest.mark.parametrize(("months", "days"), [(1, 0), (12, 0), (-12, 0), (48, 0), (120, 7)])
+def test_a_period_s_fewest_and_most_days_are_the_calendar_s(months: int, days: int) -> None:
+    """The bounds the solver starts from, against relativedelta on every date of a whole
+    400-year cycle (after which the Gregorian calendar repeats)."""
+    from dateutil.relativedelta import relativedelta
+
+    step = relativedelta(months=months, days=days)
+    first = dt.date(2000, 1, 1).toordinal()
+    moves = {
+        (date + step).toordinal() - date.toordinal()
+        for date in map(dt.date.fromordinal, range(first, dt.date(2400, 1, 1).toordinal()))
+    }
+    assert sqlcompile._days_range(months, days) == (min(moves), max(moves))
+
+
 def test_irregular_offsets_fall_back_to_python_and_stay_right(tmp_path: Path) -> None:
     """London kept local mean time (-0:01:15) until 1847: solve() declines, the rows near
     the boundary are checked in Python, and the answers are still the interpreter's."""

@@ -230,7 +230,7 @@ def instant_to_us(value: dt.datetime) -> int:
 
 
 def us_to_instant(value: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=value)
+    return EPOCH + dt.timedelta(0, 0, value)  # (days, seconds, microseconds): positional is faster
 
 
 def utc(value: dt.datetime) -> dt.datetime:
