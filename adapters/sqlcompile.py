@@ -24,7 +24,9 @@ What is exact in SQL:
 * a latest instant (``subject.<fact>``, ``record.resolved_at``: the greatest of some rows)
   compared with values computed in Python becomes a set of values, merged over the ``and``
   and ``or`` that ask about the same instant, and is asked with EXISTS probes that stop at
-  their first row: ``x is None or at >= x + P10Y`` is one ``NOT EXISTS (... at >= bound)``;
+  their first row: ``x is None or at >= x + P10Y`` is one ``NOT EXISTS (... at >= bound)``,
+  and ``at >= x + P10Y`` (there is one, before the bound) one seek for the greatest row. A
+  record's own events (its resolution) are sought through the index on the record;
 * instants are integers (microseconds since the epoch), so ``x + PT48H`` (elapsed time) is
   integer addition;
 * a calendar period added to a column or subquery and compared with a value computed in
