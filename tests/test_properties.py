@@ -475,7 +475,8 @@ def test_instants_favour_the_edges() -> None:
     29 February, and a microsecond before the office opens, all turn up."""
     seen: set[str] = set()
 
-    @settings(max_examples=1500, database=None)
+    # Derandomised: which edges 1,500 draws meet is then the same on every run, not a chance.
+    @settings(max_examples=1500, database=None, derandomize=True)
     @given(fst.instants(POLICY))
     def collect(instant: dt.datetime) -> None:
         local = instant.astimezone(LONDON)
