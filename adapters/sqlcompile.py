@@ -359,8 +359,8 @@ def solve(
                 if here != current and x == reach:
                     pieces.append((start, x, current))
                     start, current = x, here
-                elif here != current:  # cannot be: the gap is known up to reach
-                    raise AssertionError("a day's gap changed within the day")
+                elif here != current:  # a day's gap changed within the day: not solvable
+                    raise _Irregular
             else:
                 x = min(pos + STEP_US, high)
                 here, ahead = stretch(x)

@@ -207,32 +207,23 @@ class IntegerShift:
         self._offsets = _UTC_DAY_OFFSETS.setdefault(tz, {})  # utc_day_offset_us's table
 
     def __call__(self, instant: int) -> int:
-        # _day_gap's lookups, inlined: a sweep shifts every due record once.
-        day = instant // DAY_US
-        offset = self._offsets.get(day, -1)
-        if offset == -1:
-            offset = utc_day_offset_us(self.tz, day)
-        if offset is not None:
-            local = (instant + offset) // DAY_US
-            gap = self._gaps.get(local, -1)
-            if gap == -1:
-                gap = self._local_gap(local)
-            if gap is not None:
-                return instant + gap
-        return self._exact(instant)
+        gap = self._gap(instant)
+        return self._exact(instant) if gap is None else instant + gap
 
     def stretch(self, instant: int) -> tuple[int, int]:
         """``(shift(instant), end)``: every instant from ``instant`` up to ``end`` (excluded)
         is shifted by the same gap. ``end`` is the start of the next local day when that is
         known, ``instant + 1`` when it is not (a day the clocks change, in either place)."""
-        gap = self._day_gap(instant)
+        gap = self._gap(instant)
         if gap is None:
             return self._exact(instant), instant + 1
-        return instant + gap[0], gap[1]
+        offset = self._offsets[instant // DAY_US]  # looked up by _gap, and not None there
+        assert offset is not None
+        return instant + gap, ((instant + offset) // DAY_US + 1) * DAY_US - offset
 
-    def _day_gap(self, instant: int) -> tuple[int, int] | None:
-        """The gap of ``instant``'s local day and where that day ends, when the day and the
-        day it lands on each have one offset all through; None otherwise."""
+    def _gap(self, instant: int) -> int | None:
+        """``shift(x) - x`` for every ``x`` of ``instant``'s local day, when the day and the
+        day it lands on each have one offset all through (day_gap_us says so); else None."""
         day = instant // DAY_US
         offset = self._offsets.get(day, -1)
         if offset == -1:
@@ -242,12 +233,7 @@ class IntegerShift:
         local = (instant + offset) // DAY_US
         gap = self._gaps.get(local, -1)
         if gap == -1:
-            gap = self._local_gap(local)
-        # The local day has this one offset all through (day_gap_us says so).
-        return None if gap is None else (gap, (local + 1) * DAY_US - offset)
-
-    def _local_gap(self, local: int) -> int | None:
-        gap = self._gaps[local] = self.period.day_gap_us(self.tz, _EPOCH_DAY + local, self.sign)
+            gap = self._gaps[local] = self.period.day_gap_us(self.tz, _EPOCH_DAY + local, self.sign)
         return gap
 
     def _exact(self, instant: int) -> int:

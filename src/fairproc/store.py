@@ -68,9 +68,9 @@ characters, in every adapter (SQL columns are sized for it)."""
 MAX_EMAIL_LENGTH = 320
 
 RECORDS_CONTEXT = "retention"
-RECORDS_CONDITIONS_KEPT = 256  # compiled conditions over records kept per policy
 """The vocabulary ``find_records`` conditions are checked against: ``at``, ``record.*``,
 ``subject.*`` and the policy's functions (the names a retention or routing rule can read)."""
+RECORDS_CONDITIONS_KEPT = 256  # compiled conditions over records kept per policy
 
 
 class StoreError(FairprocError):

@@ -119,12 +119,7 @@ class SweepItems(Sequence[SweepItem]):
         self, record: str, subject: str, source: str, action: str, rule: str, due_us: int
     ) -> None:
         """One item, its due date in integer microseconds."""
-        if self._closed or len(self._head) >= self._in_memory:
-            self.extend_rows([(record, subject, source, action, rule, due_us)])
-            return
-        self._len += 1
-        self.per_rule[rule] += 1
-        self._head.append(SweepItem(record, subject, source, action, rule, us_to_instant(due_us)))
+        self.extend_rows([(record, subject, source, action, rule, due_us)])
 
     def extend_rows(self, rows: Sequence[tuple[str, str, str, str, str, int]]) -> None:
         """Items as rows ``(record, subject, source, action, rule, due_us)``, the due date in
@@ -515,42 +510,10 @@ Decide = Callable[[tuple[Any, ...]], tuple[str, str, int]]
 def _decider(weighed: Sequence[_Weighed]) -> Decide:
     """A function from a due record's values to its governing rule's action, id and date: of
     its dated rules, the one that applies with the latest date (the first of equals, as the
-    engine chooses). Made once per group of sources; the usual shapes (one rule, or two whose
-    only test is their anchor) without a loop, as a sweep asks it of every due record."""
+    engine chooses). Made once per group of sources, asked of every due record."""
     steps = tuple((r.action, r.id, when, anchor, dates) for r, when, anchor, dates in weighed)
 
-    def none_applies(values: tuple[Any, ...]) -> tuple[str, str, int]:
-        raise AssertionError(f"a due record has a dated rule that applies, got {values!r}")
-
-    if len(steps) == 1 and steps[0][2] is None:
-        ((action, rule, _, anchor, dates),) = steps
-
-        def one(values: tuple[Any, ...]) -> tuple[str, str, int]:
-            value = values[anchor]
-            if value is None:
-                return none_applies(values)
-            return action, rule, dates(value)
-
-        return one
-    if len(steps) == 2 and steps[0][2] is None and steps[1][2] is None:
-        (action1, rule1, _, anchor1, dates1), (action2, rule2, _, anchor2, dates2) = steps
-
-        def two(values: tuple[Any, ...]) -> tuple[str, str, int]:
-            first, second = values[anchor1], values[anchor2]
-            if second is None:
-                if first is None:
-                    return none_applies(values)
-                return action1, rule1, dates1(first)
-            until = dates2(second)
-            if first is not None:
-                earlier = dates1(first)
-                if earlier >= until:
-                    return action1, rule1, earlier
-            return action2, rule2, until
-
-        return two
-
-    def many(values: tuple[Any, ...]) -> tuple[str, str, int]:
+    def decide(values: tuple[Any, ...]) -> tuple[str, str, int]:
         best: tuple[str, str, int] | None = None
         for action, rule, when, anchor, dates in steps:
             if when is not None and not values[when]:
@@ -561,9 +524,10 @@ def _decider(weighed: Sequence[_Weighed]) -> Decide:
             until = dates(value)
             if best is None or until > best[2]:
                 best = (action, rule, until)
-        return none_applies(values) if best is None else best
+        assert best is not None, f"a due record has a dated rule that applies, got {values!r}"
+        return best
 
-    return many
+    return decide
 
 
 def _plan_in_store(
