@@ -619,3 +619,11 @@ def test_due_dates_on_integers_are_the_dates_add_to_gives(
     gap = p.day_gap_us(zone, local.toordinal(), sign)
     if gap is not None:
         assert expected - anchor == gap
+    # A batch at a time, as a sweep asks: the same dates, None where there is no anchor.
+    fresh = IntegerShift(p, zone, sign)
+    assert fresh.many([anchor, None, anchor + 1, anchor]) == [
+        expected,
+        None,
+        instant_to_us(p.add_to(us_to_instant(anchor + 1), zone, sign)),
+        expected,
+    ]

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from functools import partial
+from itertools import islice
 from operator import itemgetter
 from typing import IO, Any, NamedTuple, TypeVar, overload
 
@@ -73,6 +74,9 @@ class SweepItem(NamedTuple):
     due: dt.datetime
 
 
+Row = tuple[str, str, str, Sequence[Any]]  # (record, subject, source, values): find_rows gives
+ItemRow = tuple[str, str, str, str, str, int]  # what SweepItems.extend_rows takes
+
 IN_MEMORY = 10_000
 """Due items a plan holds as objects; past that many they are spooled to a temporary file."""
 
@@ -121,7 +125,7 @@ class SweepItems(Sequence[SweepItem]):
         """One item, its due date in integer microseconds."""
         self.extend_rows([(record, subject, source, action, rule, due_us)])
 
-    def extend_rows(self, rows: Sequence[tuple[str, str, str, str, str, int]]) -> None:
+    def extend_rows(self, rows: Sequence[ItemRow]) -> None:
         """Items as rows ``(record, subject, source, action, rule, due_us)``, the due date in
         integer microseconds: a spooled item stays a tuple of plain values until it is read
         back. A sweep adds its items a batch at a time."""
@@ -422,13 +426,8 @@ def review_condition(policy: Policy) -> str:
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    found = iter(items)
+    while chunk := list(islice(found, size)):
         yield chunk
 
 
@@ -504,28 +503,33 @@ def _row_values(
     return values, weighed
 
 
-Decide = Callable[[tuple[Any, ...]], tuple[str, str, int]]
+Decide = Callable[[Sequence[Row]], list[ItemRow]]
 
 
 def _decider(weighed: Sequence[_Weighed]) -> Decide:
-    """A function from a due record's values to its governing rule's action, id and date: of
-    its dated rules, the one that applies with the latest date (the first of equals, as the
-    engine chooses). Made once per group of sources, asked of every due record."""
+    """A function from due records' rows to their items: each with its governing rule's
+    action, id and date, of its dated rules the one that applies with the latest date (the
+    first of equals, as the engine chooses). Made once per group of sources, asked a batch of
+    rows at a time: each rule's dates are worked out for the whole batch in one pass."""
     steps = tuple((r.action, r.id, when, anchor, dates) for r, when, anchor, dates in weighed)
 
-    def decide(values: tuple[Any, ...]) -> tuple[str, str, int]:
-        best: tuple[str, str, int] | None = None
+    def decide(rows: Sequence[Row]) -> list[ItemRow]:
+        best: list[tuple[str, str] | None] = [None] * len(rows)
+        until: list[int] = [0] * len(rows)
         for action, rule, when, anchor, dates in steps:
-            if when is not None and not values[when]:
-                continue
-            value = values[anchor]
-            if value is None:
-                continue
-            until = dates(value)
-            if best is None or until > best[2]:
-                best = (action, rule, until)
-        assert best is not None, f"a due record has a dated rule that applies, got {values!r}"
-        return best
+            if when is None:
+                anchors = [row[3][anchor] for row in rows]
+            else:
+                anchors = [row[3][anchor] if row[3][when] else None for row in rows]
+            chosen = (action, rule)
+            for i, date in enumerate(dates.many(anchors)):
+                if date is not None and (best[i] is None or date > until[i]):
+                    best[i], until[i] = chosen, date
+        items: list[ItemRow] = []
+        for row, pair, date in zip(rows, best, until, strict=True):
+            assert pair is not None, f"a due record has a dated rule that applies, got {row!r}"
+            items.append((row[0], row[1], row[2], pair[0], pair[1], date))
+        return items
 
     return decide
 
@@ -560,15 +564,10 @@ def _plan_in_store(
             decide = _decider(weighed)
             rows = find_rows(_all([_source_in(sources), due]), at, policy, values)
             try:
-                batch: list[Any] = []
-                for record, subject, source, found in rows:
-                    batch.append((record, subject, source, *decide(found)))
-                    if len(batch) == chunk:
-                        items.extend_rows(batch)
-                        batch = []
-                        if progress is not None:
-                            progress(len(items), 0)
-                items.extend_rows(batch)
+                for batch in _chunks(rows, chunk):
+                    items.extend_rows(decide(batch))
+                    if progress is not None:
+                        progress(len(items), 0)
             finally:
                 # Even when this stops half way: its statement ends before the next read.
                 close = getattr(rows, "close", None)
