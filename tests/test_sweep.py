@@ -169,6 +169,19 @@ def test_a_progress_callback_reports_as_it_goes(flexi: Policy) -> None:
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
+@pytest.mark.parametrize(("option", "value"), [("chunk", 0), ("in_memory", -1), ("batch_size", 0)])
+def test_sizes_that_could_drop_items_are_refused(flexi: Policy, option: str, value: int) -> None:
+    from fairproc import InputError
+
+    engine = _world(flexi).engine()
+    with pytest.raises(InputError, match=f"{option} must be"):
+        if option == "batch_size":
+            sweep(engine, SWEEP_AT, apply=True, batch_size=value)
+        else:
+            plan_sweep(engine, SWEEP_AT, **{option: value})
+    assert len(plan_sweep(engine, SWEEP_AT).items) == 3  # nothing was swept
+
+
 def test_the_due_condition_reads_every_dated_rule(flexi: Policy) -> None:
     condition = due_condition(flexi)
     for rule in flexi.retention:

@@ -426,6 +426,7 @@ def review_condition(policy: Policy) -> str:
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    assert size >= 1, size  # callers check what they are given: no size may drop items
     found = iter(items)
     while chunk := list(islice(found, size)):
         yield chunk
@@ -622,6 +623,8 @@ def plan_sweep(
     file (:class:`SweepItems`): its memory does not grow with the store.
     """
     at = require_aware(at)
+    if chunk < 1:
+        raise InputError.one(f"chunk must be at least 1, got {chunk}")
     store = engine.store
     if callable(getattr(store, "find_records", None)) and _overridden(store, "find_records"):
         return _plan_in_store(engine, at, progress, chunk, in_memory)
