@@ -30,7 +30,9 @@ record in the store, the ratio to the baseline, and peak memory: the process's p
 set during the timed run (Linux ``VmHWM``, reset just before it) and how far that is above the
 resident set when the run began. For CSV, one more (untimed) run under ``tracemalloc`` splits
 the memory into the plan itself (its first 10,000 items held as objects, the rest spooled to
-a temporary file, so it stops growing past them) and the working memory besides it. A case
+a temporary file, so it stops growing past them) and the working memory besides it. For
+SQLite, after the timed runs, the statements one plan sends are run again through ``sqlite3``
+alone: how much of the plan's time is the database's, and how much its Python. A case
 expected to take more than ``--cap`` seconds (default 600) from the smaller sizes is not
 run, and the table says so.
 """
