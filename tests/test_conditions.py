@@ -706,3 +706,40 @@ def test_a_condition_of_the_wrong_kind_is_refused_for_an_instant_slot() -> None:
         Condition.build("subject.suppressed", VOCABS["retention"], TZ, Kind.INSTANT)
     cond = Condition.build("subject.last_interaction + P4Y", VOCABS["retention"], TZ, Kind.INSTANT)
     assert cond.type.kind is Kind.INSTANT
+
+
+# --- compiled once per policy ------------------------------------------------------------------
+
+
+def test_a_records_condition_is_compiled_once_per_policy_and_the_memo_is_bounded() -> None:
+    import gc
+
+    import attrs
+
+    from fairproc import model
+    from fairproc.store import RECORDS_CONDITIONS_KEPT, records_condition
+
+    policy = load_policy("flexioffices")
+    text = "record.source == 'quick_quote' and record.resolved_at is None"
+    first = records_condition(text, policy)
+    assert records_condition(text, policy) is first
+    assert records_condition(first, policy) is first  # a Condition, by its text
+    other = attrs.evolve(policy)  # an equal policy, another object: its own memo
+    assert records_condition(text, other) is not first
+    # One-off conditions do not grow it without end: the oldest go, and come back compiled.
+    for days in range(RECORDS_CONDITIONS_KEPT + 10):
+        records_condition(f"record.collected_at <= at - P{days + 1}D", policy)
+    memo = model.derived(policy)["records conditions"]
+    assert len(memo) == RECORDS_CONDITIONS_KEPT and text not in memo
+    again = records_condition(text, policy)
+    assert again is not first and again.node == first.node
+    # A condition refused for what it reads is refused every time, never remembered.
+    for _ in range(2):
+        with pytest.raises(ConditionError, match="purpose"):
+            records_condition("purpose == 'marketing_updates'", policy)
+    # The memo goes with its policy: nothing in it holds the policy alive.
+    key = id(other)
+    assert key in model._DERIVED
+    del other
+    gc.collect()
+    assert key not in model._DERIVED

@@ -508,7 +508,8 @@ def records_condition(condition: ConditionLike, policy: Policy) -> Condition:
         return _records_condition(condition, policy)
     if found is None:
         if len(memo) >= RECORDS_CONDITIONS_KEPT:
-            del memo[next(iter(memo))]
+            # The oldest goes; pop, as another thread may have just taken the same one.
+            memo.pop(next(iter(memo)), None)
         found = memo[key] = _records_condition(condition, policy)
     return found
 
