@@ -668,8 +668,9 @@ class CsvStore(BaseStore):
             _fsync_dir(self.folder)
 
 
-def open_url(url: str) -> CsvStore:
-    """``csv:///absolute/folder``, ``csv://./relative`` or ``csv:relative``."""
+def open_url(url: str, *, create: bool = True) -> CsvStore:
+    """``csv:///absolute/folder``, ``csv://./relative`` or ``csv:relative``; with
+    ``create=False`` the folder must exist already."""
     parts = urlsplit(url)
     if parts.query or parts.fragment:
         raise StoreError(f"csv store URL takes no query or fragment: {url!r}")
@@ -678,4 +679,6 @@ def open_url(url: str) -> CsvStore:
         raise StoreError(f"csv store URL names no folder: {url!r}; expected csv:///path/to/folder")
     if sys.platform == "win32" and path.startswith("/") and path[2:3] == ":":  # pragma: no cover
         path = path[1:]
+    if not create and not Path(path).is_dir():
+        raise StoreError(f"csv store: no such folder {path} (expected an existing store)")
     return CsvStore(path)

@@ -208,8 +208,8 @@ class MemoryStore(BaseStore):
         undo.append(restore)
 
 
-def open_url(url: str) -> MemoryStore:
-    """``memory://``: a new, empty store."""
+def open_url(url: str, *, create: bool = True) -> MemoryStore:
+    """``memory://``: a new, empty store (``create`` changes nothing: it is always new)."""
     rest = url.split("://", 1)[1] if "://" in url else ""
     if rest not in ("", "/"):
         raise StoreError(f"memory:// takes no path or options, got {url!r}")

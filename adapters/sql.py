@@ -28,6 +28,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -191,10 +192,14 @@ class SqlStore(BaseStore):
 
     page_size = 1000
 
-    def __init__(self, url: str | sa.URL, *, prefix: str | None = None):
+    def __init__(self, url: str | sa.URL, *, prefix: str | None = None, create: bool = True):
+        """``create=False``: open only a database that holds the fairproc tables already (and,
+        for SQLite, a file that exists), else :class:`StoreError`; nothing is created."""
         self.url, self.prefix = self._parse(url, prefix)
         self.where = self.url.render_as_string(hide_password=True)
         self.backend = self.url.get_backend_name()
+        if not create:
+            self._require_file()
         self.rows_fetched = 0  # rows read by iter_records and find_records (a diagnostic)
         self._serial: threading.RLock | None = None
         self._held = threading.local()  # .conn: the connection of this thread's reading()
@@ -212,7 +217,7 @@ class SqlStore(BaseStore):
             self.categories, self.events = t["categories"], t["events"]
             self.suppression, self.audit = t["suppression"], t["audit"]
             self.tables = Tables(self.records, self.categories, self.events, self.suppression)
-            self._ensure_schema()
+            self._ensure_schema(create)
         except BaseException:
             self.engine.dispose()
             raise
@@ -297,10 +302,27 @@ class SqlStore(BaseStore):
 
         return engine
 
-    def _ensure_schema(self) -> None:
+    def _require_file(self) -> None:
+        """A SQLite database file must exist: connecting would create an empty one."""
+        database = self.url.database or ""
+        in_memory = database in ("", ":memory:") or self.url.query.get("mode") == "memory"
+        if self.backend != "sqlite" or in_memory or self.url.query.get("uri"):
+            return
+        if not Path(database).is_file():
+            raise StoreError(
+                f"{self.where}: no such database file {database!r} (expected an existing "
+                "fairproc store; nothing was created)"
+            )
+
+    def _ensure_schema(self, create: bool = True) -> None:
         for attempt in range(3):
             try:
                 with self._begin_write("create its schema") as conn:
+                    if not create and not sa.inspect(conn).has_table(self.meta.name):
+                        raise StoreError(
+                            f"{self.where}: holds no fairproc tables (prefix {self.prefix!r}); "
+                            "expected an existing fairproc store, nothing was created"
+                        )
                     if sa.inspect(conn).has_table(self.meta.name):
                         version = conn.execute(
                             sa.select(self.meta.c.value).where(self.meta.c.name == "schema_version")
@@ -768,5 +790,5 @@ class SqlStore(BaseStore):
         conn.execute(sa.insert(table), rows)
 
 
-def open_url(url: str) -> SqlStore:
-    return SqlStore(url)
+def open_url(url: str, *, create: bool = True) -> SqlStore:
+    return SqlStore(url, create=create)

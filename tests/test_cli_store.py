@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from fairproc import Record
 from fairproc.cli import main
-from fairproc.store import ChangeSet, open_store
+from fairproc.store import ChangeSet, StoreError, open_store
 
 UTC = dt.UTC
 
@@ -185,3 +185,55 @@ def test_request_bad_correction_and_unknown_right(store_url: str) -> None:
         "--verified",
     )
     assert code == 2 and "unknown right 'forget'" in err
+
+
+# --- a store that is not there is said to be missing, never created (issue 16, item 4) -------
+
+AT = "2026-01-05T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sweep", "--at", AT],
+        ["sweep", "--at", AT, "--apply"],
+        ["request", "ada", "access", "--at", AT, "--verified"],
+        ["request", "ada", "erasure", "--at", AT, "--verified"],
+    ],
+    ids=["sweep", "sweep-apply", "request-access", "request-erasure"],
+)
+def test_a_missing_sqlite_file_is_named_and_not_created(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "crm.db"
+    code, out, err = run(*command, "--store", f"sqlite:///{missing}")
+    assert code == 2, out
+    assert "no such database file" in err and str(missing) in err
+    assert not missing.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_csv_folder_is_named_and_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "crm"
+    code, _, err = run("sweep", "--store", f"csv://{missing}", "--at", AT)
+    assert code == 2 and "no such folder" in err
+    assert not missing.exists()
+
+
+def test_a_database_without_fairproc_tables_is_not_given_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    sqlite3.connect(path).close()  # an existing, empty database of someone else's
+    code, _, err = run("sweep", "--store", f"sqlite:///{path}", "--at", AT)
+    assert code == 2 and "holds no fairproc tables" in err
+    with sqlite3.connect(path) as conn:
+        tables = conn.execute("SELECT name FROM sqlite_master").fetchall()
+    conn.close()
+    assert tables == []
+
+
+def test_open_store_creates_by_default_and_reads_only_when_asked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new.db"
+    with pytest.raises(StoreError, match="no such database file"):
+        open_store(url, create=False)
+    open_store(url).close()  # a store is created where asked for
+    open_store(url, create=False).close()  # and then opens as an existing one

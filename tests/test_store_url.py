@@ -46,3 +46,13 @@ def test_the_core_imports_no_adapter_and_no_driver() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sqlalchemy_is_a_core_dependency() -> None:
+    """SQLite is the embedded default store: ``pip install fairproc`` is enough for it."""
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    core = [d.replace(" ", "").lower() for d in project["dependencies"]]
+    assert any(d.startswith("sqlalchemy>=2") and ";" not in d for d in core), core

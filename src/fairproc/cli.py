@@ -269,10 +269,11 @@ def explain_cmd(
 
 
 def _open_store(url: str) -> Any:
+    """The existing store ``url`` names: sweep and request read a store, never create one."""
     from fairproc.store import open_store
 
     try:
-        return open_store(url)
+        return open_store(url, create=False)
     except FairprocError as exc:
         _fail(str(exc))
 

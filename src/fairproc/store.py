@@ -801,11 +801,15 @@ def hide_password(url: str) -> str:
     return f"{head}{sep}{netloc}{slash}{tail}"
 
 
-def open_store(url: str = "memory://") -> Store:
+def open_store(url: str = "memory://", *, create: bool = True) -> Store:
     """The store a URL names: ``memory://`` (the default), ``sqlite:///path`` (relative) or
     ``sqlite:////abs/path``, ``postgresql://user@host/db``, ``mysql+pymysql://user@host/db``
     (MariaDB too), ``csv:///folder``. SQL URLs take ``?prefix=`` for the table-name prefix
-    (default ``fairproc_``). Errors say what is wrong and where, never a driver traceback."""
+    (default ``fairproc_``). Errors say what is wrong and where, never a driver traceback.
+
+    ``create=False`` opens only a store that exists already (a SQLite file, a CSV folder, the
+    fairproc tables of a SQL database) and otherwise raises :class:`StoreError` saying so, so
+    that a command reading a mistyped path does not leave an empty store behind."""
     if not isinstance(url, str) or ("://" not in url and not url.startswith("csv:")):
         raise StoreError(f"not a store URL: {url!r}; expected one of {_EXAMPLES}")
     scheme = url.split(":", 1)[0].lower()
@@ -817,5 +821,5 @@ def open_store(url: str = "memory://") -> Store:
             f"expected one of {_EXAMPLES}"
         )
     module = importlib.import_module(module_name)
-    opened: Store = module.open_url(url)
+    opened: Store = module.open_url(url, create=create)
     return opened
