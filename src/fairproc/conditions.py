@@ -24,18 +24,17 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import difflib
 import enum
 import math
 import operator
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 import attrs
 
 from fairproc.clock import Period, is_period_text
-from fairproc.errors import PolicyError, Problem
+from fairproc.errors import PolicyError, Problem, did_you_mean
 
 MAX_CONDITION_LENGTH = 4000
 MAX_DEPTH = 40
@@ -359,11 +358,6 @@ def parse(text: str) -> Node:
 # --- type checking ---------------------------------------------------------------------------
 
 
-def _suggest(word: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 class _Checker:
     def __init__(self, text: str, vocab: Vocabulary):
         self.text = text
@@ -378,7 +372,7 @@ class _Checker:
         known = self.vocab.enums.get(t.vocab)
         if known is not None and const.value not in known:
             raise self.fail(
-                f"unknown {t.vocab} {const.value!r}{_suggest(const.value, sorted(known))} "
+                f"unknown {t.vocab} {const.value!r}{did_you_mean(const.value, known)} "
                 f"(known: {', '.join(sorted(known))})"
             )
 
@@ -390,7 +384,7 @@ class _Checker:
             if name is None:
                 known = sorted(self.vocab.names)
                 raise self.fail(
-                    f"unknown name {node.name!r}{_suggest(node.name, known)} "
+                    f"unknown name {node.name!r}{did_you_mean(node.name, known)} "
                     f"(this rule can read: {', '.join(known)})"
                 )
             return name.type
@@ -452,7 +446,7 @@ class _Checker:
             if fn is None:
                 known = sorted(self.vocab.functions)
                 raise self.fail(
-                    f"unknown function {node.func!r}{_suggest(node.func, known)} "
+                    f"unknown function {node.func!r}{did_you_mean(node.func, known)} "
                     f"(known: date, time, {', '.join(known)})"
                 )
             if len(node.args) != len(fn.params):

@@ -16,7 +16,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from fairproc.clock import Period, require_aware
-from fairproc.errors import InputError, Problem, ProblemsError
+from fairproc.errors import InputError, Problem, ProblemsError, did_you_mean
 
 ALL = "*"
 
@@ -153,6 +153,7 @@ def problems_from(
                 out.append(
                     Problem(
                         f"unknown key {key!r}"
+                        + did_you_mean(key, expected)
                         + (f" (expected one of: {', '.join(expected)})" if expected else ""),
                         file=file,
                         path=(*at, key),

@@ -8,7 +8,6 @@ so a decision touches only the rules that can apply to it.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -18,7 +17,7 @@ import attrs
 from fairproc.clock import require_aware, to_local
 from fairproc.conditions import remember
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
-from fairproc.errors import InputError
+from fairproc.errors import InputError, did_you_mean
 from fairproc.model import (
     BasisGrant,
     Policy,
@@ -214,10 +213,9 @@ class Engine:
 
     def _unknown(self, what: str, value: str, known: Iterable[str]) -> InputError:
         known = sorted(known)
-        hint = difflib.get_close_matches(str(value), known, n=1)
         return InputError.one(
             f"unknown {what} {value!r}"
-            + (f"; did you mean {hint[0]!r}?" if hint else "")
+            + did_you_mean(str(value), known)
             + f" (known: {', '.join(known)})"
         )
 

@@ -9,7 +9,6 @@ type-checks, every rule carries the notice's words (``clause``).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,7 +22,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from fairproc.clock import WEEKDAYS, OfficeHours, zone
 from fairproc.conditions import Condition, ConditionError, Kind, Vocabulary
 from fairproc.convert import converter, problems_from
-from fairproc.errors import PolicyError, Problem
+from fairproc.errors import PolicyError, Problem, did_you_mean
 from fairproc.model import (
     BASES,
     EVENT_EFFECTS,
@@ -185,12 +184,11 @@ def resolve_policy_path(name_or_path: str | Path) -> Path:
         if shipped.is_dir():
             return Path(str(shipped))
         names = shipped_policies()
-        hint = difflib.get_close_matches(text, names, n=1)
         raise PolicyError(
             [
                 Problem(
                     f"no policy named {text!r}"
-                    + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    + did_you_mean(text, names)
                     + f" (shipped: {', '.join(names) or 'none'}; or give a path to a policy folder)"
                 )
             ]
@@ -271,10 +269,9 @@ class _Loader:
             for section, value in doc.items():
                 if section not in KEYED and section not in ARRAYS and section not in SINGLE:
                     known = sorted([*KEYED, *ARRAYS, *SINGLE])
-                    hint = difflib.get_close_matches(section, known, n=1)
                     self.problem(
                         f"unknown section {section!r}"
-                        + (f"; did you mean {hint[0]!r}?" if hint else "")
+                        + did_you_mean(section, known)
                         + f" (sections: {', '.join(known)})",
                         name,
                         (section,),
@@ -507,10 +504,9 @@ class _Loader:
         )
         for at, value in items:
             if value not in known:
-                hint = difflib.get_close_matches(value, known, n=1)
                 self.problem(
                     f"unknown {what} {value!r}"
-                    + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    + did_you_mean(value, known)
                     + f" (known: {', '.join(sorted(known)) or 'none'})",
                     file,
                     at,
@@ -534,7 +530,8 @@ class _Loader:
                 )
             if reaction.do not in REACTIONS:
                 self.problem(
-                    f"unknown reaction {reaction.do!r} (known: {', '.join(REACTIONS)})",
+                    f"unknown reaction {reaction.do!r}{did_you_mean(reaction.do, REACTIONS)} "
+                    f"(known: {', '.join(REACTIONS)})",
                     rfile,
                     (*rpath, "do"),
                 )

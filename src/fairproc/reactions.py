@@ -36,7 +36,6 @@ silently doing nothing.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -45,7 +44,7 @@ import attrs
 from fairproc.clock import require_aware
 from fairproc.decisions import Decision
 from fairproc.engine import Engine
-from fairproc.errors import InputError, PolicyError, Problem
+from fairproc.errors import InputError, PolicyError, Problem, did_you_mean
 from fairproc.model import Event, Policy, Reaction, Record, SuppressionEntry, normalise_email
 from fairproc.rights import apply_changes
 from fairproc.store import AuditEntry, ChangeSet
@@ -137,10 +136,9 @@ def check_reactions(policy: Policy) -> None:
 
 def _unknown(what: str, value: str, known: Iterable[str]) -> InputError:
     names = sorted(known)
-    hint = difflib.get_close_matches(value, names, n=1)
     return InputError.one(
         f"unknown {what} {value!r}"
-        + (f"; did you mean {hint[0]!r}?" if hint else "")
+        + did_you_mean(value, names)
         + f" (known: {', '.join(names) or 'none'})"
     )
 

@@ -25,7 +25,7 @@ import attrs
 from fairproc.clock import Period, require_aware
 from fairproc.decisions import Check, Decision
 from fairproc.engine import Engine
-from fairproc.errors import InputError
+from fairproc.errors import InputError, did_you_mean
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
 from fairproc.store import AuditEntry, ChangeSet
 from fairproc.world import Ctx, SubjectHistory
@@ -77,7 +77,10 @@ def _right(policy: Policy, right: str) -> Right:
     found = policy.rights.get(right)
     if found is None:
         known = ", ".join(sorted(policy.rights)) or "none"
-        raise InputError.one(f"unknown right {right!r} (this policy declares: {known})")
+        raise InputError.one(
+            f"unknown right {right!r}{did_you_mean(right, policy.rights)} "
+            f"(this policy declares: {known})"
+        )
     return found
 
 
@@ -450,7 +453,9 @@ class _Planner:
         named = list(purposes) if purposes else None
         for p in named or ():
             if p not in self.policy.purposes:
-                raise InputError.one(f"objection: unknown purpose {p!r}")
+                raise InputError.one(
+                    f"objection: unknown purpose {p!r}{did_you_mean(p, self.policy.purposes)}"
+                )
         allowed = set(self.right.bases or ("legitimate_interests",))
         li = [
             p.id for p in self.policy.purposes.values() if any(g.basis in allowed for g in p.bases)

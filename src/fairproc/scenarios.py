@@ -8,7 +8,6 @@ with its file, key path and line, and never stops the other files from running.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ import attrs
 
 from fairproc.decisions import Decision
 from fairproc.engine import Engine
-from fairproc.errors import FairprocError, InputError, Problem, ProblemsError
+from fairproc.errors import FairprocError, InputError, Problem, ProblemsError, did_you_mean
 from fairproc.loader import LineIndex, load_policy
 from fairproc.model import BASES, Event, Policy, Reaction, Record, SuppressionEntry
 from fairproc.world import HistorySource, World
@@ -227,10 +226,9 @@ class _Reader:
             return None
         known = sorted(known)
         if text not in known:
-            hint = difflib.get_close_matches(text, known, n=1)
             self.problem(
                 f"unknown {what} {text!r}"
-                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + did_you_mean(text, known)
                 + (f" (known: {', '.join(known)})" if len(known) <= 40 else ""),
                 *path,
             )
@@ -246,10 +244,9 @@ class _Reader:
         ok = True
         for key in value:
             if key not in allowed:
-                hint = difflib.get_close_matches(key, list(allowed), n=1)
                 self.problem(
                     f"unknown key {key!r}"
-                    + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    + did_you_mean(str(key), allowed)
                     + f" (expected: {', '.join(allowed)})",
                     *path,
                     key,

@@ -54,7 +54,7 @@ from fairproc.conditions import (
     parse,
     render,
 )
-from fairproc.errors import FairprocError, InputError, Problem
+from fairproc.errors import FairprocError, InputError, Problem, did_you_mean
 from fairproc.model import Event, Policy, Record, SuppressionEntry, derived, normalise_email
 from fairproc.world import Ctx, HistorySource, SubjectHistory, vocabulary
 
@@ -817,7 +817,8 @@ def open_store(url: str = "memory://", *, create: bool = True) -> Store:
     module_name = _SCHEMES.get(base)
     if module_name is None:
         raise StoreError(
-            f"unknown store URL scheme {scheme!r} in {hide_password(url)!r}; "
+            f"unknown store URL scheme {scheme!r}{did_you_mean(base, _SCHEMES)} in "
+            f"{hide_password(url)!r}; "
             f"expected one of {_EXAMPLES}"
         )
     module = importlib.import_module(module_name)

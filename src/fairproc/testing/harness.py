@@ -26,7 +26,7 @@ from typing import Any
 from fairproc.clock import Period, parse_instant
 from fairproc.decisions import Decision
 from fairproc.engine import Engine
-from fairproc.errors import InputError
+from fairproc.errors import InputError, did_you_mean
 from fairproc.model import Event, Policy, Record, SuppressionEntry
 from fairproc.world import World
 
@@ -126,7 +126,8 @@ class EngineBuilder:
             raise InputError.one(f"record id {id!r} is given twice")
         if source not in policy.sources:
             raise InputError.one(
-                f"unknown source {source!r} (known: {', '.join(sorted(policy.sources))})"
+                f"unknown source {source!r}{did_you_mean(source, policy.sources)} "
+                f"(known: {', '.join(sorted(policy.sources))})"
             )
         values = {**(data or {}), **categories}
         allowed = set(policy.sources[source].categories) | {
@@ -156,7 +157,8 @@ class EngineBuilder:
         event_kind = policy.events.get(kind)
         if event_kind is None:
             raise InputError.one(
-                f"unknown event kind {kind!r} (known: {', '.join(sorted(policy.events))})"
+                f"unknown event kind {kind!r}{did_you_mean(kind, policy.events)} "
+                f"(known: {', '.join(sorted(policy.events))})"
             )
         if event_kind.names_record and record is None:
             raise InputError.one(f'a {kind} event names its record (record="...")')
@@ -164,7 +166,8 @@ class EngineBuilder:
             raise InputError.one(f"no record with id {record!r}: add it first")
         if purpose is not None and purpose not in policy.purposes:
             raise InputError.one(
-                f"unknown purpose {purpose!r} (known: {', '.join(sorted(policy.purposes))})"
+                f"unknown purpose {purpose!r}{did_you_mean(purpose, policy.purposes)} "
+                f"(known: {', '.join(sorted(policy.purposes))})"
             )
         event = Event(subject, kind, self._at(at, "at"), record, purpose)
         self._events.append(event)
