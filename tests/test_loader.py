@@ -700,3 +700,14 @@ def test_empty_ids_are_input_errors(engine: Engine) -> None:
     ):
         with pytest.raises(InputError):
             ask()
+
+
+def test_a_policy_prints_short() -> None:
+    """print(policy) names the policy and counts its parts, not every attrs field."""
+    policy = load_policy("flexioffices")
+    text = str(policy)
+    assert text == repr(policy)
+    assert text.startswith("<Policy flexioffices 'Flexioffices: Fair Processing Notice")
+    assert f"{len(policy.purposes)} purposes" in text
+    assert f"{len(policy.rule_index())} rules" in text
+    assert len(text) < 200 and "\n" not in text

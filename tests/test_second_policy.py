@@ -397,3 +397,47 @@ def test_lint_finds_no_notice_gaps_in_the_second_policy(acme: Policy) -> None:
         "source_without_purpose",
     ):
         assert gap not in codes
+
+
+SCENARIO = """
+[scenario]
+title = "A workshop booking on a Tuesday morning: a mechanic calls back"
+policy = "{policy}"
+now = 2026-03-03T10:00:00Z
+
+[[record]]
+id = "b1"
+subject = "cara"
+source = "workshop_booking"
+collected_at = 2026-03-03T10:00:00Z
+
+[[expect]]
+ask = "route"
+record = "b1"
+outcome = "{outcome}"
+"""
+
+
+def test_scenarios_take_route_outcomes_from_their_policy(tmp_path: Path) -> None:
+    """The scenario reader knows acme's routing outcomes from acme's rules, not a list
+    written for flexioffices (issue 16, item 8)."""
+    from fairproc.scenarios import ScenarioError, load_scenario, run_scenario
+
+    path = tmp_path / "acme-route.toml"
+    path.write_text(SCENARIO.format(policy=ACME, outcome="mechanic_calls_back"), encoding="utf-8")
+    result = run_scenario(load_scenario(path))
+    assert result.passed
+    path.write_text(SCENARIO.format(policy=ACME, outcome="pass_to_providers"), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:  # a flexioffices outcome means nothing here
+        load_scenario(path)
+    message = str(info.value)
+    assert "unknown route outcome 'pass_to_providers'" in message
+    assert "automatic_confirmation, mechanic_calls_back, not_applicable" in message
+
+
+def test_a_policy_names_its_route_outcomes(acme: Policy) -> None:
+    assert acme.route_outcomes() == {
+        "mechanic_calls_back",
+        "automatic_confirmation",
+        "not_applicable",
+    }

@@ -323,7 +323,7 @@ def derived(policy: Policy) -> dict[Any, Any]:
     return memo
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Policy:
     info: PolicyInfo
     categories: Mapping[str, Category]
@@ -344,6 +344,21 @@ class Policy:
     @property
     def id(self) -> str:
         return self.info.id
+
+    def __repr__(self) -> str:
+        # Short: the whole policy as attrs would print it runs to hundreds of lines.
+        counts = ", ".join(
+            f"{len(items)} {name}"
+            for name, items in (
+                ("sources", self.sources),
+                ("categories", self.categories),
+                ("purposes", self.purposes),
+                ("recipients", self.recipients),
+                ("rights", self.rights),
+                ("rules", self.rule_index()),
+            )
+        )
+        return f"<Policy {self.id} {self.info.title!r}: {counts}>"
 
     @property
     def tz(self) -> dt.tzinfo:
@@ -368,6 +383,13 @@ class Policy:
         if self.info.office_hours_rule is not None:
             index[self.info.office_hours_rule.id] = self.info.office_hours_rule
         return index
+
+    def route_outcomes(self) -> frozenset[str]:
+        """What ``route`` can answer under this policy: each routing rule's ``then`` and
+        ``otherwise``, and ``not_applicable`` (a record no routing rule covers)."""
+        named = {rule.then for rule in self.routing}
+        named |= {rule.otherwise for rule in self.routing if rule.otherwise is not None}
+        return frozenset({*named, "not_applicable"})
 
     def suppressing_purposes(self) -> frozenset[str]:
         """Purposes an objection to which puts the subject's email on the suppression list."""

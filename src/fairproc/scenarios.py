@@ -40,6 +40,13 @@ class Ask:
     outcomes: frozenset[str]
     checks: Mapping[str, str]  # key -> kind
     optional: Mapping[str, Any] = attrs.field(factory=dict)  # key -> default
+    # outcomes the policy itself names (routing's), read from the scenario's policy
+    policy_outcomes: Callable[[Policy], frozenset[str]] | None = None
+
+    def outcomes_under(self, policy: Policy) -> frozenset[str]:
+        if self.policy_outcomes is None:
+            return self.outcomes
+        return self.outcomes | self.policy_outcomes(policy)
 
 
 ASKS: dict[str, Ask] = {
@@ -54,8 +61,9 @@ ASKS: dict[str, Ask] = {
         Ask(
             "route",
             {"record": "record"},
-            frozenset({"staff_contact", "pass_to_providers", "phone_follow_up", "not_applicable"}),
+            frozenset(),
             {"due": "instant", "rules": "rules"},
+            policy_outcomes=Policy.route_outcomes,
         ),
         Ask(
             "may_share",
@@ -460,10 +468,12 @@ class _Reader:
             outcome = None
             if "outcome" in t:
                 outcome = self.known(
-                    t["outcome"], ask.outcomes, f"{ask.name} outcome", *path, "outcome"
+                    t["outcome"],
+                    ask.outcomes_under(policy),
+                    f"{ask.name} outcome",
+                    *path,
+                    "outcome",
                 )
-            elif ask.outcomes:
-                pass  # only the keys written are checked
             params = {
                 k: self.value(
                     kind,
