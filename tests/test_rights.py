@@ -99,6 +99,47 @@ def test_an_unverified_request_is_refused_and_changes_nothing(
     assert engine.store is before
 
 
+# --- a subject of whom nothing is held ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "right", ["access", "rectification", "erasure", "objection", "restriction", "portability"]
+)
+def test_a_request_about_a_subject_with_no_records_says_so(world: WorldBuilder, right: str) -> None:
+    """Never a silent 'granted' with nothing in it: refused, no_records, nothing changed."""
+    _erasable_world(world)  # records of ada; none of zed
+    engine = world.engine()
+    result = request(engine, "zed", right, RECEIVED, verified=True)
+    decision = result.decision
+    assert (decision.outcome, decision.reasons) == ("refused", ("no_records",))
+    assert "no records" in decision.explain() and "'zed'" in decision.explain()
+    assert decision.due == utc(2026, 12, 29, 10)  # the answer is still due on time
+    assert result.export is None and not result.changes
+
+
+def test_a_complaint_is_answered_whatever_is_held(world: WorldBuilder) -> None:
+    result = request(world.engine(), "zed", "complaint", RECEIVED, verified=True)
+    assert result.decision.outcome == "granted" and result.export is not None
+
+
+def test_access_for_a_subject_with_events_only_discloses_the_timeline(
+    world: WorldBuilder,
+) -> None:
+    _erasable_world(world)
+    engine = world.engine()
+    assert request(engine, "ada", "erasure", RECEIVED, verified=True).decision.outcome == (
+        "granted"
+    )
+    # every record is gone; the erasure's marker is still on the timeline: that is disclosed
+    result = request(engine, "ada", "access", RECEIVED, verified=True)
+    assert result.decision.outcome == "granted"
+    assert result.export is not None and result.export["records"] == []
+    assert [e["kind"] for e in result.export["events"]] == ["erased"]
+    # and a second erasure finds nothing to erase, and says so
+    again = request(engine, "ada", "erasure", RECEIVED, verified=True).decision
+    assert (again.outcome, again.reasons) == ("refused", ("no_records",))
+
+
 # --- access and portability ------------------------------------------------------------------
 
 
@@ -124,6 +165,22 @@ def test_access_copies_everything_but_other_people(world: WorldBuilder) -> None:
     report = access_report(export)
     assert "# Your personal data held by Flexioffices" in report
     assert "Bob: 07700" not in report and "other_people" in report
+
+
+def test_the_access_report_says_how_long_each_record_is_kept(world: WorldBuilder) -> None:
+    """An overdue record is overdue for deletion since its date, never 'Kept: delete until'."""
+    world.record("website_visit", london(2024, 6, 1, 10), id="w1")  # 12 months: overdue
+    world.record("quick_quote", london(2026, 11, 1, 10), id="q1")  # unresolved: no date yet
+    world.record("handbook_download", london(2026, 11, 2, 10), id="h1")
+    export = request(world.engine(), "ada", "access", RECEIVED, verified=True).export
+    assert export is not None
+    w1 = next(r for r in export["records"] if r["id"] == "w1")
+    assert w1["retention"]["outcome"] == "delete"
+    report = access_report(export)
+    assert f"Overdue for deletion since {w1['retention']['until']}" in report
+    assert "Kept: no end date yet" in report  # q1
+    assert "Kept until 20" in report  # h1, four years from the last interaction
+    assert "Kept: delete" not in report and "Kept: keep" not in report
 
 
 def test_portability_exports_contract_records_only(world: WorldBuilder) -> None:

@@ -41,6 +41,19 @@ RIGHTS = (
 )
 
 
+# The rights that act on the subject's records, and what a request for one does to them: a
+# subject of whom no record is held is refused with ``no_records`` (a complaint is answered
+# whatever is held).
+_ACTS_ON_RECORDS = {
+    "access": "disclose",
+    "rectification": "correct",
+    "erasure": "erase",
+    "objection": "object to",
+    "restriction": "restrict",
+    "portability": "export",
+}
+
+
 @lru_cache(maxsize=64)
 def _bank_holidays(year: int) -> frozenset[dt.date]:
     import holidays
@@ -154,6 +167,23 @@ def _plan_request(
             )
         )
     planner = _Planner(engine, history, r, at, due, asked, base)
+    if right in _ACTS_ON_RECORDS and not history.records:
+        # Said plainly, never a silent "granted" with nothing in it. An access request is
+        # answered by confirming that nothing is held (Art 15(1): "confirmation as to whether
+        # or not personal data ... are being processed"); a subject with events but no
+        # records is granted a copy of its timeline.
+        if right != "access":
+            return planner.refuse(
+                "no_records",
+                f"no records about {subject!r} are held: there is nothing to "
+                f"{_ACTS_ON_RECORDS[right]}",
+            )
+        if not history.events:
+            return planner.refuse(
+                "no_records",
+                f"no records or events about {subject!r} are held: nothing to disclose; "
+                "tell the requester that no personal data about them is held",
+            )
     handler = getattr(planner, f"_{right}", None)
     if handler is None:
         raise InputError.one(
@@ -611,6 +641,16 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def _kept_line(retention: Mapping[str, Any]) -> str:
+    """How long a record is kept, in words: a record past its date is overdue, not kept."""
+    outcome, until = retention["outcome"], retention["until"]
+    if outcome == "delete":
+        return "Overdue for deletion" + (f" since {until}" if until else "")
+    if outcome == "review":
+        return "Kept: no retention period is stated for it; its retention is under review"
+    return f"Kept until {until}" if until else "Kept: no end date yet"
+
+
 def access_report(export: Mapping[str, Any]) -> str:
     """An access copy as a readable Markdown report."""
     lines = [
@@ -630,8 +670,7 @@ def access_report(export: Mapping[str, Any]) -> str:
                 or "nothing now"
             ),
             "Shared with: " + (", ".join(rec["recipients"]) or "no one"),
-            f"Kept: {rec['retention']['outcome']}"
-            + (f" until {rec['retention']['until']}" if rec["retention"]["until"] else ""),
+            _kept_line(rec["retention"]),
             "",
         ]
     if export["events"]:
