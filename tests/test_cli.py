@@ -137,6 +137,39 @@ def test_a_missing_path_exits_2(tmp_path: Path) -> None:
     assert "no such file or folder" in result.stderr
 
 
+def test_a_shipped_policys_name_runs_its_scenarios_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fairproc scenarios run flexioffices` works outside a checkout (issue 16, item 5)."""
+    monkeypatch.chdir(tmp_path)  # no rules/ folder here
+    result = run("scenarios", "run", "flexioffices", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    files = {Path(s["file"]).name for s in json.loads(result.stdout)["scenarios"]}
+    assert files == {p.name for p in SCENARIOS.glob("*.toml")}
+
+
+def test_a_misspelt_policy_name_is_named_with_a_suggestion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("scenarios", "run", "flexioffice")
+    assert result.exit_code == 2
+    assert "nor a shipped policy's name; did you mean 'flexioffices'?" in result.stderr
+
+
+def test_a_folder_named_like_a_policy_is_read_as_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flexioffices").mkdir()
+    # (its policy by path: the name would now find this folder, as load_policy reads names)
+    mine = GOOD.replace('policy = "flexioffices"', f'policy = "{SCENARIOS.parent}"')
+    (tmp_path / "flexioffices" / "mine.toml").write_text(mine, encoding="utf-8")
+    result = run("scenarios", "run", "flexioffices", "--format", "json")
+    assert result.exit_code == 0
+    assert [Path(s["file"]).name for s in json.loads(result.stdout)["scenarios"]] == ["mine.toml"]
+
+
 def test_a_folder_without_scenarios_exits_2(tmp_path: Path) -> None:
     write(tmp_path, "settings.toml", 'name = "not a scenario"\n')
     result = run("scenarios", "run", str(tmp_path))

@@ -117,7 +117,9 @@ def scenarios_group() -> None:
 
 
 @scenarios_group.command("run")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument(
+    "paths", nargs=-1, required=True, metavar="PATHS...", type=click.Path(path_type=Path)
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option(
     "--store",
@@ -146,16 +148,27 @@ def scenarios_run(
     verbose: bool,
     output: Path | None,
 ) -> None:
-    """Run the scenario files in PATHS (files, or folders searched for *.toml).
+    """Run the scenario files in PATHS: files, folders searched for *.toml, or a shipped
+    policy's name (its scenarios, installed with fairproc).
 
     Exit status 0 when every expectation passed, 1 when some failed, 2 when a file could not
     be read (the others still run).
     """
     from fairproc import reports, scenarios
+    from fairproc.errors import did_you_mean
+    from fairproc.loader import shipped_policies, shipped_scenarios
 
+    found = []
     for path in paths:
-        if not path.exists():
-            _fail(f"{path}: no such file or folder")
+        shipped = None if path.exists() else shipped_scenarios(str(path))
+        if not path.exists() and shipped is None:
+            names = shipped_policies()
+            _fail(
+                f"{path}: no such file or folder, nor a shipped policy's name"
+                f"{did_you_mean(str(path), names)} (shipped: {', '.join(names) or 'none'})"
+            )
+        found.append(shipped or path)
+    paths = found
     factory = scenarios.memory_store
     if store_url is not None:
         factory = _store_factory(store_url)

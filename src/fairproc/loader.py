@@ -174,6 +174,15 @@ def shipped_policies() -> list[str]:
     )
 
 
+def shipped_scenarios(name: str) -> Path | None:
+    """The folder of scenarios that ships with the policy ``name`` (installed with the
+    package, so they run outside a checkout), or None when no shipped policy has one."""
+    if name not in shipped_policies():
+        return None
+    folder = resources.files("fairproc.rules") / name / "scenarios"
+    return Path(str(folder)) if folder.is_dir() else None
+
+
 def resolve_policy_path(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
     if candidate.is_dir():
