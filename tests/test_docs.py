@@ -64,6 +64,23 @@ def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
     assert ran
 
 
+def test_the_quickstart_says_its_python_blocks_continue_one_script() -> None:
+    """test_python_blocks_run runs a page's blocks in order in one namespace: the quickstart,
+    whose blocks build on each other, says so to its readers (issue 16, item 5)."""
+    text = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    said = text.index("The Python blocks on this page continue one script")
+    assert said < text.index("```python")  # before the first of them
+
+
+def test_the_quickstart_and_cli_pages_name_no_checkout_path() -> None:
+    """Their commands work from a plain install (tests/test_wheel.py runs them): no
+    rules/... or src/... path, no editable install as the way in."""
+    for name in ("quickstart.md", "cli.md"):
+        for line, _, text in blocks(DOCS / name, "sh"):
+            assert not re.search(r"(^|\s)(rules|src|tests)/", text), f"{name}:{line}"
+            assert "pip install -e" not in text, f"{name}:{line}"
+
+
 def _toml_blocks() -> list[tuple[Path, int, str]]:
     return [(p, line, text) for p in PAGES for line, _, text in blocks(p, "toml")]
 
