@@ -709,3 +709,19 @@ def test_a_sweep_plan_selects_and_counts_from_one_snapshot(sql_store: SqlStore) 
         assert (after.scanned, after.review, len(after.items)) == (4, 1, 3)
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("env", [POSTGRESQL_ENV, MYSQL_ENV])
+def test_opening_an_existing_store_on_a_server_creates_no_tables(env: str) -> None:
+    """create=False (what sweep and request use) refuses a prefix with no fairproc tables
+    and leaves the database as it was: asking twice is refused twice."""
+    url = f"{server_url(env)}?prefix={unique_prefix()}"
+    for _ in range(2):
+        with pytest.raises(StoreError, match="holds no fairproc tables"):
+            open_store(url, create=False)
+    created = open_store(url)  # created now, on purpose
+    try:
+        open_store(url, create=False).close()
+    finally:
+        created.drop_tables()
+        created.close()
