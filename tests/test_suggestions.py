@@ -38,6 +38,7 @@ FLEXI = load_policy("flexioffices")
         ("Marketing_Updates", FLEXI.purposes, "marketing_updates"),  # case
         ("acountant", FLEXI.recipients, "accountant"),
         ("telephone", FLEXI.recipients, "telephone_provider"),
+        ("routing", ["route", "retention", "request"], "route"),  # alike: one stem
         ("zebra", FLEXI.purposes, None),  # nothing close
         ("ma", ["marketing_updates", "analytics"], None),  # too short to be a prefix of one
         ("x", [], None),

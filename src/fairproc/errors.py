@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -17,8 +18,8 @@ def closest(word: str, known: Iterable[str]) -> str | None:
     name ``word`` begins with (``quick_quote_form`` for ``quick_quote``: the longest); else the
     name fewest edits away (insertions, deletions, substitutions and swaps of two neighbours),
     when those edits are at most two fifths of the longer name (``emial`` for ``email``,
-    ``web_visit`` for ``website_visit``). Ties go to the name sharing the longer start, then
-    to the first in sorted order."""
+    ``web_visit`` for ``website_visit``; ties go to the name sharing the longer start, then to
+    the first in sorted order); else the name :mod:`difflib` finds most alike, if any."""
     names = sorted({str(n) for n in known})
     lower = word.lower()
     for name in names:
@@ -39,7 +40,12 @@ def closest(word: str, known: Iterable[str]) -> str | None:
         rank = (distance, -_common_start(lower, name.lower()), name)
         if best is None or rank < best:
             best = rank
-    return best[2] if best is not None else None
+    if best is not None:
+        return best[2]
+    # Last, what difflib finds alike (``routing`` for ``route``: three edits, one stem), so
+    # nothing suggested before this helper is lost.
+    alike = difflib.get_close_matches(word, names, n=1)
+    return alike[0] if alike else None
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
