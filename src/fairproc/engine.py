@@ -37,7 +37,7 @@ from fairproc.retention import (
     result,
     weigh,
 )
-from fairproc.world import Ctx, HistorySource, SubjectHistory, World
+from fairproc.world import Ctx, HistorySource, SubjectHistory, World, listed_entries
 
 __all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
 
@@ -132,7 +132,9 @@ class Engine:
                     # A misspelt kind would silently mean nothing (an unsubscribe ignored).
                     raise self._unknown("event kind", event.kind, self.policy.events)
             history = SubjectHistory(self.policy, subject, records, events)
-            entries = self.store.suppression_entries(history.emails) if history.emails else ()
+            entries = listed_entries(
+                self.store, self.policy, history.emails, lambda s: events if s == subject else None
+            )
             for entry in entries:
                 require_aware(entry.at, f"suppression entry {entry.email!r}: at")
             if entries:
@@ -595,6 +597,7 @@ class Engine:
         ok = False
         reasons: list[str] = []
         states: list[_ProcessState] = []
+        usable: list[Record] = []
         # Only the addresses the subject had given by ``at``: a record collected later did not
         # exist yet.
         ts = at.timestamp()
@@ -605,7 +608,9 @@ class Engine:
                 continue
             allowed, why, state = self._process(rec, purpose, Ctx(at, history, rec, purpose.id))
             states.append(state)
-            ok = ok or allowed
+            if allowed:
+                ok = True
+                usable.append(rec)
             reasons.extend(why)
         if not states:
             # A denial names the rule that failed: no record gives the purpose an address.
@@ -634,6 +639,7 @@ class Engine:
             "allowed" if ok else "denied",
             at,
             {"subject": subject},
+            addresses=history.usable_addresses(usable, ts) if ok else None,
             reasons=tuple(dict.fromkeys(reasons)),
             checks=LazyChecks(checks),
             tz=self.tz,

@@ -56,7 +56,15 @@ from fairproc.conditions import (
 )
 from fairproc.errors import FairprocError, InputError, Problem
 from fairproc.model import Event, Policy, Record, SuppressionEntry, derived, normalise_email
-from fairproc.world import Ctx, HistorySource, SubjectHistory, vocabulary
+from fairproc.world import (
+    Ctx,
+    HistorySource,
+    SubjectHistory,
+    givers_in,
+    index_givers,
+    suppression_lookup,
+    vocabulary,
+)
 
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -551,7 +559,11 @@ def load_histories(
         return found
     return {
         s: build_history(
-            policy, s, store.subject_records(s), store.subject_events(s), store.suppression_entries
+            policy,
+            s,
+            store.subject_records(s),
+            store.subject_events(s),
+            suppression_lookup(store, policy),
         )
         for s in wanted
     }
@@ -714,6 +726,13 @@ class BaseStore:
 
     def iter_records(self) -> Iterator[Record]:  # pragma: no cover
         raise NotImplementedError
+
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """Who gave each address (:class:`fairproc.world.AddressIndex`), by reading every
+        record: an adapter that can look addresses up (an index) should override it."""
+        return givers_in(index_givers(self.iter_records(), category), emails)
 
     def audit_entries(self, subject: str | None = None) -> Iterator[AuditEntry]:  # pragma: no cover
         raise NotImplementedError
