@@ -982,10 +982,25 @@ class Compiler:
             return (_Rows(self.t.events, "e", "at", resolved),)
         if name in COLUMNS or name in TRUTHS:
             return None
+        if name.startswith("record."):
+            found_fact = self.policy.facts.get(name[len("record.") :])
+            if found_fact is None or not found_fact.of_record or not found_fact.latest:
+                return None
+            named = list(found_fact.latest)
+
+            def of_record(e: Any) -> list[ColumnElement[bool]]:
+                return [
+                    self.unindexed(e.c.subject) == r.c.subject,
+                    e.c.record == r.c.id,
+                    e.c.kind.in_(named),
+                    e.c.at <= at_us,
+                ]
+
+            return (_Rows(self.t.events, "e", "at", of_record),)
         if not name.startswith("subject."):
             return None
         fact = self.policy.facts.get(name[len("subject.") :])
-        if fact is None or fact.latest is None:
+        if fact is None or fact.latest is None or fact.of_record:
             return None
         found: list[_Rows] = []
         if fact.collections:

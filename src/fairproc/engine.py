@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +28,7 @@ from fairproc.model import (
     Record,
     RetentionRule,
     RoutingRule,
+    SharingRule,
 )
 from fairproc.retention import (
     Kept,
@@ -72,15 +73,19 @@ class Engine:
             purpose: tuple(r for r in p.processing if r.bases is None and r.applies(purpose, ""))
             for purpose in p.purposes
         }
-        self._routing: dict[str, RoutingRule] = {}
+        self._routing: dict[str, tuple[RoutingRule, ...]] = {}
+        self._sharing: dict[str, tuple[SharingRule, ...]] = {
+            recipient: tuple(r for r in p.sharing if r.applies(recipient))
+            for recipient in p.recipients
+        }
         for source in p.sources:
             for purpose in p.purposes.values():
                 grants = tuple(g for g in purpose.bases if g.sources is None or source in g.sources)
                 if grants:
                     self._grants[(purpose.id, source)] = grants
-            for rule in p.routing:
-                if source in rule.sources and source not in self._routing:
-                    self._routing[source] = rule
+            routes = tuple(rule for rule in p.routing if source in rule.sources)
+            if routes:
+                self._routing[source] = routes
         for purpose in p.purposes.values():
             for grant in purpose.bases:
                 self._processing[(purpose.id, grant.basis)] = tuple(
@@ -382,34 +387,63 @@ class Engine:
         ``phone_follow_up`` (with ``due``) or ``not_applicable``."""
         at = require_aware(at)
         rec = self._record(record)
-        rule = self._routing.get(rec.source)
-        if rule is None:
-            return Decision(
-                "route",
-                "not_applicable",
-                at,
-                {"record": rec.id},
-                reasons=("no_routing_rule",),
-                tz=self.tz,
-            )
+        rules = self._routing.get(rec.source, ())
         ctx = Ctx(at, self.history(rec.subject), rec)
-        holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
-        outcome = rule.then if holds or rule.otherwise is None else rule.otherwise
-        due = rule.due.evaluate(ctx) if rule.due is not None else None
+        # In policy order, the first rule that decides: one with no ``when``, or with an
+        # ``otherwise``, or whose ``when`` holds (a rule with a ``when`` and no ``otherwise``
+        # passes the question on when it does not hold).
+        passed: list[tuple[RoutingRule, bool]] = []
+        for rule in rules:
+            holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
+            if holds or rule.otherwise is not None:
+                outcome = rule.then if holds else rule.otherwise
+                assert outcome is not None
+                due = rule.due.evaluate(ctx) if rule.due is not None else None
+                return Decision(
+                    "route",
+                    outcome,
+                    at,
+                    {"record": rec.id},
+                    due=due,
+                    checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome, passed),
+                    tz=self.tz,
+                )
+            passed.append((rule, holds))
         return Decision(
             "route",
-            outcome,
+            "not_applicable",
             at,
             {"record": rec.id},
-            due=due,
-            checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome),
+            reasons=("no_routing_rule",),
+            checks=LazyChecks(self._route_checks, None, ctx, False, "not_applicable", passed),
             tz=self.tz,
         )
 
-    def _route_checks(self, rule: RoutingRule, ctx: Ctx, holds: bool, outcome: str) -> list[Check]:
-        # A routing rule chooses a branch rather than passing or failing: it informs.
-        branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
+    def _route_checks(
+        self,
+        rule: RoutingRule | None,
+        ctx: Ctx,
+        holds: bool,
+        outcome: str,
+        passed: Sequence[tuple[RoutingRule, bool]] = (),
+    ) -> list[Check]:
+        # A routing rule chooses a branch rather than passing or failing: it informs. The
+        # rules before it, whose condition did not hold, say why they did not decide.
         checks = [
+            Check(
+                earlier.id,
+                None,
+                earlier.clause,
+                earlier.note,
+                detail=f"{earlier.when.text if earlier.when else ''}: no, so not this rule",
+                facts_fn=_facts_of(ctx, [earlier.when]),
+            )
+            for earlier, _ in passed
+        ]
+        if rule is None:
+            return checks
+        branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
+        checks.append(
             Check(
                 rule.id,
                 None,
@@ -418,7 +452,7 @@ class Engine:
                 detail=f"{branch}{outcome}",
                 facts_fn=_facts_of(ctx, [rule.when, rule.due]),
             )
-        ]
+        )
         hours = self._hours_rule
         if hours is not None and rule.when is not None and "in_office_hours" in rule.when.text:
             checks.append(
@@ -554,6 +588,34 @@ class Engine:
                 facts_fn=_facts_of(ctx, [r.when]),
             )
         )
+        # Sharing is processing: a record past its retention due date is not shared, and the
+        # policy's sharing conditions (a restriction in force) bind every disclosure.
+        kept = self._retain(rec, ctx)
+        if kept.governing is not None:
+            rule = kept.governing
+            checks.append(
+                Check(
+                    rule.id,
+                    kept.action != "delete",
+                    rule.clause,
+                    rule.note,
+                    reason="retention_expired" if kept.action == "delete" else None,
+                    detail=_retention_detail(kept.action, kept.until),
+                    facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+                )
+            )
+        for share in self._sharing.get(r.id, ()):
+            passed = bool(share.require.evaluate(ctx))
+            checks.append(
+                Check(
+                    share.id,
+                    passed,
+                    share.clause,
+                    share.note,
+                    reason=None if passed else share.reason,
+                    facts_fn=_facts_of(ctx, [share.require]),
+                )
+            )
         if r.requires_purpose is not None:
             purpose = self.policy.purposes[r.requires_purpose]
             sub = Ctx(at, ctx.history, rec, purpose.id)

@@ -44,6 +44,7 @@ from fairproc.model import (
     RoutingRule,
     Rule,
     Safeguard,
+    SharingRule,
     Source,
 )
 from fairproc.world import vocabularies
@@ -63,10 +64,21 @@ KEYED: dict[str, type] = {
 }
 ARRAYS: dict[str, type] = {
     "processing": ProcessingRule,
+    "sharing": SharingRule,
     "routing": RoutingRule,
     "retention": RetentionRule,
     "reaction": Reaction,
 }
+# names of the record built into the condition language: a record fact may not take one
+RECORD_NAMES = (
+    "id",
+    "subject",
+    "source",
+    "collected_at",
+    "categories",
+    "resolved_at",
+    "suppressed",
+)
 SINGLE = ("policy", "controller", "dpo", "supervisory_authority", "office_hours")
 
 
@@ -225,6 +237,7 @@ class _Loader:
         self.files = files
         self.problems: list[Problem] = []
         self.reactions: list[tuple[Reaction, str, tuple[str | int, ...]]] = []
+        self.sharing: list[tuple[SharingRule, str, tuple[str | int, ...]]] = []
         self.index: dict[str, LineIndex] = {}
         self.origin: dict[tuple[str, ...], str] = {}  # (section[, id]) -> file it came from
 
@@ -409,6 +422,7 @@ class _Loader:
         events = self.keyed(merged, "event", EventKind)
         facts = self.keyed(merged, "fact", Fact)
         processing = self.arrays(merged, "processing", ProcessingRule)
+        self.sharing = self.arrays(merged, "sharing", SharingRule)
         routing = self.arrays(merged, "routing", RoutingRule)
         retention = self.arrays(merged, "retention", RetentionRule)
         self.reactions = self.arrays(merged, "reaction", Reaction)
@@ -472,6 +486,7 @@ class _Loader:
             routing=tuple(r for r, _, _ in routing),
             retention=tuple(r for r, _, _ in retention),
             reactions=tuple(r for r, _, _ in self.reactions),
+            sharing=tuple(r for r, _, _ in self.sharing),
             rights=rights,
             events=events,
             facts=facts,
@@ -574,6 +589,8 @@ class _Loader:
         for rule, file, path in processing:
             self.ids(policy.purposes, "purpose", rule.purposes, file, (*path, "purposes"))
             self.ids(BASES, "lawful basis", rule.bases, file, (*path, "bases"))
+        for share, file, path in self.sharing:
+            self.ids(policy.recipients, "recipient", share.recipients, file, (*path, "recipients"))
         for r in policy.recipients.values():
             file = self.file_of("recipient", r.id)
             self.ids(cats, "category", r.categories, file, ("recipient", r.id, "categories"))
@@ -650,9 +667,15 @@ class _Loader:
                 )
             self.ids(policy.events, "event kind", f.latest, file, ("fact", f.id, "latest"))
             self.ids(policy.events, "event kind", f.latest_of, file, ("fact", f.id, "latest_of"))
-            if f.id in ("id", "suppressed", "restricted"):
+            built_in = RECORD_NAMES if f.of_record else ("id", "suppressed", "restricted")
+            if f.id in built_in:
+                self.problem(f"{f.name} is built in; choose another fact id", file, ("fact", f.id))
+            if f.of_record and (f.latest is None or f.collections):
                 self.problem(
-                    f"subject.{f.id} is built in; choose another fact id", file, ("fact", f.id)
+                    "a fact of the record (of_record = true) gives latest = [kinds] of events "
+                    "that name a record, and no collections",
+                    file,
+                    ("fact", f.id),
                 )
         pfile = self.file_of("policy")
         if policy.info.marketing_purpose is not None:
@@ -671,6 +694,7 @@ class _Loader:
         for rule_id in [
             *(p.rule_id for p in policy.purposes.values()),
             *(r.id for r in policy.processing),
+            *(r.id for r in policy.sharing),
             *(r.id for r in policy.routing),
             *retention_ids,
             *(r.rule_id for r in policy.recipients.values()),
@@ -697,6 +721,7 @@ class _Loader:
         yield from policy.sources.values()
         yield from policy.purposes.values()
         yield from policy.processing
+        yield from policy.sharing
         yield from policy.recipients.values()
         yield from policy.safeguards.values()
         yield from policy.routing
@@ -765,6 +790,12 @@ class _Loader:
                 processing,
                 lambda r, f, p: attrs.evolve(
                     r, require=build(r.require, "processing", f, (*p, "require")) or r.require
+                ),
+            ),
+            sharing=evolve_all(
+                self.sharing,
+                lambda r, f, p: attrs.evolve(
+                    r, require=build(r.require, "sharing", f, (*p, "require")) or r.require
                 ),
             ),
             routing=evolve_all(

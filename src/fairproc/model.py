@@ -157,6 +157,21 @@ class ProcessingRule:
 
 
 @attrs.frozen
+class SharingRule:
+    """A condition every disclosure to the named recipients (None: all) must meet."""
+
+    id: str
+    clause: str
+    require: Condition
+    reason: str
+    recipients: tuple[str, ...] | None = None
+    note: str | None = None
+
+    def applies(self, recipient: str) -> bool:
+        return self.recipients is None or recipient in self.recipients
+
+
+@attrs.frozen
 class Successor:
     name: str
     valid_from: dt.date
@@ -291,7 +306,8 @@ class Fact:
     """A per-subject fact derived from the timeline, named in conditions as ``subject.<id>``.
 
     ``latest``: the instant of the latest event of those kinds at or before the question's
-    time (and of the subject's record collections when ``collections``);
+    time (and of the subject's record collections when ``collections``; of the events naming
+    the record asked about when ``of_record``, named ``record.<id>``);
     ``latest_of``: which of those kinds happened last.
     """
 
@@ -300,7 +316,15 @@ class Fact:
     latest: tuple[str, ...] | None = None
     latest_of: tuple[str, ...] | None = None
     collections: bool = False
+    # a fact of the record asked about (``record.<id>``): the latest event of ``latest`` that
+    # names the record, rather than any of the subject's
+    of_record: bool = False
     note: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How conditions name it: ``record.<id>`` or ``subject.<id>``."""
+        return f"{'record' if self.of_record else 'subject'}.{self.id}"
 
 
 _DERIVED: dict[int, tuple[weakref.ref[Policy], dict[Any, Any]]] = {}
@@ -338,6 +362,7 @@ class Policy:
     events: Mapping[str, EventKind]
     facts: Mapping[str, Fact]
     reactions: tuple[Reaction, ...] = ()
+    sharing: tuple[SharingRule, ...] = ()
     adequate_locations: tuple[str, ...] = ()
     path: str | None = None
 
@@ -356,7 +381,13 @@ class Policy:
         index: dict[str, Any] = {}
         for purpose in self.purposes.values():
             index[purpose.rule_id] = purpose
-        for rules in (self.processing, self.routing, self.retention, self.reactions):
+        for rules in (
+            self.processing,
+            self.sharing,
+            self.routing,
+            self.retention,
+            self.reactions,
+        ):
             for rule in rules:
                 index[rule.id] = rule
         for recipient in self.recipients.values():

@@ -32,6 +32,7 @@ from fairproc.conditions import (
 from fairproc.model import (
     BASES,
     Event,
+    Fact,
     Policy,
     Record,
     SuppressionEntry,
@@ -605,6 +606,21 @@ class SubjectHistory:
                 return found
         return None
 
+    def record_latest(self, record_id: str, kinds: Sequence[str], ts: float) -> dt.datetime | None:
+        """The latest event of ``kinds`` naming ``record_id`` at or before ``ts``."""
+        if self._record_events is None:
+            self._index_events()
+        assert self._record_events is not None
+        timeline = self._record_events.get(record_id)
+        if timeline is None:
+            return None
+        n = timeline.count_upto(ts)
+        for at, event in reversed(timeline.items[:n]):
+            if event.kind in kinds:
+                found: dt.datetime = at
+                return found
+        return None
+
     def has_events(self, kind: str) -> bool:
         return kind in self._kinds()
 
@@ -660,6 +676,16 @@ CONTEXTS = {
 }
 
 
+def _record_fact(fact: Fact) -> Name:
+    kinds = fact.latest or ()
+
+    def latest(c: Ctx) -> dt.datetime | None:
+        assert c.record is not None  # a record context
+        return c.history.record_latest(c.record.id, kinds, c.ts)
+
+    return Name(fact.name, INSTANT, fact.clause, latest)
+
+
 def _getter(attr: str) -> Any:
     def get(ctx: Ctx) -> Any:
         return getattr(ctx.record, attr)
@@ -698,7 +724,11 @@ def _vocabulary(policy: Policy, context: str) -> Vocabulary:
         ),
     }
     for fact in policy.facts.values():
-        name = f"subject.{fact.id}"
+        name = fact.name
+        if fact.of_record:
+            if "record" in parts and fact.latest is not None:
+                names[name] = _record_fact(fact)
+            continue
         if fact.latest is not None:
             kinds = fact.latest
 
