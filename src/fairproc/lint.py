@@ -7,10 +7,11 @@ severity, the rule it concerns and the notice's words, so it can be filed as it 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import attrs
 
+from fairproc.interop.terms import DPV_VERSION, dpv_terms, suggest_dpv
 from fairproc.model import Policy
 
 SEVERITIES = ("info", "warning", "error")
@@ -242,5 +243,31 @@ def lint(policy: Policy, at: dt.date | None = None) -> list[LintFinding]:
                     )
                 )
 
+    out.extend(_unknown_dpv_terms(policy))
     out.sort(key=lambda f: -SEVERITIES.index(f.severity))
     return out
+
+
+def _unknown_dpv_terms(policy: Policy) -> Iterator[LintFinding]:
+    """Every ``dpv`` term of the policy that DPV 2.3 does not define, with the nearest real ones."""
+    for kind, items in (
+        ("category", policy.categories),
+        ("source", policy.sources),
+        ("purpose", policy.purposes),
+        ("recipient", policy.recipients),
+        ("safeguard", policy.safeguards),
+        ("right", policy.rights),
+    ):
+        for ident, item in items.items():
+            term = item.dpv
+            if term is None or term in dpv_terms():
+                continue
+            nearest = suggest_dpv(term)
+            yield LintFinding(
+                "dpv_term_unknown",
+                "warning",
+                f"{kind} {ident}: {term} is not a W3C DPV {DPV_VERSION} term"
+                + (f"; did you mean {' or '.join(nearest)}?" if nearest else ""),
+                f"{kind}.{ident}",
+                item.clause,
+            )
