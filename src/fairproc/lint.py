@@ -7,11 +7,19 @@ severity, the rule it concerns and the notice's words, so it can be filed as it 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 
-from fairproc.interop.terms import DPV_VERSION, dpv_terms, suggest_dpv
+from fairproc.interop.mapping import FIDES_TABLES, Interop, interop_folder, load_interop
+from fairproc.interop.terms import (
+    DPV_VERSION,
+    dpv_terms,
+    fides_keys,
+    suggest_dpv,
+    suggest_fides,
+)
 from fairproc.model import Policy
 
 SEVERITIES = ("info", "warning", "error")
@@ -243,13 +251,17 @@ def lint(policy: Policy, at: dt.date | None = None) -> list[LintFinding]:
                     )
                 )
 
-    out.extend(_unknown_dpv_terms(policy))
+    interop = load_interop(policy)
+    out.extend(_unknown_dpv_terms(policy, interop))
+    out.extend(_interop_findings(policy, interop))
     out.sort(key=lambda f: -SEVERITIES.index(f.severity))
     return out
 
 
-def _unknown_dpv_terms(policy: Policy) -> Iterator[LintFinding]:
-    """Every ``dpv`` term of the policy that DPV 2.3 does not define, with the nearest real ones."""
+def _unknown_dpv_terms(policy: Policy, interop: Interop) -> Iterator[LintFinding]:
+    """Every ``dpv`` term of the policy and of its data subjects that DPV 2.3 does not define,
+    with the nearest real ones."""
+    subjects = interop.subjects or {}
     for kind, items in (
         ("category", policy.categories),
         ("source", policy.sources),
@@ -257,6 +269,7 @@ def _unknown_dpv_terms(policy: Policy) -> Iterator[LintFinding]:
         ("recipient", policy.recipients),
         ("safeguard", policy.safeguards),
         ("right", policy.rights),
+        ("subject", subjects),
     ):
         for ident, item in items.items():
             term = item.dpv
@@ -271,3 +284,80 @@ def _unknown_dpv_terms(policy: Policy) -> Iterator[LintFinding]:
                 f"{kind}.{ident}",
                 item.clause,
             )
+
+
+def _interop_findings(policy: Policy, interop: Interop) -> Iterator[LintFinding]:
+    """The policy's ``interop/`` files: who its data subjects are, and its Fides keys."""
+    folder = interop_folder(policy)
+    where = f"{folder}/" if folder is not None else "interop/"
+    if interop.subjects is None:
+        yield LintFinding(
+            "data_subjects_undeclared",
+            "info",
+            f"the policy names no data subjects ({where}subjects.toml): the DPV and Fides "
+            "exports state none",
+        )
+    else:
+        for ident, subject in interop.subjects.items():
+            if subject.fides is not None and subject.fides not in fides_keys("data_subject"):
+                yield _unknown_fides_key("subject", ident, "data_subject", subject.fides)
+        for source in policy.sources.values():
+            if not interop.subjects_of(source.id):
+                yield LintFinding(
+                    "data_subjects_undeclared",
+                    "warning",
+                    f"no data subject in {where}subjects.toml covers source {source.id}",
+                    f"source.{source.id}",
+                    source.clause,
+                )
+    if interop.fides is None:
+        yield LintFinding(
+            "fides_mapping_missing",
+            "info",
+            f"the policy has no Fides mapping ({where}fides.toml): fairproc export fides "
+            "needs one",
+        )
+        return
+    items: dict[str, Mapping[str, Any]] = {
+        "category": policy.categories,
+        "purpose": policy.purposes,
+    }
+    for table, kind in FIDES_TABLES.items():
+        entries = interop.fides[table]
+        for ident, item in items[table].items():
+            entry = entries.get(ident)
+            rule = f"{table}.{ident}"
+            if entry is None:
+                yield LintFinding(
+                    "fides_not_mapped",
+                    "warning",
+                    f"{table} {ident} is missing from {where}fides.toml: give its fideslang "
+                    f'{kind} key, or {{ unmapped = "why" }} where fideslang has none',
+                    rule,
+                    item.clause,
+                )
+            elif entry.key is None:
+                yield LintFinding(
+                    "fides_unmapped",
+                    "info",
+                    f"{table} {ident} has no fideslang {kind}: {entry.unmapped}; the Fides "
+                    "export leaves it out",
+                    rule,
+                    item.clause,
+                )
+            elif entry.key not in fides_keys(kind):
+                yield _unknown_fides_key(table, ident, kind, entry.key, item.clause)
+
+
+def _unknown_fides_key(
+    table: str, ident: str, kind: str, key: str, clause: str | None = None
+) -> LintFinding:
+    nearest = suggest_fides(kind, key)
+    return LintFinding(
+        "fides_key_unknown",
+        "warning",
+        f"{table} {ident}: {key} is not a {kind} of fideslang's default taxonomy"
+        + (f"; did you mean {' or '.join(nearest)}?" if nearest else ""),
+        f"{table}.{ident}",
+        clause,
+    )
