@@ -314,8 +314,7 @@ def _interop_findings(policy: Policy, interop: Interop) -> Iterator[LintFinding]
         yield LintFinding(
             "fides_mapping_missing",
             "info",
-            f"the policy has no Fides mapping ({where}fides.toml): fairproc export fides "
-            "needs one",
+            f"the policy has no Fides mapping ({where}fides.toml): fairproc export fides needs one",
         )
         return
     items: dict[str, Mapping[str, Any]] = {

@@ -71,9 +71,7 @@ class Interop:
 
     def subjects_of(self, source: str) -> list[Subject]:
         return [
-            s
-            for s in (self.subjects or {}).values()
-            if s.sources is None or source in s.sources
+            s for s in (self.subjects or {}).values() if s.sources is None or source in s.sources
         ]
 
 
@@ -135,8 +133,13 @@ def _subjects(
     out: dict[str, Subject] = {}
     for section in doc:
         if section != "subject":
-            _problem(problems, f"unknown section {section!r} (expected [subject.<id>])", file,
-                     index, (section,))
+            _problem(
+                problems,
+                f"unknown section {section!r} (expected [subject.<id>])",
+                file,
+                index,
+                (section,),
+            )
     tables = doc.get("subject", {})
     if not isinstance(tables, dict):
         _problem(problems, "expected [subject.<id>] tables", file, index, ("subject",))
@@ -147,13 +150,23 @@ def _subjects(
             _problem(problems, "expected a table", file, index, path)
             continue
         for key in sorted(set(table) - _SUBJECT_KEYS):
-            _problem(problems, f"unknown key {key!r} (expected one of: "
-                     f"{', '.join(sorted(_SUBJECT_KEYS))})", file, index, (*path, key))
+            _problem(
+                problems,
+                f"unknown key {key!r} (expected one of: {', '.join(sorted(_SUBJECT_KEYS))})",
+                file,
+                index,
+                (*path, key),
+            )
         for key in ("title", "clause"):
             if not isinstance(table.get(key), str) or not table[key]:
-                _problem(problems, f"expected {key}, a string"
-                         + (": the words of the notice it encodes" if key == "clause" else ""),
-                         file, index, (*path, key))
+                _problem(
+                    problems,
+                    f"expected {key}, a string"
+                    + (": the words of the notice it encodes" if key == "clause" else ""),
+                    file,
+                    index,
+                    (*path, key),
+                )
         for key in ("dpv", "fides", "note"):
             if key in table and not isinstance(table[key], str):
                 _problem(problems, f"expected {key}, a string", file, index, (*path, key))
@@ -164,11 +177,21 @@ def _subjects(
             chosen = tuple(sources)
             for s in chosen:
                 if s not in policy.sources:
-                    _problem(problems, f"unknown source {s!r} (sources: "
-                             f"{', '.join(policy.sources)})", file, index, (*path, "sources"))
+                    _problem(
+                        problems,
+                        f"unknown source {s!r} (sources: {', '.join(policy.sources)})",
+                        file,
+                        index,
+                        (*path, "sources"),
+                    )
         else:
-            _problem(problems, 'expected sources, a list of source ids or "*"', file, index,
-                     (*path, "sources"))
+            _problem(
+                problems,
+                'expected sources, a list of source ids or "*"',
+                file,
+                index,
+                (*path, "sources"),
+            )
             continue
         if any(p.file == file and p.path[:2] == path for p in problems):
             continue
@@ -194,8 +217,13 @@ def _fides(
     out: dict[str, dict[str, FidesEntry]] = {table: {} for table in FIDES_TABLES}
     for section, entries in doc.items():
         if section not in FIDES_TABLES:
-            _problem(problems, f"unknown table {section!r} (tables: "
-                     f"{', '.join(FIDES_TABLES)})", file, index, (section,))
+            _problem(
+                problems,
+                f"unknown table {section!r} (tables: {', '.join(FIDES_TABLES)})",
+                file,
+                index,
+                (section,),
+            )
             continue
         if not isinstance(entries, dict):
             _problem(problems, f"expected a [{section}] table", file, index, (section,))
@@ -203,8 +231,13 @@ def _fides(
         for ident, value in entries.items():
             path = (section, ident)
             if ident not in known[section]:
-                _problem(problems, f"unknown {section} {ident!r} ({section} ids: "
-                         f"{', '.join(known[section])})", file, index, path)
+                _problem(
+                    problems,
+                    f"unknown {section} {ident!r} ({section} ids: {', '.join(known[section])})",
+                    file,
+                    index,
+                    path,
+                )
                 continue
             line = index.find(path)
             if isinstance(value, str) and value:
@@ -217,6 +250,12 @@ def _fides(
             ):
                 out[section][ident] = FidesEntry(None, value["unmapped"], line)
             else:
-                _problem(problems, "expected a fideslang key (a string) or "
-                         '{ unmapped = "why fideslang has no key for it" }', file, index, path)
+                _problem(
+                    problems,
+                    "expected a fideslang key (a string) or "
+                    '{ unmapped = "why fideslang has no key for it" }',
+                    file,
+                    index,
+                    path,
+                )
     return out
