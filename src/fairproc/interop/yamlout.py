@@ -35,11 +35,15 @@ def _printable(code: int) -> bool:
 
 
 def quote(text: str) -> str:
+    return '"' + _escape(text, _ESCAPES) + '"'
+
+
+def _escape(text: str, escapes: Mapping[str, str]) -> str:
     out = []
     for char in text:
         code = ord(char)
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
+        if char in escapes:
+            out.append(escapes[char])
         elif _printable(code):
             out.append(char)
         elif code <= 0xFF:
@@ -48,7 +52,7 @@ def quote(text: str) -> str:
             out.append(f"\\u{code:04x}")
         else:
             out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
+    return "".join(out)
 
 
 def _key(key: object) -> str:
@@ -102,5 +106,6 @@ def _block(value: Any, indent: int) -> list[str]:
 
 def dump(document: Mapping[str, Any], comments: Iterable[str] = ()) -> str:
     """``document`` as YAML text, after ``comments`` (one ``#`` line each)."""
-    head = [f"# {' '.join(line.split())}".rstrip() for line in comments]
+    # a comment ends at a line break and may hold only printable characters: the rest escaped
+    head = [f"# {_escape(' '.join(line.split()), {})}".rstrip() for line in comments]
     return "\n".join([*head, *_block(document, 0)]) + "\n"
