@@ -258,3 +258,13 @@ def test_the_command_refuses_an_unknown_policy() -> None:
     result = CliRunner().invoke(main, ["export", "dpv", "no_such_policy"])
     assert result.exit_code == 2
     assert "no policy named 'no_such_policy'" in result.output
+
+
+def test_week_periods_are_written_as_days() -> None:
+    # xsd:duration has no weeks
+    from fairproc.clock import Period
+    from fairproc.interop.dpv import _xsd_duration
+
+    assert _xsd_duration(Period.parse("P2W")) == "P14D"
+    assert _xsd_duration(Period.parse("P1Y2W3D")) == "P1Y17D"
+    assert _xsd_duration(Period.parse("P10Y")) == "P10Y"

@@ -243,6 +243,12 @@ def test_a_mistaken_table_is_refused_with_file_and_line(tmp_path: Path) -> None:
     assert (("category", "shoe_sise"), 3) in problems
     assert (("category", "shoe_size"), 4) in problems
     assert all(p.file and p.file.endswith("fides.toml") for p in caught.value.problems)
+    # lint reports the broken file as errors and goes on
+    invalid = [f for f in lint(policy) if f.code == "interop_file_invalid"]
+    assert len(invalid) == 2
+    assert {f.severity for f in invalid} == {"error"}
+    assert any("fides.toml:3: category.shoe_sise: unknown category" in f.message for f in invalid)
+    assert any(f.code == "dpv_term_missing" for f in lint(policy))
 
 
 def test_a_policy_without_a_table_cannot_be_exported_and_lint_says_so() -> None:

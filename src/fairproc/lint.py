@@ -12,13 +12,14 @@ from typing import Any
 
 import attrs
 
+from fairproc.errors import PolicyError
 from fairproc.interop.mapping import FIDES_TABLES, Interop, interop_folder, load_interop
 from fairproc.interop.terms import (
     DPV_VERSION,
-    dpv_terms,
     fides_keys,
     suggest_dpv,
     suggest_fides,
+    unknown_dpv_terms,
 )
 from fairproc.model import Policy
 
@@ -251,9 +252,17 @@ def lint(policy: Policy, at: dt.date | None = None) -> list[LintFinding]:
                     )
                 )
 
-    interop = load_interop(policy)
-    out.extend(_unknown_dpv_terms(policy, interop))
-    out.extend(_interop_findings(policy, interop))
+    try:
+        interop = load_interop(policy)
+    except PolicyError as exc:
+        # a broken mapping file is a finding about the policy, not a reason to stop linting
+        out.extend(
+            LintFinding("interop_file_invalid", "error", str(problem)) for problem in exc.problems
+        )
+        out.extend(_unknown_dpv_terms(policy, Interop(None, None)))
+    else:
+        out.extend(_unknown_dpv_terms(policy, interop))
+        out.extend(_interop_findings(policy, interop))
     out.sort(key=lambda f: -SEVERITIES.index(f.severity))
     return out
 
@@ -261,29 +270,17 @@ def lint(policy: Policy, at: dt.date | None = None) -> list[LintFinding]:
 def _unknown_dpv_terms(policy: Policy, interop: Interop) -> Iterator[LintFinding]:
     """Every ``dpv`` term of the policy and of its data subjects that DPV 2.3 does not define,
     with the nearest real ones."""
-    subjects = interop.subjects or {}
-    for kind, items in (
-        ("category", policy.categories),
-        ("source", policy.sources),
-        ("purpose", policy.purposes),
-        ("recipient", policy.recipients),
-        ("safeguard", policy.safeguards),
-        ("right", policy.rights),
-        ("subject", subjects),
-    ):
-        for ident, item in items.items():
-            term = item.dpv
-            if term is None or term in dpv_terms():
-                continue
-            nearest = suggest_dpv(term)
-            yield LintFinding(
-                "dpv_term_unknown",
-                "warning",
-                f"{kind} {ident}: {term} is not a W3C DPV {DPV_VERSION} term"
-                + (f"; did you mean {' or '.join(nearest)}?" if nearest else ""),
-                f"{kind}.{ident}",
-                item.clause,
-            )
+    for kind, ident, item in unknown_dpv_terms(policy, interop.subjects):
+        term = str(item.dpv)
+        nearest = suggest_dpv(term)
+        yield LintFinding(
+            "dpv_term_unknown",
+            "warning",
+            f"{kind} {ident}: {term} is not a W3C DPV {DPV_VERSION} term"
+            + (f"; did you mean {' or '.join(nearest)}?" if nearest else ""),
+            f"{kind}.{ident}",
+            item.clause,
+        )
 
 
 def _interop_findings(policy: Policy, interop: Interop) -> Iterator[LintFinding]:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
+
+import attrs
 
 from fairproc.clock import Period
 from fairproc.errors import PolicyError, Problem
@@ -40,7 +42,7 @@ from fairproc.interop.flows import (
     retention_of,
 )
 from fairproc.interop.mapping import Interop, load_interop
-from fairproc.interop.terms import DPV_NAMESPACES, DPV_VERSION, dpv_terms
+from fairproc.interop.terms import DPV_NAMESPACES, DPV_VERSION, unknown_dpv_terms
 from fairproc.model import BASIS_DPV, Policy, Purpose, Recipient, RetentionRule
 
 CONTEXT: dict[str, str] = {
@@ -70,27 +72,34 @@ def dumps(document: Mapping[str, Any]) -> str:
 
 
 def _refuse_unknown_terms(policy: Policy) -> None:
-    problems = []
-    for kind, items in (
-        ("category", policy.categories),
-        ("source", policy.sources),
-        ("purpose", policy.purposes),
-        ("recipient", policy.recipients),
-        ("safeguard", policy.safeguards),
-        ("right", policy.rights),
-    ):
-        for ident, item in items.items():
-            if item.dpv is not None and item.dpv not in dpv_terms():
-                problems.append(
-                    Problem(
-                        f"{item.dpv} is not a W3C DPV {DPV_VERSION} term (fairproc lint suggests "
-                        "the nearest)",
-                        file=policy.path,
-                        path=(kind, ident, "dpv"),
-                    )
-                )
+    problems = [
+        Problem(
+            f"{item.dpv} is not a W3C DPV {DPV_VERSION} term (fairproc lint suggests the nearest)",
+            file=policy.path,
+            path=(kind, ident, "dpv"),
+        )
+        for kind, ident, item in unknown_dpv_terms(policy)
+    ]
     if problems:
         raise PolicyError(problems)
+
+
+class _Described(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def clause(self) -> str: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def dpv(self) -> str | None: ...
+
+
+def _described(item: _Described) -> dict[str, Any]:
+    """What every exported item says of itself: its title, the notice's words, its reading."""
+    return {"skos:prefLabel": item.title, "skos:note": item.clause, "skos:editorialNote": item.note}
 
 
 def _ref(iri: str) -> dict[str, str]:
@@ -103,18 +112,9 @@ def _refs(iris: Iterable[str]) -> list[dict[str, str]]:
 
 def _xsd_duration(keep: Period) -> str:
     # xsd:duration has no weeks: P2W is P14D there
-    text = str(keep)
-    if keep.weeks:
-        keep_days = Period(
-            years=keep.years,
-            months=keep.months,
-            days=keep.days + 7 * keep.weeks,
-            hours=keep.hours,
-            minutes=keep.minutes,
-            seconds=keep.seconds,
-        )
-        text = str(keep_days)
-    return text
+    if not keep.weeks:
+        return str(keep)
+    return str(attrs.evolve(keep, weeks=0, days=keep.days + 7 * keep.weeks))
 
 
 class _Exporter:
@@ -151,50 +151,15 @@ class _Exporter:
                 "skos:note": p.info.controller.clause,
             },
         )
-        for category in p.categories.values():
-            self.add(
-                "category",
-                category.id,
-                ["dpv:PersonalData", category.dpv],
-                {
-                    "skos:prefLabel": category.title,
-                    "skos:note": category.clause,
-                    "skos:editorialNote": category.note,
-                },
-            )
-        for source in p.sources.values():
-            self.add(
-                "source",
-                source.id,
-                ["dpv:DataSource", source.dpv],
-                {
-                    "skos:prefLabel": source.title,
-                    "skos:note": source.clause,
-                    "skos:editorialNote": source.note,
-                },
-            )
-        for purpose in p.purposes.values():
-            self.add(
-                "purpose",
-                purpose.id,
-                ["dpv:Purpose", purpose.dpv],
-                {
-                    "skos:prefLabel": purpose.title,
-                    "skos:note": purpose.clause,
-                    "skos:editorialNote": purpose.note,
-                },
-            )
-        for subject in (self.interop.subjects or {}).values():
-            self.add(
-                "subject",
-                subject.id,
-                ["dpv:DataSubject", subject.dpv],
-                {
-                    "skos:prefLabel": subject.title,
-                    "skos:note": subject.clause,
-                    "skos:editorialNote": subject.note,
-                },
-            )
+        described: list[tuple[str, str, Mapping[str, _Described]]] = [
+            ("category", "dpv:PersonalData", p.categories),
+            ("source", "dpv:DataSource", p.sources),
+            ("purpose", "dpv:Purpose", p.purposes),
+            ("subject", "dpv:DataSubject", self.interop.subjects or {}),
+        ]
+        for kind, dpv_class, items in described:
+            for item in items.values():
+                self.add(kind, item.id, [dpv_class, item.dpv], _described(item))
         for safeguard in p.safeguards.values():
             validity = []
             if safeguard.valid_from is not None:
@@ -212,9 +177,7 @@ class _Exporter:
                 safeguard.id,
                 ["dpv:SafeguardForDataTransfer", safeguard.dpv],
                 {
-                    "skos:prefLabel": safeguard.title,
-                    "skos:note": safeguard.clause,
-                    "skos:editorialNote": safeguard.note,
+                    **_described(safeguard),
                     "skos:scopeNote": "; ".join(validity) or None,
                 },
             )
@@ -285,9 +248,7 @@ class _Exporter:
             recipient.id,
             ["dpv:Recipient", recipient.dpv],
             {
-                "skos:prefLabel": recipient.title,
-                "skos:note": recipient.clause,
-                "skos:editorialNote": recipient.note,
+                **_described(recipient),
                 "skos:scopeNote": "; ".join(scope) or None,
                 "dpv:hasLocation": location,
             },

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Iterator, Mapping
 from importlib import resources
+from typing import Protocol
+
+from fairproc.model import Policy
 
 DPV_VERSION = "2.3"
 DPV_FILE = "dpv-2.3-terms.txt"
@@ -104,3 +108,29 @@ def suggest_dpv(term: str, n: int = 2) -> list[str]:
 def suggest_fides(kind: str, key: str) -> list[str]:
     """The fideslang keys of ``kind`` nearest an unknown one, best first."""
     return difflib.get_close_matches(key, sorted(fides_keys(kind)), n=2, cutoff=0.6)
+
+
+class _Termed(Protocol):
+    @property
+    def dpv(self) -> str | None: ...
+    @property
+    def clause(self) -> str: ...
+
+
+def unknown_dpv_terms(
+    policy: Policy, subjects: Mapping[str, _Termed] | None = None
+) -> Iterator[tuple[str, str, _Termed]]:
+    """(kind, id, item) of every item of ``policy`` (and of ``subjects``) whose ``dpv`` term
+    DPV 2.3 does not define."""
+    for kind, items in (
+        ("category", policy.categories),
+        ("source", policy.sources),
+        ("purpose", policy.purposes),
+        ("recipient", policy.recipients),
+        ("safeguard", policy.safeguards),
+        ("right", policy.rights),
+        ("subject", subjects or {}),
+    ):
+        for ident, item in items.items():
+            if item.dpv is not None and item.dpv not in dpv_terms():
+                yield kind, ident, item
