@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from fairproc.convert import converter, problems_from
 from fairproc.errors import PolicyError, Problem
 from fairproc.loader import LineIndex
 from fairproc.model import Policy
@@ -35,7 +36,6 @@ SUBJECTS_FILE = "subjects.toml"
 FIDES_FILE = "fides.toml"
 # the fides.toml tables: which policy ids each maps, and to which fideslang kind
 FIDES_TABLES = {"category": "data_category", "purpose": "data_use"}
-_SUBJECT_KEYS = {"title", "sources", "dpv", "fides", "clause", "note"}
 
 
 @attrs.frozen
@@ -45,7 +45,7 @@ class Subject:
     id: str
     title: str
     clause: str
-    sources: tuple[str, ...] | None  # None: every source
+    sources: tuple[str, ...] | None = None  # None ("*", or not given): every source
     dpv: str | None = None
     fides: str | None = None
     note: str | None = None
@@ -149,61 +149,28 @@ def _subjects(
         if not isinstance(table, dict):
             _problem(problems, "expected a table", file, index, path)
             continue
-        for key in sorted(set(table) - _SUBJECT_KEYS):
+        # sources are checked against the policy even when the entry has other problems
+        named = table.get("sources")
+        unknown = [x for x in (named if isinstance(named, list) else []) if x not in policy.sources]
+        for x in unknown:
             _problem(
                 problems,
-                f"unknown key {key!r} (expected one of: {', '.join(sorted(_SUBJECT_KEYS))})",
-                file,
-                index,
-                (*path, key),
-            )
-        for key in ("title", "clause"):
-            if not isinstance(table.get(key), str) or not table[key]:
-                _problem(
-                    problems,
-                    f"expected {key}, a string"
-                    + (": the words of the notice it encodes" if key == "clause" else ""),
-                    file,
-                    index,
-                    (*path, key),
-                )
-        for key in ("dpv", "fides", "note"):
-            if key in table and not isinstance(table[key], str):
-                _problem(problems, f"expected {key}, a string", file, index, (*path, key))
-        sources = table.get("sources", "*")
-        if sources == "*":
-            chosen = None
-        elif isinstance(sources, list) and all(isinstance(s, str) for s in sources):
-            chosen = tuple(sources)
-            for s in chosen:
-                if s not in policy.sources:
-                    _problem(
-                        problems,
-                        f"unknown source {s!r} (sources: {', '.join(policy.sources)})",
-                        file,
-                        index,
-                        (*path, "sources"),
-                    )
-        else:
-            _problem(
-                problems,
-                'expected sources, a list of source ids or "*"',
+                f"unknown source {x!r} (sources: {', '.join(policy.sources)})",
                 file,
                 index,
                 (*path, "sources"),
             )
+        try:
+            subject = converter.structure({"id": ident, **table}, Subject)
+        except Exception as exc:  # cattrs gathers every failure of the entry
+            for p in problems_from(exc, path, file):
+                message = p.message
+                if p.path[-1:] == ("clause",) and message == "required key is missing":
+                    message = "every subject needs clause: the words of the notice it encodes"
+                _problem(problems, message, file, index, tuple(str(k) for k in p.path))
             continue
-        if any(p.file == file and p.path[:2] == path for p in problems):
-            continue
-        out[ident] = Subject(
-            id=ident,
-            title=table["title"],
-            clause=table["clause"],
-            sources=chosen,
-            dpv=table.get("dpv"),
-            fides=table.get("fides"),
-            note=table.get("note"),
-        )
+        if not unknown:
+            out[ident] = subject
     return out
 
 
