@@ -19,6 +19,7 @@ from fairproc.interop.dpv import default_base, dumps, export_dpv
 from fairproc.interop.terms import DPV_NAMESPACES, dpv_terms
 from fairproc.model import BASIS_DPV
 from helpers import ACME, write_policy
+from test_interop_terms import WRONG_TERMS
 
 rdflib = pytest.importorskip("rdflib")
 
@@ -213,32 +214,14 @@ def test_data_subjects_come_from_the_policy_interop_file() -> None:
 
 
 def test_a_policy_with_an_unknown_dpv_term_is_refused(tmp_path: Path) -> None:
-    folder = write_policy(
-        tmp_path,
-        {
-            "data.toml": """
-                [category.email]
-                title = "Email"
-                dpv = "pd:EmailAddress"
-                clause = "your email"
-
-                [source.signup]
-                title = "Sign-up"
-                categories = ["email"]
-                clause = "when you sign up"
-            """,
-            "sharing.toml": """
-                [recipient.mailer]
-                title = "Mailer"
-                dpv = "dpv:Processor"
-                categories = ["email"]
-                clause = "our mailer"
-            """,
-        },
-    )
+    folder = write_policy(tmp_path, WRONG_TERMS)
     with pytest.raises(PolicyError, match=r"dpv:Processor is not a W3C DPV 2.3 term") as caught:
         export_dpv(load_policy(folder))
-    assert caught.value.problems[0].path == ("recipient", "mailer", "dpv")
+    assert {p.path for p in caught.value.problems} == {
+        ("category", "employer", "dpv"),
+        ("recipient", "mailer", "dpv"),
+        ("safeguard", "sccs", "dpv"),
+    }
 
 
 def test_the_command_writes_the_document(tmp_path: Path) -> None:

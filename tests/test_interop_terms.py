@@ -36,42 +36,41 @@ def test_the_shipped_policy_uses_no_unknown_dpv_term() -> None:
     assert [f for f in lint(load_policy(ACME)) if f.code == "dpv_term_unknown"] == []
 
 
+# A policy using the three wrong terms the shipped policy once used
+WRONG_TERMS = {
+    "data.toml": """
+        [category.email]
+        title = "Email"
+        dpv = "pd:EmailAddress"
+        clause = "your email"
+
+        [category.employer]
+        title = "Employer"
+        dpv = "pd:Employer"
+        clause = "who you work for"
+
+        [source.signup]
+        title = "Sign-up"
+        categories = ["email", "employer"]
+        clause = "when you sign up"
+    """,
+    "sharing.toml": """
+        [recipient.mailer]
+        title = "Mailer"
+        dpv = "dpv:Processor"
+        categories = ["email"]
+        clause = "our mailer"
+
+        [safeguard.sccs]
+        title = "SCCs"
+        dpv = "dpv:StandardContractualClauses"
+        clause = "standard clauses"
+    """,
+}
+
+
 def test_an_unknown_dpv_term_is_a_finding_with_the_nearest_real_one(tmp_path: Path) -> None:
-    policy = load_policy(
-        write_policy(
-            tmp_path,
-            {
-                "data.toml": """
-                    [category.email]
-                    title = "Email"
-                    dpv = "pd:EmailAddress"
-                    clause = "your email"
-
-                    [category.employer]
-                    title = "Employer"
-                    dpv = "pd:Employer"
-                    clause = "who you work for"
-
-                    [source.signup]
-                    title = "Sign-up"
-                    categories = ["email", "employer"]
-                    clause = "when you sign up"
-                """,
-                "sharing.toml": """
-                    [recipient.mailer]
-                    title = "Mailer"
-                    dpv = "dpv:Processor"
-                    categories = ["email"]
-                    clause = "our mailer"
-
-                    [safeguard.sccs]
-                    title = "SCCs"
-                    dpv = "dpv:StandardContractualClauses"
-                    clause = "standard clauses"
-                """,
-            },
-        )
-    )
+    policy = load_policy(write_policy(tmp_path, WRONG_TERMS))
     unknown = {f.rule: f for f in lint(policy) if f.code == "dpv_term_unknown"}
     assert set(unknown) == {"recipient.mailer", "safeguard.sccs", "category.employer"}
     mailer = unknown["recipient.mailer"]
