@@ -456,5 +456,76 @@ def request_cmd(
             click.echo(f"wrote {path}")
 
 
+# --- export: the policy in the ecosystem's vocabularies (fairproc.interop) -------------------
+
+
+@main.group("export")
+def export_group() -> None:
+    """Write a policy in another vocabulary: W3C DPV (JSON-LD) or a Fides manifest (YAML)."""
+
+
+def _write_export(text: str, output: Path | None) -> None:
+    """To standard output, or to ``output`` atomically (a temporary file beside it, renamed)."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    import os
+    import tempfile
+
+    folder = output.parent if str(output.parent) else Path(".")
+    try:
+        handle, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temp, output)
+    except OSError as exc:
+        _fail(f"{output}: cannot be written: {exc}")
+
+
+_EXPORT_OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file (replaced whole) instead of standard output.",
+)
+
+
+@export_group.command("dpv")
+@click.argument("policy", default="flexioffices")
+@_EXPORT_OUTPUT
+@click.option(
+    "--base",
+    metavar="IRI",
+    help="The IRI the policy's own nodes are named under (default urn:fairproc:POLICY:).",
+)
+def export_dpv_cmd(policy: str, output: Path | None, base: str | None) -> None:
+    """POLICY as W3C DPV 2.3 JSON-LD: one dpv:Process per purpose, basis and source."""
+    from fairproc.interop import dpv
+    from fairproc.loader import load_policy
+
+    try:
+        text = dpv.dumps(dpv.export_dpv(load_policy(policy), base=base))
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    _write_export(text, output)
+
+
+@export_group.command("fides")
+@click.argument("policy", default="flexioffices")
+@_EXPORT_OUTPUT
+def export_fides_cmd(policy: str, output: Path | None) -> None:
+    """POLICY as a Fides system manifest (YAML): a privacy declaration per purpose and basis."""
+    from fairproc.interop import fides
+    from fairproc.loader import load_policy
+
+    try:
+        text = fides.dumps(load_policy(policy))
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    _write_export(text, output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

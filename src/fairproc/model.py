@@ -29,7 +29,8 @@ BASIS_DPV = {
     "contract": "dpv:Contract",
     "legal_obligation": "dpv:LegalObligation",
     "vital_interests": "dpv:VitalInterest",
-    "public_task": "dpv:PublicTask",
+    # DPV 2.3 has no PublicTask: Art 6(1)(e) (public interest or official authority) is this
+    "public_task": "eu-gdpr:A6-1-e",
     "legitimate_interests": "dpv:LegitimateInterest",
 }
 
