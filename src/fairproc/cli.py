@@ -18,7 +18,7 @@ import click
 from fairproc.clock import parse_instant
 from fairproc.errors import FairprocError, ProblemsError
 
-FORMATS = ["text", "json", "junit", "markdown"]
+FORMATS = ["text", "json", "junit", "markdown", "html"]
 
 
 def _fail(message: str) -> None:
@@ -166,6 +166,10 @@ def scenarios_run(
         text = reports.render_text(
             results, verbose=verbose, color=output is None and sys.stdout.isatty()
         )
+    elif fmt == "html":
+        from fairproc.reports_html import render_html
+
+        text = render_html(results)
     else:
         text = reports.RENDERERS[fmt](results)
     if show_coverage:

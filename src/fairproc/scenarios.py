@@ -618,6 +618,8 @@ class ScenarioResult:
     expectations: tuple[ExpectationResult, ...] = ()
     problems: tuple[Problem, ...] = ()  # the file could not be read
     policy: Policy | None = attrs.field(default=None, eq=False, repr=False)
+    # the scenario as read (its world before any expectation ran), for reports that show it
+    scenario: Scenario | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -714,6 +716,7 @@ def run_scenario(scenario: Scenario, store_factory: StoreFactory = memory_store)
         scenario.title,
         tuple(iter_results(scenario, store_factory)),
         policy=scenario.policy,
+        scenario=scenario,
     )
 
 
