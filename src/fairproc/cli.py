@@ -138,6 +138,12 @@ def scenarios_group() -> None:
     type=click.Path(path_type=Path),
     help="Write the report to this file instead of standard output.",
 )
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append each decision to this decision log (JSON lines; see `fairproc log`).",
+)
 def scenarios_run(
     paths: Sequence[Path],
     fmt: str,
@@ -145,6 +151,7 @@ def scenarios_run(
     show_coverage: bool,
     verbose: bool,
     output: Path | None,
+    log_path: Path | None,
 ) -> None:
     """Run the scenario files in PATHS (files, or folders searched for *.toml).
 
@@ -159,7 +166,13 @@ def scenarios_run(
     factory = scenarios.memory_store
     if store_url is not None:
         factory = _store_factory(store_url)
-    results = scenarios.run_paths(paths, factory)
+    if log_path is not None:
+        from fairproc.decision_log import DecisionLog
+
+        with DecisionLog(log_path) as log:
+            results = scenarios.run_paths(paths, factory, log)
+    else:
+        results = scenarios.run_paths(paths, factory)
     if not results:
         _fail("no scenario files found (a scenario file is a *.toml file with a [scenario] table)")
     if fmt == "text":
@@ -458,6 +471,95 @@ def request_cmd(
         click.echo(result.decision.explain())
         for path in written:
             click.echo(f"wrote {path}")
+
+
+@main.group("log")
+def log_group() -> None:
+    """Read and verify a decision log (written by Engine(..., log=DecisionLog(path)))."""
+
+
+def _read_log(path: Path) -> Any:
+    from fairproc.decision_log import read_log
+
+    try:
+        return read_log(path)
+    except FairprocError as exc:
+        _fail(str(exc))
+
+
+@log_group.command("show")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def log_show(path: Path, fmt: str) -> None:
+    """Print the decisions logged in PATH, one a line."""
+    from fairproc.decision_log import show
+
+    lines = _read_log(path)
+    if fmt == "json":
+        click.echo(json.dumps([line.data for line in lines], indent=2, ensure_ascii=False))
+        return
+    for text in show(lines):
+        click.echo(text)
+    click.echo(f"{len(lines)} decisions")
+
+
+@log_group.command("verify")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--policy",
+    help="The policy to check the log against (a shipped name or a folder); by default the "
+    "shipped policy the log's first line names.",
+)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Re-run each logged question whose inputs this store still holds as logged.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def log_verify(path: Path, policy: str | None, store_url: str | None, fmt: str) -> None:
+    """Check PATH: its chain of line hashes, the policy version and content hash each line
+    names, and (with --store) each decision re-run. Exit 0 when all holds, 1 when not, 2 on
+    bad input."""
+    from fairproc.decision_log import verify
+    from fairproc.loader import load_policy
+
+    lines = _read_log(path)
+    if not lines:
+        _fail(f"{path}: the log is empty")
+    name = policy or str(lines[0].data["policy"].get("id"))
+    try:
+        loaded = load_policy(name)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    store = _open_store(store_url) if store_url is not None else None
+    try:
+        result = verify(lines, loaded, store)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        if store is not None:
+            store.close()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for problem in result.problems:
+            click.echo(f"problem: {problem}")
+        for verdict in result.verdicts:
+            if verdict.status != "confirmed" or len(result.verdicts) <= 50:
+                click.echo(f"line {verdict.line}: {verdict.status}: {verdict.detail}")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts().items()))
+        click.echo(
+            f"{path}: {result.lines} decisions under {loaded.id} {loaded.info.version} "
+            f"({loaded.digest}); {counts}; " + ("verified" if result.ok else "NOT verified")
+        )
+    sys.exit(0 if result.ok else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover
