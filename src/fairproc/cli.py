@@ -473,6 +473,67 @@ def request_cmd(
             click.echo(f"wrote {path}")
 
 
+@main.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--scenarios",
+    "scenario_paths",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Scenario files or folders to run under both (repeat); by default OLD's scenarios/.",
+)
+@click.option(
+    "--worlds",
+    default=100,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How many generated worlds to ask (0: scenarios only).",
+)
+@click.option("--seed", default=0, show_default=True, help="The generated worlds' seed.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Write the diff to this file."
+)
+def diff_cmd(
+    old: str,
+    new: str,
+    scenario_paths: Sequence[Path],
+    worlds: int,
+    seed: int,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """List the decisions policy NEW takes differently from OLD (each a shipped name or a
+    folder), grouped by rule, each group with a minimal example world. Exit 0 when no decision
+    changes, 1 when some do, 2 on bad input."""
+    from fairproc.diff import diff_policies, render_json, render_markdown
+    from fairproc.loader import load_policy
+
+    try:
+        before, after = load_policy(old), load_policy(new)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    paths: list[Path] = list(scenario_paths)
+    if not paths and before.path is not None and (Path(before.path) / "scenarios").is_dir():
+        paths = [Path(before.path) / "scenarios"]
+    result = diff_policies(before, after, scenarios=paths, worlds=worlds, seed=seed)
+    text = render_json(result) if fmt == "json" else render_markdown(result)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"{len(result.changes)} decisions change", err=True)
+    else:
+        click.echo(text)
+    sys.exit(1 if result.changes else 0)
+
+
 @main.group("log")
 def log_group() -> None:
     """Read and verify a decision log (written by Engine(..., log=DecisionLog(path)))."""
