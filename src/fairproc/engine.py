@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -50,17 +50,40 @@ ERASED_RULE = "right.erasure"
 _ProcessState = tuple[Any, ...]
 
 
+_T = TypeVar("_T")
+
+
+class DecisionLogger(Protocol):
+    """Keeps a record of the decisions an engine takes (:class:`fairproc.decision_log.
+    DecisionLog`). Given to an engine, it is attached once and wraps that engine's questions;
+    an engine without one pays nothing."""
+
+    def attach(self, engine: Engine) -> None: ...
+
+    def around(
+        self, engine: Engine, ask: Callable[[], _T], decision_of: Callable[[_T], Decision]
+    ) -> _T: ...
+
+
 class Engine:
     """Ask a policy's questions of a store (by default an empty in-memory :class:`World`)."""
 
-    def __init__(self, policy: Policy, store: HistorySource | None = None):
+    def __init__(
+        self,
+        policy: Policy,
+        store: HistorySource | None = None,
+        log: DecisionLogger | None = None,
+    ):
         self.policy = policy
         self.store: HistorySource = store if store is not None else World()
+        self.log = log
         self.tz = policy.tz
         self._histories: dict[str, SubjectHistory] = {}
         self._revision: Any = getattr(self.store, "revision", None)
         self._pinned = False
         self._index()
+        if log is not None:
+            log.attach(self)
 
     # -- compiled indexes, built once --
 

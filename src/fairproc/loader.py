@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -91,6 +92,7 @@ class _PolicyDoc:
     email_category: str | None = None
     notice: str | None = None
     adequate_locations: tuple[str, ...] = ()
+    version: str | None = None
 
 
 @attrs.frozen
@@ -222,7 +224,9 @@ def load_policy(name_or_path: str | Path) -> Policy:
     """
     folder = resolve_policy_path(name_or_path)
     files = sorted(p for p in folder.glob("*.toml") if p.is_file())
-    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    # the notice too: the policy's digest covers it
+    watched = [*files, *sorted(p for p in folder.glob("*.txt") if p.is_file())]
+    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in watched)
     key = (str(folder.resolve()), signature)
     cached = _cache.get(key)
     if cached is None:
@@ -253,6 +257,18 @@ class _Loader:
             if p.path and p.path[-1] == "clause" and message == "required key is missing":
                 message = "every rule needs clause: the words of the notice it encodes"
             self.problem(message, p.file, p.path)
+
+    def digest(self, notice: str | None) -> str:
+        """sha256 over the rule files and the notice, each by name and bytes, in name order."""
+        files = list(self.files)
+        if notice is not None and (self.folder / notice).is_file():
+            files.append(self.folder / notice)
+        sha = hashlib.sha256()
+        for path in sorted(files, key=lambda p: p.name):
+            content = path.read_bytes()
+            sha.update(f"{path.name}\0{len(content)}\0".encode())
+            sha.update(content)
+        return "sha256:" + sha.hexdigest()
 
     def file_of(self, *key: str) -> str | None:
         return self.origin.get(key) or self.origin.get(key[:1])
@@ -474,6 +490,7 @@ class _Loader:
             marketing_purpose=info_doc.marketing_purpose if info_doc else None,
             email_category=info_doc.email_category if info_doc else None,
             notice=info_doc.notice if info_doc else None,
+            version=info_doc.version if info_doc else None,
         )
         policy = Policy(
             info=info,
@@ -492,6 +509,7 @@ class _Loader:
             facts=facts,
             adequate_locations=info_doc.adequate_locations if info_doc else (),
             path=str(self.folder),
+            digest=self.digest(info_doc.notice if info_doc else None),
         )
         self.cross_check(policy, processing, routing, retention)
         # Compile even when problems were found, so condition errors are reported with them.

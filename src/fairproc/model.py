@@ -85,6 +85,7 @@ class PolicyInfo:
     marketing_purpose: str | None
     email_category: str | None
     notice: str | None = None
+    version: str | None = None  # the policy's own name for this version of the notice and rules
 
 
 @attrs.frozen
@@ -366,6 +367,9 @@ class Policy:
     sharing: tuple[SharingRule, ...] = ()
     adequate_locations: tuple[str, ...] = ()
     path: str | None = None
+    # sha256 of the rule files and the notice as loaded: two policies with the same digest say
+    # the same thing, whatever their version says
+    digest: str | None = None
 
     @property
     def id(self) -> str:

@@ -110,9 +110,12 @@ class AuditEntry:
     field: str | None = None  # rectification: the category that changed, not its value
     due: dt.datetime | None = None  # sweeps: when the record fell due
     detail: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    # the policy the change was decided under: its version and content hash (Policy.digest)
+    policy_version: str | None = None
+    policy_digest: str | None = None
 
 
-_AUDIT_NAMES = ("record", "rule", "field")
+_AUDIT_NAMES = ("record", "rule", "field", "policy_version", "policy_digest")
 
 
 def audit_detail(entry: AuditEntry) -> dict[str, Any]:
@@ -148,6 +151,8 @@ def audit_from_stored(
         named["field"],
         us_to_instant(due) if isinstance(due, int) else None,
         rest,
+        named["policy_version"],
+        named["policy_digest"],
     )
 
 
