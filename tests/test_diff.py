@@ -142,6 +142,11 @@ def test_it_lists_exactly_the_scenario_decisions_that_change(result: PolicyDiff)
             "dates the visit data: January 2023",
             changed,
         ),
+        (
+            "retention-overdue-is-no-interaction.toml: expect[0] The cookie data fell due "
+            "after 12 months",
+            changed,
+        ),
         ("retention-sweep.toml: expect[0] Early 2026: nothing due yet", changed),
     ]
     # each file that no longer loads names the removed purpose
