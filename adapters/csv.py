@@ -32,6 +32,7 @@ reads the file through.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import marshal
 import os
@@ -62,7 +63,7 @@ from fairproc.store import (
     normalised,
     parse_stored_instant,
 )
-from fairproc.world import SubjectHistory
+from fairproc.world import SubjectHistory, derived_entries, givers_in, index_givers
 
 try:
     import fcntl
@@ -337,6 +338,13 @@ class CsvStore(BaseStore):
                     found[norm].append(entry)
         return found
 
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """Who gave each address (:class:`fairproc.world.AddressIndex`): one pass over the
+        records file."""
+        return givers_in(index_givers(self._read("records"), category), emails)
+
     def iter_records(self) -> Iterator[Record]:
         return self._read("records")
 
@@ -357,7 +365,10 @@ class CsvStore(BaseStore):
                 if cells[0] in keep:
                     events[cells[0]].append(self._parse("events", line, cells))
         bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
-        entries = self._entries_for(m for h in bare.values() for m in h.emails)
+        emails = [m for h in bare.values() for m in h.emails]
+        entries = self._entries_for(emails)
+        for entry in derived_entries(self, policy, emails, events.get):
+            entries[normalise_email(entry.email)].append(entry)
 
         def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
             return [x for m in emails for x in entries.get(normalise_email(m), ())]
@@ -477,7 +488,8 @@ class CsvStore(BaseStore):
                     entries[norm].append(self._parse("suppression", line, cells))
 
         def lookup(wanted: Sequence[str]) -> Sequence[SuppressionEntry]:
-            return [x for m in wanted for x in entries.get(normalise_email(m), ())]
+            stored = [x for m in wanted for x in entries.get(normalise_email(m), ())]
+            return [*stored, *derived_entries(self, policy, wanted, events.get)]
 
         # Each history asks ``lookup`` only when a fact needs the list: a sweep never does.
         subjects = list(records)

@@ -7,6 +7,7 @@ whole change set first, then applies it while keeping an undo log, so an error a
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
@@ -20,7 +21,7 @@ from fairproc.store import (
     check_changes,
     normalised,
 )
-from fairproc.world import SubjectHistory
+from fairproc.world import GiverIndex, SubjectHistory, givers_in, index_givers, suppression_lookup
 
 __all__ = ["MemoryStore", "open_url"]
 
@@ -40,6 +41,7 @@ class MemoryStore(BaseStore):
         self._suppression: dict[str, list[SuppressionEntry]] = {}
         self._audit: list[AuditEntry] = []
         self._revision = 0
+        self._givers: tuple[int, str, GiverIndex] | None = None  # (revision, category, index)
 
     @property
     def revision(self) -> int:
@@ -67,6 +69,18 @@ class MemoryStore(BaseStore):
                 out.extend(self._suppression.get(normalise_email(email), ()))
             return out
 
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """Who gave each address (:class:`fairproc.world.AddressIndex`), from an index made
+        once per revision."""
+        with self._lock:
+            cached = self._givers
+            if cached is None or cached[0] != self._revision or cached[1] != category:
+                index = index_givers(self._records.values(), category)
+                cached = self._givers = (self._revision, category, index)
+            return givers_in(cached[2], emails)
+
     def iter_records(self) -> Iterator[Record]:
         with self._lock:
             snapshot = sorted(self._records.values(), key=lambda r: self._seq[r.id])
@@ -81,7 +95,11 @@ class MemoryStore(BaseStore):
         # The suppression list is looked up when a fact first needs it: a sweep never does.
         return {
             s: SubjectHistory(
-                policy, s, self.subject_records(s), self.subject_events(s), self.suppression_entries
+                policy,
+                s,
+                self.subject_records(s),
+                self.subject_events(s),
+                suppression_lookup(self, policy),
             )
             for s in dict.fromkeys(subjects)
         }

@@ -31,7 +31,12 @@ FLEXI = load_policy("flexioffices")
     [
         ("marketing", FLEXI.purposes, "marketing_updates"),  # a prefix
         ("cloud", FLEXI.recipients, "cloud_it_provider"),  # a prefix, far by edits
-        ("quick_quote_form", FLEXI.sources, "quick_quote"),  # a known id, and more
+        ("quick_quote_form_v2", FLEXI.sources, "quick_quote"),  # a known id, and more
+        (
+            "user.contact.emial",
+            ["user", "user.contact", "user.contact.email"],
+            "user.contact.email",
+        ),
         ("emial", FLEXI.categories, "email"),  # two neighbours swapped: one edit
         ("web_visit", FLEXI.sources, "website_visit"),
         ("cloud_provider", FLEXI.recipients, "cloud_it_provider"),

@@ -119,6 +119,8 @@ def script_for(wheel: Path) -> tuple[str, int]:
                     command, installed = f"pip install -q {shlex.quote(str(wheel))}", True
                 if page.name == "cli.md" and "sqlite:///crm.db" in command:
                     lines.append(CRM_DB)  # the application's store the page's commands read
+                if page.name == "cli.md" and "./flexioffices-next" in command:
+                    lines.append(NEXT_POLICY)  # the edited policy folder the page compares
                 want = EXIT.search(command)
                 lines.append(f"say {shlex.quote('$ ' + text)}")
                 lines.append(command)
@@ -148,6 +150,15 @@ with open_store("sqlite:///crm.db") as store:
         Record("w1", "ada", "website_visit", dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
                {"ip_address": "203.0.113.7"}),
     ]))
+FAIRPROC_EOF"""
+
+
+# ./flexioffices-next for docs/cli.md's diff example: the installed policy, copied unchanged.
+NEXT_POLICY = """[ -d flexioffices-next ] || python - <<'FAIRPROC_EOF'
+import shutil
+from fairproc import load_policy
+
+shutil.copytree(load_policy("flexioffices").path, "flexioffices-next")
 FAIRPROC_EOF"""
 
 

@@ -8,9 +8,9 @@ so a decision touches only the rules that can apply to it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -27,8 +27,19 @@ from fairproc.model import (
     Record,
     RetentionRule,
     RoutingRule,
+    SharingRule,
 )
-from fairproc.world import Ctx, HistorySource, SubjectHistory, World
+from fairproc.retention import (
+    Kept,
+    RetentionEntry,
+    RetentionResult,
+    forecast,
+    result,
+    weigh,
+)
+from fairproc.world import Ctx, HistorySource, SubjectHistory, World, listed_entries
+
+__all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
 
 ERASED_RULE = "right.erasure"
 
@@ -38,73 +49,40 @@ ERASED_RULE = "right.erasure"
 _ProcessState = tuple[Any, ...]
 
 
-@attrs.frozen
-class RetentionEntry:
-    rule: RetentionRule
-    action: str  # keep, delete or review
-    until: dt.datetime | None  # None with keep: kept with no date
+_T = TypeVar("_T")
 
 
-@attrs.frozen
-class RetentionResult:
-    action: str
-    until: dt.datetime | None
-    governing: RetentionRule | None
-    entries: tuple[RetentionEntry, ...]
+class DecisionLogger(Protocol):
+    """Keeps a record of the decisions an engine takes (:class:`fairproc.decision_log.
+    DecisionLog`). Given to an engine, it is attached once and wraps that engine's questions;
+    an engine without one pays nothing."""
 
+    def attach(self, engine: Engine) -> None: ...
 
-# One rule's retention verdict while deciding: (rule, keep/delete/review, until or None).
-# Plain tuples: a sweep decides this for every record, and most are never explained.
-_Entry = tuple[RetentionRule, str, "dt.datetime | None"]
-# (action, until, governing rule, the entries it was chosen from)
-_Kept = tuple[str, "dt.datetime | None", "RetentionRule | None", list[_Entry]]
-
-
-def _choose(entries: list[_Entry]) -> _Kept:
-    """The rule keeping the record longest governs; a record only one rule keeps is kept."""
-    best: _Entry | None = None
-    best_ts = 0.0
-    review: RetentionRule | None = None
-    for entry in entries:
-        rule, action, until = entry
-        if until is None:
-            if action == "keep":  # kept with no date: nothing outlasts it
-                return ("keep", None, rule, entries)
-            if review is None:
-                review = rule
-        else:
-            # Instants compare as instants: two written in the policy's zone would compare by
-            # wall clock, and in the hour the clocks go back repeats that is the wrong order.
-            ts = until.timestamp()
-            if best is None or ts > best_ts:
-                best, best_ts = entry, ts
-    if best is not None:
-        if best[1] == "keep":
-            return ("keep", best[2], best[0], entries)
-        if review is not None:
-            return ("review", None, review, entries)
-        return ("delete", best[2], best[0], entries)
-    return ("review", None, review, entries)
-
-
-def _result(kept: _Kept) -> RetentionResult:
-    action, until, governing, entries = kept
-    return RetentionResult(
-        action, until, governing, tuple(RetentionEntry(r, a, u) for r, a, u in entries)
-    )
+    def around(
+        self, engine: Engine, ask: Callable[[], _T], decision_of: Callable[[_T], Decision]
+    ) -> _T: ...
 
 
 class Engine:
     """Ask a policy's questions of a store (by default an empty in-memory :class:`World`)."""
 
-    def __init__(self, policy: Policy, store: HistorySource | None = None):
+    def __init__(
+        self,
+        policy: Policy,
+        store: HistorySource | None = None,
+        log: DecisionLogger | None = None,
+    ):
         self.policy = policy
         self.store: HistorySource = store if store is not None else World()
+        self.log = log
         self.tz = policy.tz
         self._histories: dict[str, SubjectHistory] = {}
         self._revision: Any = getattr(self.store, "revision", None)
         self._pinned = False
         self._index()
+        if log is not None:
+            log.attach(self)
 
     # -- compiled indexes, built once --
 
@@ -117,21 +95,19 @@ class Engine:
             purpose: tuple(r for r in p.processing if r.bases is None and r.applies(purpose, ""))
             for purpose in p.purposes
         }
-        self._retention: dict[str, tuple[RetentionRule, ...]] = {}
-        self._routing: dict[str, RoutingRule] = {}
+        self._routing: dict[str, tuple[RoutingRule, ...]] = {}
+        self._sharing: dict[str, tuple[SharingRule, ...]] = {
+            recipient: tuple(r for r in p.sharing if r.applies(recipient))
+            for recipient in p.recipients
+        }
         for source in p.sources:
             for purpose in p.purposes.values():
                 grants = tuple(g for g in purpose.bases if g.sources is None or source in g.sources)
                 if grants:
                     self._grants[(purpose.id, source)] = grants
-            self._retention[source] = tuple(
-                r
-                for r in p.retention
-                if r.applies_to == "records" and (r.sources is None or source in r.sources)
-            )
-            for rule in p.routing:
-                if source in rule.sources and source not in self._routing:
-                    self._routing[source] = rule
+            routes = tuple(rule for rule in p.routing if source in rule.sources)
+            if routes:
+                self._routing[source] = routes
         for purpose in p.purposes.values():
             for grant in purpose.bases:
                 self._processing[(purpose.id, grant.basis)] = tuple(
@@ -183,7 +159,9 @@ class Engine:
                     # A misspelt kind would silently mean nothing (an unsubscribe ignored).
                     raise self._unknown("event kind", event.kind, self.policy.events)
             history = SubjectHistory(self.policy, subject, records, events)
-            entries = self.store.suppression_entries(history.emails) if history.emails else ()
+            entries = listed_entries(
+                self.store, self.policy, history.emails, lambda s: events if s == subject else None
+            )
             for entry in entries:
                 require_aware(entry.at, f"suppression entry {entry.email!r}: at")
             if entries:
@@ -274,7 +252,7 @@ class Engine:
             prules = self._any_basis.get(purpose.id, ())
         passed = [bool(prule.require.evaluate(ctx)) for prule in prules]
         state = (rec, purpose, ctx, grants, grant, erased, kept, prules, passed)
-        expired = kept[2] is not None and kept[0] == "delete"
+        expired = kept.governing is not None and kept.action == "delete"
         if grant is not None and erased is None and not expired and all(passed):
             return True, (), state
         # In the order the checks come, each reason once.
@@ -366,7 +344,7 @@ class Engine:
 
     # -- retention --
 
-    def _retain(self, rec: Record, ctx: Ctx) -> _Kept:
+    def _retain(self, rec: Record, ctx: Ctx) -> Kept:
         # Every question about a record weighs its retention (may_process for each purpose,
         # may_email for each record): remembered per record and instant, as facts are. The
         # record is part of the key, not just its id: a host may ask about an edited copy.
@@ -374,30 +352,14 @@ class Engine:
         key = ("retention", rec.id, ctx.ts)
         hit = memo.get(key)
         if hit is not None and (hit[0] is rec or hit[0] == rec):
-            found: _Kept = hit[1]
+            found: Kept = hit[1]
             return found
         kept = self._weigh_retention(rec, ctx)
         remember(memo, key, (rec, kept))
         return kept
 
-    def _weigh_retention(self, rec: Record, ctx: Ctx) -> _Kept:
-        entries: list[_Entry] = []
-        tz, ts = self.tz, ctx.ts
-        for rule in self._retention.get(rec.source, ()):
-            if rule.when is not None and not rule.when.evaluate(ctx):
-                continue
-            if rule.review:
-                entries.append((rule, "review", None))
-            elif rule.forever or rule.keep is None or rule.from_ is None:
-                entries.append((rule, "keep", None))
-            else:
-                anchor = rule.from_.evaluate(ctx)
-                if anchor is None:
-                    entries.append((rule, "keep", None))
-                else:
-                    until = rule.keep.add_to(anchor, tz)
-                    entries.append((rule, "keep" if ts < until.timestamp() else "delete", until))
-        return _choose(entries)
+    def _weigh_retention(self, rec: Record, ctx: Ctx) -> Kept:
+        return weigh(self.policy, rec, ctx)
 
     def retention_result(
         self, record: Record, at: dt.datetime, history: SubjectHistory | None = None
@@ -407,7 +369,7 @@ class Engine:
         ``history``: the subject's history when the caller loaded it already (in bulk)."""
         if history is None:
             history = self.history(record.subject)
-        return _result(self._retain(record, Ctx(at, history, record)))
+        return result(self._retain(record, Ctx(at, history, record)))
 
     def retention_action(
         self, record: Record, at: dt.datetime, history: SubjectHistory
@@ -425,7 +387,8 @@ class Engine:
         rec = self._record(record)
         ctx = Ctx(at, self.history(rec.subject), rec)
         kept = self._retain(rec, ctx)
-        action, until = kept[0], kept[1]
+        action = kept.action
+        until = forecast(self.policy, ctx.history, rec, at, kept)
         return Decision(
             "retention",
             action,
@@ -433,7 +396,7 @@ class Engine:
             {"record": rec.id},
             until=until,
             due=until if action == "delete" else None,
-            reasons=() if kept[3] else ("no_retention_rule",),
+            reasons=() if kept.verdicts else ("no_retention_rule",),
             checks=LazyChecks(_retention_checks, kept, ctx),
             tz=self.tz,
         )
@@ -445,34 +408,63 @@ class Engine:
         ``phone_follow_up`` (with ``due``) or ``not_applicable``."""
         at = require_aware(at)
         rec = self._record(record)
-        rule = self._routing.get(rec.source)
-        if rule is None:
-            return Decision(
-                "route",
-                "not_applicable",
-                at,
-                {"record": rec.id},
-                reasons=("no_routing_rule",),
-                tz=self.tz,
-            )
+        rules = self._routing.get(rec.source, ())
         ctx = Ctx(at, self.history(rec.subject), rec)
-        holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
-        outcome = rule.then if holds or rule.otherwise is None else rule.otherwise
-        due = rule.due.evaluate(ctx) if rule.due is not None else None
+        # In policy order, the first rule that decides: one with no ``when``, or with an
+        # ``otherwise``, or whose ``when`` holds (a rule with a ``when`` and no ``otherwise``
+        # passes the question on when it does not hold).
+        passed: list[tuple[RoutingRule, bool]] = []
+        for rule in rules:
+            holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
+            if holds or rule.otherwise is not None:
+                outcome = rule.then if holds else rule.otherwise
+                assert outcome is not None
+                due = rule.due.evaluate(ctx) if rule.due is not None else None
+                return Decision(
+                    "route",
+                    outcome,
+                    at,
+                    {"record": rec.id},
+                    due=due,
+                    checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome, passed),
+                    tz=self.tz,
+                )
+            passed.append((rule, holds))
         return Decision(
             "route",
-            outcome,
+            "not_applicable",
             at,
             {"record": rec.id},
-            due=due,
-            checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome),
+            reasons=("no_routing_rule",),
+            checks=LazyChecks(self._route_checks, None, ctx, False, "not_applicable", passed),
             tz=self.tz,
         )
 
-    def _route_checks(self, rule: RoutingRule, ctx: Ctx, holds: bool, outcome: str) -> list[Check]:
-        # A routing rule chooses a branch rather than passing or failing: it informs.
-        branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
+    def _route_checks(
+        self,
+        rule: RoutingRule | None,
+        ctx: Ctx,
+        holds: bool,
+        outcome: str,
+        passed: Sequence[tuple[RoutingRule, bool]] = (),
+    ) -> list[Check]:
+        # A routing rule chooses a branch rather than passing or failing: it informs. The
+        # rules before it, whose condition did not hold, say why they did not decide.
         checks = [
+            Check(
+                earlier.id,
+                None,
+                earlier.clause,
+                earlier.note,
+                detail=f"{earlier.when.text if earlier.when else ''}: no, so not this rule",
+                facts_fn=_facts_of(ctx, [earlier.when]),
+            )
+            for earlier, _ in passed
+        ]
+        if rule is None:
+            return checks
+        branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
+        checks.append(
             Check(
                 rule.id,
                 None,
@@ -481,7 +473,7 @@ class Engine:
                 detail=f"{branch}{outcome}",
                 facts_fn=_facts_of(ctx, [rule.when, rule.due]),
             )
-        ]
+        )
         hours = self._hours_rule
         if hours is not None and rule.when is not None and "in_office_hours" in rule.when.text:
             checks.append(
@@ -617,6 +609,34 @@ class Engine:
                 facts_fn=_facts_of(ctx, [r.when]),
             )
         )
+        # Sharing is processing: a record past its retention due date is not shared, and the
+        # policy's sharing conditions (a restriction in force) bind every disclosure.
+        kept = self._retain(rec, ctx)
+        if kept.governing is not None:
+            rule = kept.governing
+            checks.append(
+                Check(
+                    rule.id,
+                    kept.action != "delete",
+                    rule.clause,
+                    rule.note,
+                    reason="retention_expired" if kept.action == "delete" else None,
+                    detail=_retention_detail(kept.action, kept.until),
+                    facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+                )
+            )
+        for share in self._sharing.get(r.id, ()):
+            passed = bool(share.require.evaluate(ctx))
+            checks.append(
+                Check(
+                    share.id,
+                    passed,
+                    share.clause,
+                    share.note,
+                    reason=None if passed else share.reason,
+                    facts_fn=_facts_of(ctx, [share.require]),
+                )
+            )
         if r.requires_purpose is not None:
             purpose = self.policy.purposes[r.requires_purpose]
             sub = Ctx(at, ctx.history, rec, purpose.id)
@@ -660,6 +680,7 @@ class Engine:
         ok = False
         reasons: list[str] = []
         states: list[_ProcessState] = []
+        usable: list[Record] = []
         # Only the addresses the subject had given by ``at``: a record collected later did not
         # exist yet.
         ts = at.timestamp()
@@ -670,7 +691,9 @@ class Engine:
                 continue
             allowed, why, state = self._process(rec, purpose, Ctx(at, history, rec, purpose.id))
             states.append(state)
-            ok = ok or allowed
+            if allowed:
+                ok = True
+                usable.append(rec)
             reasons.extend(why)
         if not states:
             # A denial names the rule that failed: no record gives the purpose an address.
@@ -699,6 +722,7 @@ class Engine:
             "allowed" if ok else "denied",
             at,
             {"subject": subject},
+            addresses=history.usable_addresses(usable, ts) if ok else None,
             reasons=tuple(dict.fromkeys(reasons)),
             checks=LazyChecks(checks),
             tz=self.tz,
@@ -737,9 +761,9 @@ def _retention_detail(action: str, until: dt.datetime | None) -> str:
     return f"keep until {text}" if action == "keep" else f"delete: due {text}"
 
 
-def _retention_checks(kept: _Kept, ctx: Ctx) -> list[Check]:
+def _retention_checks(kept: Kept, ctx: Ctx) -> list[Check]:
     """One check per rule that applied; the governing one says so."""
-    governing = kept[2]
+    governing = kept.governing
     return [
         Check(
             rule.id,
@@ -750,5 +774,5 @@ def _retention_checks(kept: _Kept, ctx: Ctx) -> list[Check]:
             detail=("governs: " if rule is governing else "") + _retention_detail(action, until),
             facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
         )
-        for rule, action, until in kept[3]
+        for rule, action, until in kept.verdicts
     ]

@@ -10,49 +10,61 @@ import attrs
 MIN_PREFIX = 3  # a shorter word is the start of too many names to mean one of them
 
 
-def closest(word: str, known: Iterable[str]) -> str | None:
-    """The name in ``known`` that ``word`` most likely meant, or None when none is close.
+def closest_names(word: str, known: Iterable[str], n: int = 1) -> list[str]:
+    """Up to ``n`` names in ``known`` that ``word`` most likely meant, the likeliest first.
 
-    In order: the same name in another case; a name ``word`` begins (``marketing`` for
-    ``marketing_updates``, ``cloud`` for ``cloud_it_provider``: the shortest such name), or a
-    name ``word`` begins with (``quick_quote_form`` for ``quick_quote``: the longest); else the
-    name fewest edits away (insertions, deletions, substitutions and swaps of two neighbours),
-    when those edits are at most two fifths of the longer name (``emial`` for ``email``,
+    In order: the same name in another case; the names ``word`` begins (``marketing`` for
+    ``marketing_updates``, ``cloud`` for ``cloud_it_provider``: the shortest first); the names
+    fewest edits away (insertions, deletions, substitutions and swaps of two neighbours), where
+    those edits are at most two fifths of the longer name (``emial`` for ``email``,
     ``web_visit`` for ``website_visit``; ties go to the name sharing the longer start, then to
-    the first in sorted order); else the name :mod:`difflib` finds most alike, if any."""
-    names = sorted({str(n) for n in known})
+    sorted order); the names ``word`` begins with (``quick_quote_form_v2`` for ``quick_quote``:
+    the longest first); last, the names :mod:`difflib` finds alike (``routing`` for ``route``:
+    three edits, one stem), so that nothing suggested before this helper is lost."""
+    names = sorted({str(k) for k in known})
     lower = word.lower()
-    for name in names:
-        if name.lower() == lower:
-            return name
+    ranked = [name for name in names if name.lower() == lower]
     if len(word) >= MIN_PREFIX:
-        longer = [n for n in names if n.lower().startswith(lower)]
-        if longer:
-            return min(longer, key=len)
-        shorter = [n for n in names if len(n) >= MIN_PREFIX and lower.startswith(n.lower())]
-        if shorter:
-            return max(shorter, key=len)
-    best: tuple[int, int, str] | None = None
+        ranked += sorted((x for x in names if x.lower().startswith(lower)), key=len)
+    near = []
     for name in names:
+        limit = max(1, 2 * max(len(word), len(name)) // 5)
+        if abs(len(name) - len(word)) > limit:
+            continue  # at least that many edits: not worth counting
         distance = _edits(lower, name.lower())
-        if distance > max(1, 2 * max(len(word), len(name)) // 5):
-            continue
-        rank = (distance, -_common_start(lower, name.lower()), name)
-        if best is None or rank < best:
-            best = rank
-    if best is not None:
-        return best[2]
-    # Last, what difflib finds alike (``routing`` for ``route``: three edits, one stem), so
-    # nothing suggested before this helper is lost.
-    alike = difflib.get_close_matches(word, names, n=1)
-    return alike[0] if alike else None
+        if distance <= limit:
+            near.append((distance, -_common_start(lower, name.lower()), name))
+    ranked += [name for _, _, name in sorted(near)]
+    # a name the word begins with, after the near ones: user.contact.emial means
+    # user.contact.email more likely than user.contact
+    ranked += sorted(
+        (x for x in names if len(x) >= MIN_PREFIX and lower.startswith(x.lower())),
+        key=lambda x: -len(x),
+    )
+    ranked += difflib.get_close_matches(word, names, n=max(n, 1))
+    return list(dict.fromkeys(ranked))[:n]
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The name in ``known`` that ``word`` most likely meant (:func:`closest_names`), or
+    None when none is close."""
+    found = closest_names(word, known)
+    return found[0] if found else None
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` naming :func:`closest`, or ``""``: the one way a message
     about an unknown name suggests a known one."""
-    found = closest(word, known)
-    return f"; did you mean {found!r}?" if found is not None else ""
+    return suggesting(closest_names(word, known))
+
+
+def suggesting(names: Sequence[str], *, quoted: bool = True) -> str:
+    """The words that offer ``names`` (best first): ``"; did you mean 'a' or 'b'?"``, or
+    ``""`` for none. ``quoted=False`` for names that read as they are (``dpv:Member``)."""
+    if not names:
+        return ""
+    shown = [repr(name) if quoted else name for name in names]
+    return f"; did you mean {' or '.join(shown)}?"
 
 
 def _common_start(a: str, b: str) -> int:

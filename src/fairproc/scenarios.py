@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from fairproc.decisions import Decision
-from fairproc.engine import Engine
+from fairproc.engine import DecisionLogger, Engine
 from fairproc.errors import FairprocError, InputError, Problem, ProblemsError, did_you_mean
 from fairproc.loader import LineIndex, load_policy
 from fairproc.model import BASES, Event, Policy, Reaction, Record, SuppressionEntry
@@ -625,6 +625,8 @@ class ScenarioResult:
     expectations: tuple[ExpectationResult, ...] = ()
     problems: tuple[Problem, ...] = ()  # the file could not be read
     policy: Policy | None = attrs.field(default=None, eq=False, repr=False)
+    # the scenario as read (its world before any expectation ran), for reports that show it
+    scenario: Scenario | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -715,21 +717,29 @@ class UrlStores:
             cleanup()
 
 
-def run_scenario(scenario: Scenario, store_factory: StoreFactory = memory_store) -> ScenarioResult:
+def run_scenario(
+    scenario: Scenario,
+    store_factory: StoreFactory = memory_store,
+    log: DecisionLogger | None = None,
+) -> ScenarioResult:
     return ScenarioResult(
         scenario.file,
         scenario.title,
-        tuple(iter_results(scenario, store_factory)),
+        tuple(iter_results(scenario, store_factory, log)),
         policy=scenario.policy,
+        scenario=scenario,
     )
 
 
 def iter_results(
-    scenario: Scenario, store_factory: StoreFactory = memory_store
+    scenario: Scenario,
+    store_factory: StoreFactory = memory_store,
+    log: DecisionLogger | None = None,
 ) -> Iterator[ExpectationResult]:
-    """Run the expectations in file order (a request changes the world for those after it)."""
+    """Run the expectations in file order (a request changes the world for those after it);
+    ``log``: where the engine logs its decisions (:mod:`fairproc.decision_log`)."""
     store = store_factory(scenario)
-    engine = Engine(scenario.policy, store)
+    engine = Engine(scenario.policy, store, log=log)
     try:
         for exp in scenario.expectations:
             yield run_expectation(engine, engine.store, exp)
@@ -837,7 +847,9 @@ def _plain(value: Any) -> Any:
 
 
 def run_paths(
-    paths: Iterable[str | Path], store_factory: StoreFactory = memory_store
+    paths: Iterable[str | Path],
+    store_factory: StoreFactory = memory_store,
+    log: DecisionLogger | None = None,
 ) -> list[ScenarioResult]:
     """Run every scenario file under ``paths``; unreadable files become results with problems."""
     results = []
@@ -854,7 +866,7 @@ def run_paths(
                 )
             )
             continue
-        results.append(run_scenario(scenario, store_factory))
+        results.append(run_scenario(scenario, store_factory, log))
     return results
 
 
