@@ -16,8 +16,8 @@ another's, and each peak is its own):
   by hand (cookies 12 months from collection, enquiries 10 years from their resolution,
   handbook downloads 4 years from the last interaction, 10 years from an office let, the
   longest governing; a record overdue by its own rule is no interaction, and a subject's
-  handbook downloads fall due together), calendar arithmetic with dateutil's relativedelta on the London wall
-  clock, as a careful hand writes it;
+  handbook downloads fall due together), calendar arithmetic with dateutil's relativedelta
+  on the London wall clock, as a careful hand writes it;
 * SQLite baseline: one hand-written SQL statement selecting the due record ids, run through
   the ``sqlite3`` module. Each rule is an exact predicate on integer microseconds: ``x +
   period <= at`` is ``x < bound``, the bound found in Python with the hand-written calendar
