@@ -44,7 +44,17 @@ def main() -> None:
 @main.command("lint")
 @click.argument("policy", default="flexioffices")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--against",
+    "against",
+    metavar="LAW",
+    help="Lint the notice beneath a law layer (e.g. uk-gdpr): findings quote both texts.",
 )
 @click.option(
     "--fail-on",
@@ -59,7 +69,7 @@ def main() -> None:
     metavar="DATE",
     help="Judge safeguards as of this date (YYYY-MM-DD) instead of as they stand.",
 )
-def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None) -> None:
+def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None, against: str | None) -> None:
     """Report findings about POLICY itself (a shipped name or a folder)."""
     from fairproc.lint import at_least, lint
     from fairproc.loader import load_policy
@@ -77,7 +87,12 @@ def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None) -> None:
             raise click.BadParameter(
                 f"expected YYYY-MM-DD, got {at!r}", param_hint="--at"
             ) from None
+    if against is not None:
+        _lint_against(loaded, against, day, fmt, fail_on)
+        return
     findings = lint(loaded, day)
+    if fmt == "markdown":
+        raise click.BadParameter("markdown is for --against", param_hint="--format")
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -111,6 +126,22 @@ def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None) -> None:
     sys.exit(1 if at_least(findings, fail_on) else 0)
 
 
+def _lint_against(policy: Any, against: str, day: dt.date | None, fmt: str, fail_on: str) -> None:
+    from fairproc.law import load_law
+    from fairproc.law_lint import lint_against, render
+
+    try:
+        law = load_law(against)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    findings = lint_against(policy, law, day)
+    click.echo(render(findings, policy, law, fmt))
+    floor = ("info", "warning", "error").index(fail_on)
+    failing = [f for f in findings if ("info", "warning", "error").index(f.severity) >= floor]
+    sys.exit(1 if failing else 0)
+
+
 @main.group("scenarios")
 def scenarios_group() -> None:
     """Run documented rule scenarios (see docs/scenarios.md)."""
@@ -133,6 +164,12 @@ def scenarios_group() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Explain passing expectations too.")
 @click.option(
+    "--law",
+    "law",
+    metavar="LAW",
+    help="Run every scenario beneath this law layer (e.g. uk-gdpr), as `law =` in a file.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
@@ -152,6 +189,7 @@ def scenarios_run(
     verbose: bool,
     output: Path | None,
     log_path: Path | None,
+    law: str | None,
 ) -> None:
     """Run the scenario files in PATHS (files, or folders searched for *.toml).
 
@@ -170,9 +208,9 @@ def scenarios_run(
         from fairproc.decision_log import DecisionLog
 
         with DecisionLog(log_path) as log:
-            results = scenarios.run_paths(paths, factory, log)
+            results = scenarios.run_paths(paths, factory, log, law=law)
     else:
-        results = scenarios.run_paths(paths, factory)
+        results = scenarios.run_paths(paths, factory, law=law)
     if not results:
         _fail("no scenario files found (a scenario file is a *.toml file with a [scenario] table)")
     if fmt == "text":
@@ -542,6 +580,7 @@ def export_fides_cmd(policy: str, output: Path | None) -> None:
         _fail(str(exc))
         return
     _write_export(text, output)
+
 
 @main.command("diff")
 @click.argument("old")

@@ -237,9 +237,7 @@ class Engine:
         )
         if self.law is None:
             return decision
-        return self.law.beneath(
-            decision, self.law.process_checks(self, rec, found, ctx.basis, at)
-        )
+        return self.law.beneath(decision, self.law.process_checks(self, rec, found, ctx.basis, at))
 
     def _process(
         self, rec: Record, purpose: Purpose, ctx: Ctx

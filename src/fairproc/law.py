@@ -38,7 +38,7 @@ from fairproc.errors import PolicyError, Problem
 
 if TYPE_CHECKING:
     from fairproc.engine import Engine
-    from fairproc.model import Policy, Purpose, Record, Recipient, Safeguard
+    from fairproc.model import Policy, Purpose, Recipient, Record, Safeguard
 
 __all__ = ["LAW_TESTS", "Law", "LawLayer", "LawRule", "load_law", "shipped_laws"]
 
