@@ -467,8 +467,12 @@ class LawLayer:
                 hit = None
                 for name, spec in mechanisms.items():
                     words = [str(w).lower() for w in spec.get("words", [])]
-                    since = spec.get("from")
-                    if any(w in text for w in words) and (since is None or day >= since):
+                    since, until = spec.get("from"), spec.get("until")  # until: exclusive
+                    if (
+                        any(w in text for w in words)
+                        and (since is None or day >= since)
+                        and (until is None or day < until)
+                    ):
                         hit = name
                         break
                 if hit is not None:
