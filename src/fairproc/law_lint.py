@@ -214,10 +214,20 @@ def _findings(policy: Policy, law: Law, day: dt.date | None) -> Iterator[LawFind
         text = " ".join(lines)
         if not words_in(text, ["complaint form", "complaints procedure", "acknowledge"]):
             ahead = day is not None and not rule.in_force_on(day)
+            # a line about complaining that points at the controller ("write to us")
+            to_us = any(
+                words_in(line, ["complain", "complaint", "concerned"])
+                and words_in(line, ["us", "our privacy team"])
+                for line in lines
+            )
             yield LawFinding(
                 "no_complaints_process",
                 "warning" if ahead else "error",
-                "the notice describes no way to complain to the controller itself"
+                (
+                    "the notice invites complaints to the controller but describes no process"
+                    if to_us
+                    else "the notice describes no way to complain to the controller itself"
+                )
                 + (
                     f" (required from {rule.in_force.isoformat()})"
                     if ahead and rule.in_force
