@@ -474,6 +474,10 @@ class SubjectHistory:
                 best, best_ts = record.collected_at, at
         return best
 
+    def provisionally(self, ts: float, counted: frozenset[str]) -> None:
+        """While :func:`fairproc.retention.fixpoint` works: count ``counted`` at ``ts``."""
+        self._provisional = (ts, counted)
+
     def counted(self, ctx: Ctx) -> frozenset[str]:
         """The ids of the records whose collection counts as an interaction at ``ctx.at``:
         those collected by then and not past their own retention due date, the fixpoint
@@ -485,23 +489,11 @@ class SubjectHistory:
         found: frozenset[str] | None = self.memo.get(key)
         if found is not None:
             return found
-        from fairproc.retention import weigh  # retention reads its facts from here
+        from fairproc.retention import fixpoint  # retention reads its facts from here
 
-        collected = [r for r in self.records if r.collected_at.timestamp() <= ts]
-        counted = frozenset(r.id for r in collected)
         outer = self._provisional
         try:
-            while counted:
-                self._provisional = (ts, counted)
-                overdue = {
-                    r.id
-                    for r in collected
-                    if r.id in counted
-                    and weigh(self.policy, r, Ctx(ctx.at, self, r)).action == "delete"
-                }
-                if not overdue:
-                    break
-                counted = counted - overdue
+            counted, _ = fixpoint(self, ctx.at)
         finally:
             self._provisional = outer
         remember(self.memo, key, counted)
