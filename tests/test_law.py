@@ -408,3 +408,74 @@ def test_render_text_quotes_both_texts(flexi: Policy) -> None:
     law = load_law("uk-gdpr")
     text = render(lint_against(flexi, law), flexi, law, "text")
     assert text.splitlines()[-1].startswith("flexioffices against uk-gdpr: ")
+
+
+# --- fairproc request --law ------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    from fairproc import Record
+    from fairproc.store import open_store
+
+    url = f"sqlite:///{tmp_path}/law.db"
+    store = open_store(url)
+    store.apply(
+        ChangeSet(
+            put_records=[
+                Record(
+                    "q1",
+                    "ada",
+                    "quick_quote",
+                    utc(2026, 1, 10, 10),
+                    {"name": "Ada", "email": "ada@example.com"},
+                )
+            ]
+        )
+    )
+    store.close()
+    return url
+
+
+def _request(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["request", *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def test_cli_request_follows_the_laws_clock(sqlite_url: str) -> None:
+    at = ["--store", sqlite_url, "--at", "2026-03-02T09:00:00Z"]
+    waiting = _request("ada", "access", *at, "--law", "uk-gdpr")
+    assert waiting["outcome"] == "awaiting_identity" and "due" not in waiting
+    notice = _request("ada", "access", *at)
+    assert notice["outcome"] == "refused"
+    confirmed = _request(
+        "ada", "access", *at, "--law", "uk-gdpr", "--identity-confirmed-at", "2026-03-10T15:00:00Z"
+    )
+    assert confirmed["outcome"] == "granted"
+    assert confirmed["due"] == "2026-04-10T14:00:00Z"
+    refused = _request(
+        "ada", "erasure", *at, "--law", "uk-gdpr", "--verified", "--manifestly", "unfounded"
+    )
+    assert refused["outcome"] == "refused" and refused["reasons"] == ["manifestly_unfounded"]
+
+
+def test_cli_request_with_a_naive_law_instant_exits_2(sqlite_url: str) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "request",
+            "ada",
+            "access",
+            "--store",
+            sqlite_url,
+            "--at",
+            "2026-03-02T09:00:00Z",
+            "--law",
+            "uk-gdpr",
+            "--fee-received-at",
+            "2026-03-03T09:00:00",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "--fee-received-at" in result.output

@@ -272,6 +272,7 @@ def _store_factory(url: str) -> Any:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option("--law", "law", metavar="LAW", help="Decide beneath this law layer (e.g. uk-gdpr).")
 def explain_cmd(
     ask: str,
     scenario_file: Path | None,
@@ -283,6 +284,7 @@ def explain_cmd(
     court_order: bool,
     at: str | None,
     fmt: str,
+    law: str | None,
 ) -> None:
     """Ask one question and print the decision with its full trace."""
     from fairproc.engine import Engine
@@ -296,11 +298,12 @@ def explain_cmd(
             scenario = load_scenario(scenario_file)
             loaded, world = scenario.policy, scenario.world()
             when = when or scenario.now
+            law = law or scenario.law
         else:
             loaded, world = load_policy(policy or "flexioffices"), World()
         if when is None:
             raise click.UsageError("give --at (or a --scenario whose now is the clock)")
-        engine = Engine(loaded, world)
+        engine = Engine(loaded, world, law=law)
         needed = {
             "may_process": ("record", "purpose"),
             "route": ("record",),
@@ -435,6 +438,35 @@ def sweep_cmd(
     type=click.Path(path_type=Path),
     help="Write exports (access copy, portable data) into this folder.",
 )
+@click.option("--law", "law", metavar="LAW", help="Decide beneath this law layer (e.g. uk-gdpr).")
+@click.option("--identity-confirmed-at", metavar="WHEN", help="Law: when identity was confirmed.")
+@click.option("--fee-received-at", metavar="WHEN", help="Law: when a fee was received.")
+@click.option(
+    "--clarification-requested-at", metavar="WHEN", help="Law: when clarification was asked for."
+)
+@click.option(
+    "--clarification-received-at", metavar="WHEN", help="Law: when clarification was received."
+)
+@click.option(
+    "--manifestly",
+    type=click.Choice(["unfounded", "excessive"]),
+    help="Law, Art 12(5): the request is manifestly unfounded or excessive.",
+)
+@click.option(
+    "--manifest-action",
+    type=click.Choice(["refuse", "charge"]),
+    default="refuse",
+    show_default=True,
+    help="Law, Art 12(5): refuse the request, or charge a fee for it.",
+)
+@click.option(
+    "--ground",
+    type=click.Choice(
+        ["accuracy_contested", "unlawful_processing", "legal_claims", "objection_pending"]
+    ),
+    help="Law, Art 18(1): the ground of a restriction.",
+)
+@click.option("--compelling-grounds", metavar="TEXT", help="Law, Art 21(1): grounds to continue.")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -450,15 +482,38 @@ def request_cmd(
     corrections: Sequence[str],
     out: Path | None,
     fmt: str,
+    law: str | None,
+    identity_confirmed_at: str | None,
+    fee_received_at: str | None,
+    clarification_requested_at: str | None,
+    clarification_received_at: str | None,
+    manifestly: str | None,
+    manifest_action: str,
+    ground: str | None,
+    compelling_grounds: str | None,
 ) -> None:
     """Carry out a data-subject request: RIGHT is access, rectification, erasure, objection,
     restriction, portability or complaint. Prints the decision; exit 0, or 2 on bad input."""
     from fairproc.engine import Engine
     from fairproc.loader import load_policy
-    from fairproc.rights import access_report, request
+    from fairproc.rights import LawTerms, access_report, request
 
     when = _instant(at, "--at")
     assert when is not None
+    terms = LawTerms(
+        identity_confirmed_at=_instant(identity_confirmed_at, "--identity-confirmed-at"),
+        fee_received_at=_instant(fee_received_at, "--fee-received-at"),
+        clarification_requested_at=_instant(
+            clarification_requested_at, "--clarification-requested-at"
+        ),
+        clarification_received_at=_instant(
+            clarification_received_at, "--clarification-received-at"
+        ),
+        manifestly=manifestly,
+        manifest_action=manifest_action,
+        ground=ground,
+        compelling_grounds=compelling_grounds,
+    )
     fixes: dict[str, dict[str, str]] = {}
     for item in corrections:
         target, sep, value = item.partition("=")
@@ -470,7 +525,7 @@ def request_cmd(
         fixes.setdefault(record, {})[category] = value
     store = _open_store(store_url)
     try:
-        engine = Engine(load_policy(policy), store)
+        engine = Engine(load_policy(policy), store, law=law)
         result = request(
             engine,
             subject,
@@ -480,6 +535,7 @@ def request_cmd(
             complex=complex_,
             purposes=list(purposes) or None,
             corrections=fixes or None,
+            law=terms,
         )
     except FairprocError as exc:
         _fail(str(exc))
