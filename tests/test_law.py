@@ -153,6 +153,9 @@ def test_may_email_uses_only_the_addresses_the_law_allows(flexi: Policy) -> None
     decision = engine.may_email("ada", london(2026, 11, 23, 10))
     assert decision.outcome == "allowed"
     assert decision.addresses == ("ada.work@example.com",)
+    # the download the law stops informs the decision without failing it
+    download = [c for c in decision.checks if c.layer == "law" and c.scope == "hb"]
+    assert [(c.rule, c.passed) for c in download] == [("uk-gdpr.pecr_reg22", None)]
     notice = Engine(flexi, w.world()).may_email("ada", london(2026, 11, 23, 10))
     assert set(notice.addresses or ()) == {"ada@example.com", "ada.work@example.com"}
 
@@ -244,6 +247,15 @@ def test_law_terms_are_checked(flexi: Policy) -> None:
             "access",
             at,
             law=LawTerms(identity_confirmed_at=dt.datetime(2026, 3, 3)),
+        )
+    with pytest.raises(InputError, match="clarification_received_at: needs"):
+        plan_request(
+            engine,
+            "ada",
+            "access",
+            at,
+            verified=True,
+            law=LawTerms(clarification_received_at=at),
         )
     with pytest.raises(InputError, match="restriction ground 'bored'"):
         plan_request(engine, "ada", "restriction", at, verified=True, law=LawTerms(ground="bored"))

@@ -395,12 +395,13 @@ class LawLayer:
             reasons=reasons,
             categories=None if outcome != "allowed" else decision.categories,
             addresses=None if outcome != "allowed" else decision.addresses,
-            basis=decision.basis,
             checks=LazyChecks(_joined, notice_checks, tuple(law_checks)),
         )
 
     def email(self, engine: Engine, decision: Decision, subject: str, at: dt.datetime) -> Decision:
         """may_email beneath the law: allowed only by a record both notice and law allow."""
+        from fairproc.engine import _has_value  # the engine's test of a usable address
+
         info = self.policy.info
         assert info.marketing_purpose is not None and info.email_category is not None
         history = engine.history(subject)
@@ -408,7 +409,9 @@ class LawLayer:
         usable: list[Record] = []
         law_checks: list[Check] = []
         for rec in history.records:
-            if rec.collected_at.timestamp() > ts or not rec.data.get(info.email_category):
+            if rec.collected_at.timestamp() > ts or not _has_value(
+                rec.data.get(info.email_category)
+            ):
                 continue
             d = engine.may_process(rec, info.marketing_purpose, at)
             mine = [attrs.evolve(c, scope=rec.id) for c in d.checks if c.layer == "law"]
@@ -418,7 +421,12 @@ class LawLayer:
         if not decision.allowed:
             return self.beneath(decision, law_checks)
         if usable:
-            combined = self.beneath(decision, [c for c in law_checks if c.passed is not False])
+            # A record the law stops, beside one it allows, informs the decision without
+            # failing it (as an invalid safeguard beside a valid one does a transfer).
+            informing = [
+                attrs.evolve(c, passed=None) if c.passed is False else c for c in law_checks
+            ]
+            combined = self.beneath(decision, informing)
             return attrs.evolve(combined, addresses=history.usable_addresses(usable, ts))
         return self.beneath(decision, law_checks)
 

@@ -102,6 +102,11 @@ def plan_under_law(
     ):
         if value is not None and (not isinstance(value, dt.datetime) or value.utcoffset() is None):
             raise InputError.one(f"{key}: expected a timezone-aware instant, got {value!r}")
+    asked_at, answered_at = terms.clarification_requested_at, terms.clarification_received_at
+    if answered_at is not None and (asked_at is None or answered_at < asked_at):
+        raise InputError.one(
+            "clarification_received_at: needs clarification_requested_at at or before it"
+        )
     if terms.manifestly is not None and terms.manifestly not in MANIFESTLY:
         raise InputError.one(
             f"manifestly: expected unfounded or excessive, got {terms.manifestly!r}"
