@@ -220,6 +220,8 @@ def after_under_law(
         result = _objection(layer, planner, result, terms, at)
     elif right == "complaint":
         result = _complaint(layer, result, at)
+    if right in ("rectification", "objection") and planner.history.restricted(at.timestamp()):
+        result = _restriction_end(layer, right, result, at)
     decision = result.decision
     return attrs.evolve(
         result,
@@ -319,6 +321,28 @@ def _restriction(
             add_events=(Event(subject, kinds[0], at),),
             audit=(AuditEntry(at, "restrict", subject, rule=rule.id),),
         ),
+    )
+
+
+def _restriction_end(
+    layer: LawLayer, right: str, result: RequestResult, at: dt.datetime
+) -> RequestResult:
+    """A rectification or an objection decided while a restriction is in force may be the end
+    of an Art 18(1)(a) or (d) restriction: said, not done (the ground is not on the timeline)."""
+    rule = _rule(layer, "restriction_grounds", at)
+    if rule is None:
+        return result
+    ground = "accuracy_contested" if right == "rectification" else "objection_pending"
+    return _with(
+        result,
+        [
+            rule.check(
+                None,
+                f"a restriction is in force: if its ground is {ground}, it "
+                f"{RESTRICTION_GROUNDS[ground]}; lift it with the notice's lifting event, "
+                "telling the data subject first (Art 18(3))",
+            )
+        ],
     )
 
 
