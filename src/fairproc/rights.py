@@ -73,6 +73,25 @@ class RequestResult:
         return json.dumps(self.export, indent=2, ensure_ascii=False, default=str)
 
 
+@attrs.frozen
+class LawTerms:
+    """What a request's handling under a law layer reads (``fairproc.law``), beyond the notice:
+    when identity was confirmed and a fee received (Art 12A starts the clock at the latest of
+    those and receipt), when clarification was asked for and given (those days do not count),
+    whether the request is manifestly ``"unfounded"`` or ``"excessive"`` and whether the
+    controller then ``"refuse"``s or ``"charge"``s (Art 12(5)), the restriction ground (Art
+    18(1)) and compelling grounds for continuing despite an objection (Art 21(1))."""
+
+    identity_confirmed_at: dt.datetime | None = None
+    fee_received_at: dt.datetime | None = None
+    clarification_requested_at: dt.datetime | None = None
+    clarification_received_at: dt.datetime | None = None
+    manifestly: str | None = None  # "unfounded" or "excessive"
+    manifest_action: str = "refuse"  # or "charge"
+    ground: str | None = None  # restriction: accuracy_contested, unlawful_processing, ...
+    compelling_grounds: str | None = None
+
+
 def _right(policy: Policy, right: str) -> Right:
     found = policy.rights.get(right)
     if found is None:
@@ -91,8 +110,13 @@ def plan_request(
     complex: bool = False,
     purposes: Sequence[str] | None = None,
     corrections: Mapping[str, Mapping[str, Any]] | None = None,
+    law: LawTerms | None = None,
 ) -> RequestResult:
-    """Decide a request received at ``at``; nothing is changed until the result is applied."""
+    """Decide a request received at ``at``; nothing is changed until the result is applied.
+
+    ``law``: what the law's clocks and grounds read (identity confirmed, fee, clarification,
+    manifestly unfounded, restriction ground, compelling grounds); used only when the engine
+    has a law layer."""
 
     def plan() -> RequestResult:
         # One request reads the store as it stands: its revision once, not once per question.
@@ -106,6 +130,7 @@ def plan_request(
                 complex=complex,
                 purposes=purposes,
                 corrections=corrections,
+                law=law or LawTerms(),
             )
 
     if engine.log is not None:  # the request is logged, the questions it asked on the way not
@@ -123,20 +148,31 @@ def _plan_request(
     complex: bool,
     purposes: Sequence[str] | None,
     corrections: Mapping[str, Mapping[str, Any]] | None,
+    law: LawTerms,
 ) -> RequestResult:
     at = require_aware(at)
     policy = engine.policy
     r = _right(policy, right)
-    due = due_date(at, r.due_complex if complex else r.due, engine.tz)
     history = engine.history(subject)
     asked: dict[str, Any] = {"subject": subject, "right": right}
-    base = Check(
-        r.rule_id,
-        True,
-        r.clause,
-        r.note,
-        detail=f"due {due.isoformat()} ({'complex' if complex else 'not complex'})",
-    )
+    if engine.law is not None:
+        from fairproc.law_rights import plan_under_law
+
+        under = plan_under_law(engine, engine.law, history, r, at, asked, complex, verified, law)
+        if under.result is not None:
+            return under.result
+        assert under.due is not None and under.base is not None
+        due, base = under.due, under.base
+        verified = verified or under.identity_confirmed
+    else:
+        due = due_date(at, r.due_complex if complex else r.due, engine.tz)
+        base = Check(
+            r.rule_id,
+            True,
+            r.clause,
+            r.note,
+            detail=f"due {due.isoformat()} ({'complex' if complex else 'not complex'})",
+        )
     if not verified:
         refused = attrs.evolve(
             base,
@@ -164,6 +200,10 @@ def _plan_request(
             f"(it knows: {', '.join(RIGHTS)})"
         )
     result: RequestResult = handler(purposes=purposes, corrections=corrections)
+    if engine.law is not None:
+        from fairproc.law_rights import after_under_law
+
+        return after_under_law(engine, engine.law, planner, result, law, under.checks)
     return result
 
 
@@ -547,6 +587,7 @@ def request(
     complex: bool = False,
     purposes: Sequence[str] | None = None,
     corrections: Mapping[str, Mapping[str, Any]] | None = None,
+    law: LawTerms | None = None,
 ) -> RequestResult:
     """Decide a request and carry it out on the engine's store, all of it or none of it.
 
@@ -561,6 +602,7 @@ def request(
         complex=complex,
         purposes=purposes,
         corrections=corrections,
+        law=law,
     )
     apply_changes(engine, result.changes)
     return result
