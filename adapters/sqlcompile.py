@@ -504,6 +504,9 @@ class _Rows:
     column: str
     where: Callable[[Any], list[ColumnElement[bool]]]
     own: ColumnElement[Any] | None = None
+    # the alias every probe of these rows uses (sibling subqueries may share one), made once
+    # so that what filters them is compiled once; None: a fresh alias per probe
+    alias: Any = None
 
 
 # --- the compiler ----------------------------------------------------------------------------
@@ -544,7 +547,8 @@ class Compiler:
         self._aliases = 0
         self._root: Compiler = self if parent is None else parent._root
         self.level = collection_passes(policy) - 1 if level is None else level
-        self._collections_exact: bool | None = None
+        # the subject's records as counted collections: (alias, filter, exact), made once
+        self._counted: tuple[Any, list[ColumnElement[bool]], bool] | None = None
         self._ranges: dict[int, tuple[str, _Range] | None] = {}  # by id() of a node
 
     def compile(self, node: Node) -> Compiled:
@@ -894,7 +898,7 @@ class Compiler:
     def probe(self, rows: _Rows, start: int | None) -> SqlBool:
         if start is not None and start > self.at_us:
             return False  # no row is later than ``at``
-        t = self._alias(rows.table, rows.name)
+        t = rows.alias if rows.alias is not None else self._alias(rows.table, rows.name)
         where = rows.where(t)
         if start is not None:
             where.append(t.c[rows.column] >= start)
@@ -1007,12 +1011,20 @@ class Compiler:
             if not self.collections_exact():
                 return None  # checked in Python
             # First: the record's own collection often answers without a lookup.
+            counted_alias, counted, _ = self.counted()
 
             def collections(rr: Any) -> list[ColumnElement[bool]]:
-                return [rr.c.subject == r.c.subject, rr.c.collected_at <= at_us, *self.counted(rr)]
+                return [rr.c.subject == r.c.subject, rr.c.collected_at <= at_us, *counted]
 
             found.append(
-                _Rows(self.t.records, "rr", "collected_at", collections, own=r.c.collected_at)
+                _Rows(
+                    self.t.records,
+                    "rr",
+                    "collected_at",
+                    collections,
+                    own=r.c.collected_at,
+                    alias=counted_alias,
+                )
             )
         if fact.latest:
             latest = list(fact.latest)
@@ -1023,42 +1035,42 @@ class Compiler:
             found.append(_Rows(self.t.events, "e", "at", events))
         return tuple(found)
 
-    def counted(self, rr: Any) -> list[ColumnElement[bool]]:
-        """What keeps a record ``rr`` of the subject among the collections that count as
-        interactions: that it is the record asked about, or not overdue (the fixpoint of
-        :mod:`fairproc.retention`). The pass at ``level`` counts the records that the
-        retention due condition, compiled one level down, does not select; the lowest level
-        counts every record. The policy's number of
-        passes reaches the fixpoint (:func:`fairproc.retention.collection_passes`), so the
-        answer is exact when every level's due condition is."""
-        if self.level < 0:
-            return []
-        due = self._due_below(rr)
-        if isinstance(due.sure, bool):
-            return [rr.c.id == self.r.c.id] if due.sure else []
-        # The record asked about counts for itself; a NULL (a missing operand) is not due.
-        return [sa.or_(rr.c.id == self.r.c.id, sa.not_(_safe(due.sure)))]
-
-    def _due_below(self, rr: Any) -> _B:
-        """The retention due condition for the record ``rr``, compiled one level down."""
-        sub = Compiler(self.policy, self.at, self.t, rr, self.dialect, self.level - 1, self)
-        return sub.cond(due_node(self.policy))
+    def counted(self) -> tuple[Any, list[ColumnElement[bool]], bool]:
+        """The subject's records as the collections that count as interactions: an alias of
+        the records table, what keeps one of its rows (that it is the record asked about, or
+        not overdue: the fixpoint of :mod:`fairproc.retention`), and whether that is exact.
+        The pass at ``level`` counts the records the retention due condition, compiled one
+        level down, does not select; the lowest level counts every record. The policy's
+        number of passes reaches the fixpoint (:func:`fairproc.retention.collection_passes`),
+        so the answer is exact when every level's due condition is. Compiled once per
+        compiler: every probe of the collections shares the alias."""
+        if self._counted is None:
+            rr = self._alias(self.t.records, "rr")
+            if self.level < 0:
+                self._counted = (rr, [], True)
+            else:
+                sub = Compiler(self.policy, self.at, self.t, rr, self.dialect, self.level - 1, self)
+                due = sub.cond(due_node(self.policy))
+                exact = _same(due.sure, due.maybe)
+                keep: list[ColumnElement[bool]]
+                if isinstance(due.sure, bool):
+                    keep = [rr.c.id == self.r.c.id] if due.sure else []
+                else:
+                    # The record asked about counts for itself; a NULL (a missing operand)
+                    # is not due.
+                    keep = [sa.or_(rr.c.id == self.r.c.id, sa.not_(_safe(due.sure)))]
+                self._counted = (rr, keep, exact)
+        return self._counted
 
     def collections_exact(self) -> bool:
         """Whether the collections that count are selected exactly in SQL at this level."""
-        if self._collections_exact is None:
-            exact = True
-            if self.level >= 0:
-                due = self._due_below(self.t.alias(self.t.records, "counted"))
-                exact = _same(due.sure, due.maybe)
-            self._collections_exact = exact
-        return self._collections_exact
+        return self.counted()[2]
 
     def greatest(self, rows: Sequence[_Rows]) -> ColumnElement[Any]:
         """The greatest instant of ``rows`` (NULL when there is none)."""
         parts: list[ColumnElement[Any]] = []
         for each in rows:
-            t = self._alias(each.table, each.name)
+            t = each.alias if each.alias is not None else self._alias(each.table, each.name)
             parts.append(
                 sa.select(sa.func.max(t.c[each.column])).where(*each.where(t)).scalar_subquery()
             )

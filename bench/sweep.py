@@ -15,8 +15,9 @@ another's, and each peak is its own):
   subject beforehand as the store holds them: the reference policy's retention rules written
   by hand (cookies 12 months from collection, enquiries 10 years from their resolution,
   handbook downloads 4 years from the last interaction, 10 years from an office let, the
-  longest governing), calendar arithmetic with dateutil's relativedelta on the London wall
-  clock, as a careful hand writes it;
+  longest governing; a record overdue by its own rule is no interaction, and a subject's
+  handbook downloads fall due together), calendar arithmetic with dateutil's relativedelta
+  on the London wall clock, as a careful hand writes it;
 * SQLite baseline: one hand-written SQL statement selecting the due record ids, run through
   the ``sqlite3`` module. Each rule is an exact predicate on integer microseconds: ``x +
   period <= at`` is ``x < bound``, the bound found in Python with the hand-written calendar
@@ -150,21 +151,31 @@ def hand_due(
 def baseline_memory(
     records: Sequence[Record], events_by_subject: dict[str, list[Event]], at: dt.datetime
 ) -> list[str]:
+    summaries: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+
+    def summary_of(subject: str) -> tuple[Any, Any, dict[str, Any]]:
+        found = summaries.get(subject)
+        if found is None:
+            found = summaries[subject] = summarise(events_by_subject.get(subject, ()), at)
+        return found
+
+    # A collection counts as an interaction unless its record is overdue by its own rule; a
+    # subject's handbook downloads all count (they fall due together, from the latest).
     last_collection: dict[str, dt.datetime] = {}
     for r in records:
         c = r.collected_at
-        if c <= at:
+        if c <= at and (
+            r.source == "handbook_download"
+            or not hand_due(r.id, r.source, c, summary_of(r.subject), None, at)
+        ):
             old = last_collection.get(r.subject)
             if old is None or c > old:
                 last_collection[r.subject] = c
-    summaries: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
     due = []
     for r in records:
         if r.source == "phone_call":
             continue
-        summary = summaries.get(r.subject)
-        if summary is None:
-            summary = summaries[r.subject] = summarise(events_by_subject.get(r.subject, ()), at)
+        summary = summary_of(r.subject)
         if hand_due(r.id, r.source, r.collected_at, summary, last_collection.get(r.subject), at):
             due.append(r.id)
     return due
@@ -187,13 +198,18 @@ def baseline_csv(folder: Path, at: dt.datetime) -> list[str]:
                 )
     summaries = {s: summarise(evs, at) for s, evs in events.items()}
     none: tuple[Any, Any, dict[str, Any]] = (None, None, {})
+    # A collection counts unless its record is overdue by its own rule (handbook downloads
+    # fall due together, so each counts), as baseline_memory reads it.
     last_collection: dict[str, dt.datetime] = {}
     with open(folder / "records.csv", encoding="utf-8", newline="") as f:
         rows = csv.reader(f)
         next(rows)
-        for _rid, subject, _source, collected, _data in rows:
+        for rid, subject, source, collected, _data in rows:
             c = _instant(collected)
-            if c <= at:
+            if c <= at and (
+                source == "handbook_download"
+                or not hand_due(rid, source, c, summaries.get(subject, none), None, at)
+            ):
                 old = last_collection.get(subject)
                 if old is None or c > old:
                     last_collection[subject] = c
@@ -260,7 +276,18 @@ def baseline_sql(at: dt.datetime) -> tuple[str, dict[str, Any]]:
                                   AND i.at >= :four_years AND i.at <= :at)
                 AND NOT EXISTS (SELECT 1 FROM fairproc_records c
                                 WHERE c.subject = r.subject
-                                  AND c.collected_at >= :four_years AND c.collected_at <= :at))
+                                  AND c.collected_at >= :four_years AND c.collected_at <= :at
+                                  -- an overdue record is no interaction
+                                  AND NOT (c.source = 'website_visit'
+                                           AND c.collected_at < :twelve_months)
+                                  AND NOT (c.source IN ({enquiry})
+                                           AND coalesce((SELECT max(ce.at)
+                                                         FROM fairproc_events ce
+                                                         WHERE ce.record = c.id
+                                                           AND ce.subject = c.subject
+                                                           AND ce.kind = 'enquiry_resolved'
+                                                           AND ce.at <= :at), :at)
+                                               < :ten_years)))
           )
         ORDER BY r.seq
     """

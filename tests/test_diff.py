@@ -212,3 +212,19 @@ def test_cli_diff_markdown_and_json(tmp_path: Path, new_policy: Policy, result: 
     assert same.exit_code == 0 and "No decision changes" in same.output
     bad = runner.invoke(main, ["diff", "flexioffices", str(tmp_path / "nowhere")])
     assert bad.exit_code == 2
+
+
+def test_a_change_seen_only_in_the_scenarios_has_an_example_from_a_scenario_world(
+    old_policy: Policy, new_policy: Policy
+) -> None:
+    """With no generated world, the cookie change's example is shrunk from a scenario's own
+    world, on which the same question still changes."""
+    found = diff_policies(old_policy, new_policy, scenarios=[SCENARIOS], worlds=0, seed=SEED)
+    by_rule = {g.rule: g.example for g in found.groups}
+    example = by_rule[CHANGED]
+    assert example is not None and example.world is not None and example.ask is not None
+    again = compare(
+        Engine(old_policy, example.world), Engine(new_policy, example.world), [example.ask], ""
+    )
+    assert again and again[0].rules == (CHANGED,)
+    assert ".toml: expect[" in example.origin  # from a scenario file, not a generated world

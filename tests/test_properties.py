@@ -478,7 +478,12 @@ def test_the_legitimate_interests_window_closes_four_years_after_the_last_intera
             dt.timedelta(minutes=30),
             dt.timedelta(hours=1),
         ):
-            assert window((closes + delta).astimezone(written)) is False, (closes, delta, written)
+            after = (closes + delta).astimezone(written)
+            # Closed from then on, unless (asked earlier than ``at``) a record that was overdue
+            # at ``at`` still counted then.
+            assert window(after) is open_at(after), (closes, delta, written)
+            if after.timestamp() >= at.timestamp():
+                assert window(after) is False, (closes, delta, written)
             before = closes - delta
             if delta and before.timestamp() >= at.timestamp():
                 when = before.astimezone(written)

@@ -44,7 +44,17 @@ def main() -> None:
 @main.command("lint")
 @click.argument("policy", default="flexioffices")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--against",
+    "against",
+    metavar="LAW",
+    help="Lint the notice beneath a law layer (e.g. uk-gdpr): findings quote both texts.",
 )
 @click.option(
     "--fail-on",
@@ -59,7 +69,7 @@ def main() -> None:
     metavar="DATE",
     help="Judge safeguards as of this date (YYYY-MM-DD) instead of as they stand.",
 )
-def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None) -> None:
+def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None, against: str | None) -> None:
     """Report findings about POLICY itself (a shipped name or a folder)."""
     from fairproc.lint import at_least, lint
     from fairproc.loader import load_policy
@@ -77,7 +87,12 @@ def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None) -> None:
             raise click.BadParameter(
                 f"expected YYYY-MM-DD, got {at!r}", param_hint="--at"
             ) from None
+    if against is not None:
+        _lint_against(loaded, against, day, fmt, fail_on)
+        return
     findings = lint(loaded, day)
+    if fmt == "markdown":
+        raise click.BadParameter("markdown is for --against", param_hint="--format")
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -111,6 +126,22 @@ def lint_cmd(policy: str, fmt: str, fail_on: str, at: str | None) -> None:
     sys.exit(1 if at_least(findings, fail_on) else 0)
 
 
+def _lint_against(policy: Any, against: str, day: dt.date | None, fmt: str, fail_on: str) -> None:
+    from fairproc.law import load_law
+    from fairproc.law_lint import lint_against, render
+
+    try:
+        law = load_law(against)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    findings = lint_against(policy, law, day)
+    click.echo(render(findings, policy, law, fmt))
+    floor = ("info", "warning", "error").index(fail_on)
+    failing = [f for f in findings if ("info", "warning", "error").index(f.severity) >= floor]
+    sys.exit(1 if failing else 0)
+
+
 @main.group("scenarios")
 def scenarios_group() -> None:
     """Run documented rule scenarios (see docs/scenarios.md)."""
@@ -135,6 +166,12 @@ def scenarios_group() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Explain passing expectations too.")
 @click.option(
+    "--law",
+    "law",
+    metavar="LAW",
+    help="Run every scenario beneath this law layer (e.g. uk-gdpr), as `law =` in a file.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
@@ -154,6 +191,7 @@ def scenarios_run(
     verbose: bool,
     output: Path | None,
     log_path: Path | None,
+    law: str | None,
 ) -> None:
     """Run the scenario files in PATHS: files, folders searched for *.toml, or a shipped
     policy's name (its scenarios, installed with fairproc).
@@ -183,9 +221,9 @@ def scenarios_run(
         from fairproc.decision_log import DecisionLog
 
         with DecisionLog(log_path) as log:
-            results = scenarios.run_paths(paths, factory, log)
+            results = scenarios.run_paths(paths, factory, log, law=law)
     else:
-        results = scenarios.run_paths(paths, factory)
+        results = scenarios.run_paths(paths, factory, law=law)
     if not results:
         _fail("no scenario files found (a scenario file is a *.toml file with a [scenario] table)")
     if fmt == "text":
@@ -247,6 +285,7 @@ def _store_factory(url: str) -> Any:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option("--law", "law", metavar="LAW", help="Decide beneath this law layer (e.g. uk-gdpr).")
 def explain_cmd(
     ask: str,
     scenario_file: Path | None,
@@ -258,6 +297,7 @@ def explain_cmd(
     court_order: bool,
     at: str | None,
     fmt: str,
+    law: str | None,
 ) -> None:
     """Ask one question and print the decision with its full trace."""
     from fairproc.engine import Engine
@@ -271,11 +311,12 @@ def explain_cmd(
             scenario = load_scenario(scenario_file)
             loaded, world = scenario.policy, scenario.world()
             when = when or scenario.now
+            law = law or scenario.law
         else:
             loaded, world = load_policy(policy or "flexioffices"), World()
         if when is None:
             raise click.UsageError("give --at (or a --scenario whose now is the clock)")
-        engine = Engine(loaded, world)
+        engine = Engine(loaded, world, law=law)
         needed = {
             "may_process": ("record", "purpose"),
             "route": ("record",),
@@ -411,6 +452,35 @@ def sweep_cmd(
     type=click.Path(path_type=Path),
     help="Write exports (access copy, portable data) into this folder.",
 )
+@click.option("--law", "law", metavar="LAW", help="Decide beneath this law layer (e.g. uk-gdpr).")
+@click.option("--identity-confirmed-at", metavar="WHEN", help="Law: when identity was confirmed.")
+@click.option("--fee-received-at", metavar="WHEN", help="Law: when a fee was received.")
+@click.option(
+    "--clarification-requested-at", metavar="WHEN", help="Law: when clarification was asked for."
+)
+@click.option(
+    "--clarification-received-at", metavar="WHEN", help="Law: when clarification was received."
+)
+@click.option(
+    "--manifestly",
+    type=click.Choice(["unfounded", "excessive"]),
+    help="Law, Art 12(5): the request is manifestly unfounded or excessive.",
+)
+@click.option(
+    "--manifest-action",
+    type=click.Choice(["refuse", "charge"]),
+    default="refuse",
+    show_default=True,
+    help="Law, Art 12(5): refuse the request, or charge a fee for it.",
+)
+@click.option(
+    "--ground",
+    type=click.Choice(
+        ["accuracy_contested", "unlawful_processing", "legal_claims", "objection_pending"]
+    ),
+    help="Law, Art 18(1): the ground of a restriction.",
+)
+@click.option("--compelling-grounds", metavar="TEXT", help="Law, Art 21(1): grounds to continue.")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -426,15 +496,38 @@ def request_cmd(
     corrections: Sequence[str],
     out: Path | None,
     fmt: str,
+    law: str | None,
+    identity_confirmed_at: str | None,
+    fee_received_at: str | None,
+    clarification_requested_at: str | None,
+    clarification_received_at: str | None,
+    manifestly: str | None,
+    manifest_action: str,
+    ground: str | None,
+    compelling_grounds: str | None,
 ) -> None:
     """Carry out a data-subject request: RIGHT is access, rectification, erasure, objection,
     restriction, portability or complaint. Prints the decision; exit 0, or 2 on bad input."""
     from fairproc.engine import Engine
     from fairproc.loader import load_policy
-    from fairproc.rights import access_report, request
+    from fairproc.rights import LawTerms, access_report, request
 
     when = _instant(at, "--at")
     assert when is not None
+    terms = LawTerms(
+        identity_confirmed_at=_instant(identity_confirmed_at, "--identity-confirmed-at"),
+        fee_received_at=_instant(fee_received_at, "--fee-received-at"),
+        clarification_requested_at=_instant(
+            clarification_requested_at, "--clarification-requested-at"
+        ),
+        clarification_received_at=_instant(
+            clarification_received_at, "--clarification-received-at"
+        ),
+        manifestly=manifestly,
+        manifest_action=manifest_action,
+        ground=ground,
+        compelling_grounds=compelling_grounds,
+    )
     fixes: dict[str, dict[str, str]] = {}
     for item in corrections:
         target, sep, value = item.partition("=")
@@ -446,7 +539,7 @@ def request_cmd(
         fixes.setdefault(record, {})[category] = value
     store = _open_store(store_url)
     try:
-        engine = Engine(load_policy(policy), store)
+        engine = Engine(load_policy(policy), store, law=law)
         result = request(
             engine,
             subject,
@@ -456,6 +549,7 @@ def request_cmd(
             complex=complex_,
             purposes=list(purposes) or None,
             corrections=fixes or None,
+            law=terms,
         )
     except FairprocError as exc:
         _fail(str(exc))

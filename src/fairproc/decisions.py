@@ -35,6 +35,9 @@ class Check:
     reason: str | None = None  # the code a failed rule gives (suppressed, li_window_expired...)
     detail: str | None = None
     scope: str | None = None  # which record, in a decision about several
+    # None for the notice's own rules; "law" for a law layer's (fairproc.law), whose clause
+    # quotes the law rather than the notice
+    layer: str | None = None
     facts_fn: Callable[[], Mapping[str, Any]] = attrs.field(default=_no_facts, eq=False, repr=False)
 
     @property
@@ -49,6 +52,8 @@ class Check:
                 out[key] = value
         out["facts"] = {k: converter.unstructure(v) for k, v in self.facts.items()}
         out["clause"] = self.clause
+        if self.layer is not None:
+            out["layer"] = self.layer
         if self.note:
             out["note"] = self.note
         return out
@@ -229,7 +234,10 @@ class Decision:
             lines.append(head)
             for name, value in check.facts.items():
                 lines.append(f"         {name} = {_fact(value, self.tz)}")
-            lines.append(f'         notice: "{check.clause}"')
+            if check.layer == "law":
+                lines.append(f"         law: {check.clause}")
+            else:
+                lines.append(f'         notice: "{check.clause}"')
             if check.note:
                 lines.append(f"         reading: {check.note}")
         return "\n".join(lines)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,10 @@ importlib.import_module("fairproc.rights")
 importlib.import_module("fairproc.sweep")
 
 Answer = Mapping[str, Any]
+# The questions an engine answers by itself (a request and a sweep are asked of a store).
+ENGINE_QUESTIONS = frozenset(
+    {"may_process", "route", "may_share", "transfer", "may_email", "retention"}
+)
 
 
 @attrs.frozen
@@ -408,6 +412,9 @@ def _scenario_changes(path: Path, old: Policy, new: Policy) -> list[Change]:
         rules = _unknown_ids(old_text if isinstance(before, str) else new_text)
         return [Change(origin, None, {"file": old_text}, {"file": new_text}, rules)]
     out = []
+    # Until a request changes it, the scenario's own world is where an expectation is asked: a
+    # world an example may start from (checked again before it is used).
+    world = scenario.world() if scenario is not None else None
     for a, b in zip(before, after, strict=True):
         da, db = a.decision, b.decision
         old_answer = answer(da) if da is not None else dict(a.actual) or {"error": a.error}
@@ -420,7 +427,11 @@ def _scenario_changes(path: Path, old: Policy, new: Policy) -> list[Change]:
                 rules = _sweep_rules(scenario, exp.at, sorted(due), old, new)
             else:
                 rules = _turns_on(ask, da, db, old, new)
-            out.append(Change(f"{origin}: {exp.name}", ask, old_answer, new_answer, rules))
+            asked_of = world if exp.ask in ENGINE_QUESTIONS else None
+            change = Change(f"{origin}: {exp.name}", ask, old_answer, new_answer, rules, asked_of)
+            out.append(change)
+        if a.expectation.ask == "request":
+            world = None
     return out
 
 
@@ -475,13 +486,28 @@ def diff_policies(
     groups = []
     for rule in sorted(by_rule):
         members = by_rule[rule]
-        with_world = [c for c in members if c.world is not None]
-        example = None
-        if with_world:
-            smallest = min(with_world, key=lambda c: _size(c.world))
-            example = shrink(smallest, old, new)
+        example = _example(members, old, new)
         groups.append(Group(rule, tuple(members), example))
     return PolicyDiff(old, new, tuple(groups), checked, tuple(cases))
+
+
+def _example(members: Sequence[Change], old: Policy, new: Policy) -> Change | None:
+    """The minimal example of a group: from its smallest generated world, or else from a
+    scenario's world on which the same question changes again, turning on the same rules."""
+    generated = [c for c in members if c.world is not None and c.origin.startswith("generated")]
+    if generated:
+        return shrink(min(generated, key=lambda c: _size(c.world)), old, new)
+    for change in sorted(
+        (c for c in members if c.world is not None and c.ask is not None),
+        key=lambda c: _size(c.world),
+    ):
+        assert change.world is not None and change.ask is not None
+        again = compare(
+            Engine(old, change.world), Engine(new, change.world), [change.ask], change.origin
+        )
+        if again and again[0].rules == change.rules:
+            return shrink(attrs.evolve(again[0], world=change.world), old, new)
+    return None
 
 
 def _size(world: World | None) -> int:

@@ -18,6 +18,7 @@ from fairproc.clock import require_aware, to_local
 from fairproc.conditions import remember
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.errors import InputError, did_you_mean
+from fairproc.law import Law, LawLayer, load_law
 from fairproc.model import (
     BasisGrant,
     Policy,
@@ -72,8 +73,12 @@ class Engine:
         policy: Policy,
         store: HistorySource | None = None,
         log: DecisionLogger | None = None,
+        law: Law | str | None = None,
     ):
+        """``law``: a law layer (:mod:`fairproc.law`, e.g. ``"uk-gdpr"``) every decision is
+        taken beneath: it may deny what the notice allows, never allow what it denies."""
         self.policy = policy
+        self.law: LawLayer | None = None if law is None else LawLayer(load_law(law), policy)
         self.store: HistorySource = store if store is not None else World()
         self.log = log
         self.tz = policy.tz
@@ -218,7 +223,7 @@ class Engine:
         found = self._purpose(purpose)
         ctx = Ctx(at, self.history(rec.subject), rec, purpose)
         ok, reasons, state = self._process(rec, found, ctx)
-        return Decision(
+        decision = Decision(
             "may_process",
             "allowed" if ok else "denied",
             at,
@@ -228,6 +233,9 @@ class Engine:
             checks=LazyChecks(self._process_checks, state, None),
             tz=self.tz,
         )
+        if self.law is None:
+            return decision
+        return self.law.beneath(decision, self.law.process_checks(self, rec, found, ctx.basis, at))
 
     def _process(
         self, rec: Record, purpose: Purpose, ctx: Ctx
@@ -500,7 +508,7 @@ class Engine:
             # An invalid safeguard beside a valid one does not fail an allowed transfer: it
             # informs it, and its finding says why (as may_share does).
             checks = [attrs.evolve(c, passed=None) if c.passed is False else c for c in checks]
-        return Decision(
+        decision = Decision(
             "transfer",
             "allowed" if ok else "denied",
             at,
@@ -510,6 +518,9 @@ class Engine:
             checks=tuple(checks),
             tz=self.tz,
         )
+        if self.law is None:
+            return decision
+        return self.law.beneath(decision, self.law.transfer_checks(r, at))
 
     def _transfer_checks(
         self, r: Recipient, at: dt.datetime
@@ -651,7 +662,7 @@ class Engine:
                     attrs.evolve(c, passed=None) if c.passed is False else c for c in tchecks
                 )
         ok = all(c.passed is not False for c in checks)
-        return Decision(
+        decision = Decision(
             "may_share",
             "allowed" if ok else "denied",
             at,
@@ -662,6 +673,9 @@ class Engine:
             checks=tuple(checks),
             tz=self.tz,
         )
+        if self.law is None:
+            return decision
+        return self.law.beneath(decision, self.law.share_checks(self, rec, r, at))
 
     # -- email --
 
@@ -717,7 +731,7 @@ class Engine:
                 ]
             return [c for st in states for c in self._process_checks(st, st[0].id)]
 
-        return Decision(
+        decision = Decision(
             "may_email",
             "allowed" if ok else "denied",
             at,
@@ -727,6 +741,9 @@ class Engine:
             checks=LazyChecks(checks),
             tz=self.tz,
         )
+        if self.law is None:
+            return decision
+        return self.law.email(self, decision, subject, at)
 
 
 def _has_value(value: Any) -> bool:

@@ -184,6 +184,7 @@ def shipped_policies() -> list[str]:
         for p in root.iterdir()
         if p.is_dir()
         and not p.name.startswith("_")
+        and not (p / "law.toml").is_file()  # a law layer (fairproc.law), not a notice
         and any(c.name.endswith(".toml") for c in p.iterdir())
     )
 

@@ -476,3 +476,12 @@ class SuppressionEntry:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def address_of(record: Record, category: str | None) -> str | None:
+    """The address ``record`` holds in ``category`` (the policy's email category),
+    normalised; None where it holds none."""
+    value = record.data.get(category) if category else None
+    if isinstance(value, str) and value.strip():
+        return normalise_email(value)
+    return None

@@ -45,7 +45,15 @@ from fairproc.clock import require_aware
 from fairproc.decisions import Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError, PolicyError, Problem, did_you_mean
-from fairproc.model import Event, Policy, Reaction, Record, SuppressionEntry, normalise_email
+from fairproc.model import (
+    Event,
+    Policy,
+    Reaction,
+    Record,
+    SuppressionEntry,
+    address_of,
+    normalise_email,
+)
 from fairproc.rights import apply_changes
 from fairproc.store import AuditEntry, ChangeSet
 from fairproc.world import Ctx, HistorySource, SubjectHistory
@@ -212,10 +220,9 @@ def _suppress(
 ) -> tuple[SuppressionEntry, ...]:
     emails = list(history.emails)
     category = engine.policy.info.email_category
-    if isinstance(arrival, Record) and category:
-        value = arrival.data.get(category)
-        if isinstance(value, str) and value.strip():
-            emails.append(normalise_email(value))
+    address = address_of(arrival, category) if isinstance(arrival, Record) else None
+    if address is not None:
+        emails.append(address)
     fresh = [e for e in dict.fromkeys(emails) if e not in listed]
     listed.update(normalise_email(x.email) for x in engine.store.suppression_entries(fresh))
     entries = tuple(SuppressionEntry(e, at, reason) for e in fresh if e not in listed)

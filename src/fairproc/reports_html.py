@@ -479,7 +479,8 @@ def _checks(decision: Decision, notice: NoticeMap | None) -> str:
             f"<code>{_e(k)}</code> = {_e(_plain(converter.unstructure(v)))}"
             for k, v in check.facts.items()
         )
-        words = f"“{_e(check.clause)}”"
+        # a law layer's check quotes the law (its cite and words), not the notice
+        words = f"law: {_e(check.clause)}" if check.layer == "law" else f"“{_e(check.clause)}”"
         if check.note:
             words += f'<br><span class="muted">reading: {_e(check.note)}</span>'
         return [mark, _rule_link(check.rule, notice), what, facts, words]

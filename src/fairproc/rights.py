@@ -86,6 +86,25 @@ class RequestResult:
         return json.dumps(self.export, indent=2, ensure_ascii=False, default=str)
 
 
+@attrs.frozen
+class LawTerms:
+    """What a request's handling under a law layer reads (``fairproc.law``), beyond the notice:
+    when identity was confirmed and a fee received (Art 12A starts the clock at the latest of
+    those and receipt), when clarification was asked for and given (those days do not count),
+    whether the request is manifestly ``"unfounded"`` or ``"excessive"`` and whether the
+    controller then ``"refuse"``s or ``"charge"``s (Art 12(5)), the restriction ground (Art
+    18(1)) and compelling grounds for continuing despite an objection (Art 21(1))."""
+
+    identity_confirmed_at: dt.datetime | None = None
+    fee_received_at: dt.datetime | None = None
+    clarification_requested_at: dt.datetime | None = None
+    clarification_received_at: dt.datetime | None = None
+    manifestly: str | None = None  # "unfounded" or "excessive"
+    manifest_action: str = "refuse"  # or "charge"
+    ground: str | None = None  # restriction: accuracy_contested, unlawful_processing, ...
+    compelling_grounds: str | None = None
+
+
 def _right(policy: Policy, right: str) -> Right:
     found = policy.rights.get(right)
     if found is None:
@@ -107,8 +126,13 @@ def plan_request(
     complex: bool = False,
     purposes: Sequence[str] | None = None,
     corrections: Mapping[str, Mapping[str, Any]] | None = None,
+    law: LawTerms | None = None,
 ) -> RequestResult:
-    """Decide a request received at ``at``; nothing is changed until the result is applied."""
+    """Decide a request received at ``at``; nothing is changed until the result is applied.
+
+    ``law``: what the law's clocks and grounds read (identity confirmed, fee, clarification,
+    manifestly unfounded, restriction ground, compelling grounds); used only when the engine
+    has a law layer."""
 
     def plan() -> RequestResult:
         # One request reads the store as it stands: its revision once, not once per question.
@@ -122,6 +146,7 @@ def plan_request(
                 complex=complex,
                 purposes=purposes,
                 corrections=corrections,
+                law=law or LawTerms(),
             )
 
     if engine.log is not None:  # the request is logged, the questions it asked on the way not
@@ -139,20 +164,31 @@ def _plan_request(
     complex: bool,
     purposes: Sequence[str] | None,
     corrections: Mapping[str, Mapping[str, Any]] | None,
+    law: LawTerms,
 ) -> RequestResult:
     at = require_aware(at)
     policy = engine.policy
     r = _right(policy, right)
-    due = due_date(at, r.due_complex if complex else r.due, engine.tz)
     history = engine.history(subject)
     asked: dict[str, Any] = {"subject": subject, "right": right}
-    base = Check(
-        r.rule_id,
-        True,
-        r.clause,
-        r.note,
-        detail=f"due {due.isoformat()} ({'complex' if complex else 'not complex'})",
-    )
+    if engine.law is not None:
+        from fairproc.law_rights import plan_under_law
+
+        under = plan_under_law(engine, engine.law, history, r, at, asked, complex, verified, law)
+        if under.result is not None:
+            return under.result
+        assert under.due is not None and under.base is not None
+        due, base = under.due, under.base
+        verified = verified or under.identity_confirmed
+    else:
+        due = due_date(at, r.due_complex if complex else r.due, engine.tz)
+        base = Check(
+            r.rule_id,
+            True,
+            r.clause,
+            r.note,
+            detail=f"due {due.isoformat()} ({'complex' if complex else 'not complex'})",
+        )
     if not verified:
         refused = attrs.evolve(
             base,
@@ -173,31 +209,44 @@ def _plan_request(
             )
         )
     planner = _Planner(engine, history, r, at, due, asked, base)
-    if right in _ACTS_ON_RECORDS and not history.records:
-        # Said plainly, never a silent "granted" with nothing in it. An access request is
-        # answered by confirming that nothing is held (Art 15(1): "confirmation as to whether
-        # or not personal data ... are being processed"); a subject with events but no
-        # records is granted a copy of its timeline.
-        if right != "access":
-            return planner.refuse(
-                "no_records",
-                f"no records about {subject!r} are held: there is nothing to "
-                f"{_ACTS_ON_RECORDS[right]}",
+    result = _nothing_held(planner, right, subject, history)
+    if result is None:
+        handler = getattr(planner, f"_{right}", None)
+        if handler is None:
+            raise InputError.one(
+                f"fairproc does not know how to carry out a {right!r} request "
+                f"(it knows: {', '.join(RIGHTS)})"
             )
-        if not history.events:
-            return planner.refuse(
-                "no_records",
-                f"no records or events about {subject!r} are held: nothing to disclose; "
-                "tell the requester that no personal data about them is held",
-            )
-    handler = getattr(planner, f"_{right}", None)
-    if handler is None:
-        raise InputError.one(
-            f"fairproc does not know how to carry out a {right!r} request "
-            f"(it knows: {', '.join(RIGHTS)})"
-        )
-    result: RequestResult = handler(purposes=purposes, corrections=corrections)
+        result = handler(purposes=purposes, corrections=corrections)
+    if engine.law is not None:
+        from fairproc.law_rights import after_under_law
+
+        return after_under_law(engine, engine.law, planner, result, law, under.checks)
     return result
+
+
+def _nothing_held(
+    planner: _Planner, right: str, subject: str, history: SubjectHistory
+) -> RequestResult | None:
+    """A request about a subject of whom no record is held, refused with ``no_records`` and
+    said plainly, never a silent "granted" with nothing in it; None when there is something
+    to act on. An access request is answered by confirming that nothing is held (Art 15(1):
+    "confirmation as to whether or not personal data ... are being processed"); a subject
+    with events but no records is granted a copy of its timeline."""
+    if right not in _ACTS_ON_RECORDS or history.records:
+        return None
+    if right != "access":
+        return planner.refuse(
+            "no_records",
+            f"no records about {subject!r} are held: there is nothing to {_ACTS_ON_RECORDS[right]}",
+        )
+    if history.events:
+        return None
+    return planner.refuse(
+        "no_records",
+        f"no records or events about {subject!r} are held: nothing to disclose; "
+        "tell the requester that no personal data about them is held",
+    )
 
 
 class _Planner:
@@ -582,6 +631,7 @@ def request(
     complex: bool = False,
     purposes: Sequence[str] | None = None,
     corrections: Mapping[str, Mapping[str, Any]] | None = None,
+    law: LawTerms | None = None,
 ) -> RequestResult:
     """Decide a request and carry it out on the engine's store, all of it or none of it.
 
@@ -596,6 +646,7 @@ def request(
         complex=complex,
         purposes=purposes,
         corrections=corrections,
+        law=law,
     )
     apply_changes(engine, result.changes)
     return result

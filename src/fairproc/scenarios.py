@@ -99,8 +99,26 @@ ASKS: dict[str, Ask] = {
                 "complex": "bool",
                 "purposes": "purposes",
                 "corrections": "corrections",
+                # read only beneath a law layer (fairproc.law_rights)
+                "identity_confirmed_at": "instant",
+                "fee_received_at": "instant",
+                "clarification_requested_at": "instant",
+                "clarification_received_at": "instant",
+                "manifestly": "text",
+                "manifest_action": "text",
+                "ground": "text",
+                "compelling_grounds": "text",
             },
-            frozenset({"granted", "partially_granted", "refused"}),
+            frozenset(
+                {
+                    "granted",
+                    "partially_granted",
+                    "refused",
+                    "awaiting_identity",
+                    "awaiting_fee",
+                    "awaiting_clarification",
+                }
+            ),
             {
                 "due": "instant",
                 "kept": "records",
@@ -109,7 +127,20 @@ ASKS: dict[str, Ask] = {
                 "rules": "rules",
                 "reasons": "codes",
             },
-            optional={"verified": True, "complex": False, "purposes": None, "corrections": None},
+            optional={
+                "verified": True,
+                "complex": False,
+                "purposes": None,
+                "corrections": None,
+                "identity_confirmed_at": None,
+                "fee_received_at": None,
+                "clarification_requested_at": None,
+                "clarification_received_at": None,
+                "manifestly": None,
+                "manifest_action": "refuse",
+                "ground": None,
+                "compelling_grounds": None,
+            },
         ),
         Ask("sweep", {}, frozenset(), {"due": "records"}),
     ]
@@ -165,6 +196,7 @@ class Scenario:
     suppression: tuple[SuppressionEntry, ...]
     expectations: tuple[Expectation, ...]
     documents: str | None = None
+    law: str | None = None  # the law layer the scenario asks for (fairproc.law), or none
 
     def world(self) -> World:
         return World(self.records, self.events, self.suppression)
@@ -196,6 +228,7 @@ class _Reader:
         self.path = path
         self.file = str(path)
         self.problems: list[Problem] = []
+        self.law_rules: set[str] = set()  # the rule ids a scenario's law layer adds
         self.lines: LineIndex | None = None
 
     def problem(self, message: str, *path: str | int) -> None:
@@ -296,7 +329,7 @@ class _Reader:
             raise self.fail()
         head = self.table(
             doc["scenario"],
-            ["title", "policy", "now", "documents", "description"],
+            ["title", "policy", "now", "documents", "description", "law"],
             ["title", "policy", "now"],
             "scenario",
         )
@@ -320,6 +353,18 @@ class _Reader:
         if policy is None or now is None:
             raise self.fail()
 
+        law_name = None
+        law_rules: set[str] = set()
+        if "law" in head:
+            law_name = self.string(head["law"], "scenario", "law")
+            if law_name is not None:
+                from fairproc.law import load_law
+
+                try:
+                    law_rules = set(load_law(law_name).rule_index())
+                except FairprocError as exc:
+                    self.problem(f"law {law_name!r} could not be loaded: {exc}", "scenario", "law")
+        self.law_rules = law_rules
         records = self.records(doc.get("record", []), policy)
         record_ids = {r.id for r in records}
         events = self.events(doc.get("event", []), policy, record_ids)
@@ -338,6 +383,7 @@ class _Reader:
             tuple(suppression),
             tuple(expectations),
             head.get("documents") if isinstance(head.get("documents"), str) else None,
+            law_name,
         )
 
     def array(self, value: Any, name: str) -> list[Any]:
@@ -448,7 +494,7 @@ class _Reader:
         self, items: Any, policy: Policy, record_ids: set[str], subjects: set[str], now: dt.datetime
     ) -> list[Expectation]:
         out = []
-        rule_ids = set(policy.rule_index())
+        rule_ids = set(policy.rule_index()) | self.law_rules
         for i, item in enumerate(self.array(items, "expect")):
             path = ("expect", i)
             if not isinstance(item, dict) or "ask" not in item:
@@ -534,6 +580,8 @@ class _Reader:
             return self.known(value, policy.rights, "right", *path)
         if kind == "basis":
             return self.known(value, BASES, "lawful basis", *path)
+        if kind == "text":
+            return self.string(value, *path)
         if kind == "bool":
             if not isinstance(value, bool):
                 self.problem(f"expected true or false, got {value!r}", *path)
@@ -739,7 +787,7 @@ def iter_results(
     """Run the expectations in file order (a request changes the world for those after it);
     ``log``: where the engine logs its decisions (:mod:`fairproc.decision_log`)."""
     store = store_factory(scenario)
-    engine = Engine(scenario.policy, store, log=log)
+    engine = Engine(scenario.policy, store, log=log, law=scenario.law)
     try:
         for exp in scenario.expectations:
             yield run_expectation(engine, engine.store, exp)
@@ -798,7 +846,7 @@ def _ask(
 def _request(
     engine: Engine, store: HistorySource, exp: Expectation
 ) -> tuple[Decision | None, dict[str, Any]]:
-    from fairproc.rights import apply_changes, plan_request
+    from fairproc.rights import LawTerms, apply_changes, plan_request
 
     p = exp.params
     result = plan_request(
@@ -810,6 +858,16 @@ def _request(
         complex=bool(p.get("complex")),
         purposes=p.get("purposes"),
         corrections=p.get("corrections"),
+        law=LawTerms(
+            identity_confirmed_at=p.get("identity_confirmed_at"),
+            fee_received_at=p.get("fee_received_at"),
+            clarification_requested_at=p.get("clarification_requested_at"),
+            clarification_received_at=p.get("clarification_received_at"),
+            manifestly=p.get("manifestly"),
+            manifest_action=p.get("manifest_action") or "refuse",
+            ground=p.get("ground"),
+            compelling_grounds=p.get("compelling_grounds"),
+        ),
     )
     apply_changes(engine, result.changes)
     return result.decision, {}
@@ -850,8 +908,11 @@ def run_paths(
     paths: Iterable[str | Path],
     store_factory: StoreFactory = memory_store,
     log: DecisionLogger | None = None,
+    law: str | None = None,
 ) -> list[ScenarioResult]:
-    """Run every scenario file under ``paths``; unreadable files become results with problems."""
+    """Run every scenario file under ``paths``; unreadable files become results with problems.
+
+    ``law``: run every scenario beneath this law layer, whatever its file says."""
     results = []
     for path in find_files(paths):
         try:
@@ -866,6 +927,8 @@ def run_paths(
                 )
             )
             continue
+        if law is not None:
+            scenario = attrs.evolve(scenario, law=law)
         results.append(run_scenario(scenario, store_factory, log))
     return results
 

@@ -36,6 +36,7 @@ from fairproc.model import (
     Policy,
     Record,
     SuppressionEntry,
+    address_of,
     derived,
     normalise_email,
 )
@@ -78,9 +79,9 @@ def index_givers(records: Iterable[Record], category: str) -> GiverIndex:
     :class:`AddressIndex` of a store that holds its records in memory."""
     index: GiverIndex = defaultdict(dict)
     for record in records:
-        value = record.data.get(category)
-        if isinstance(value, str) and value.strip():
-            subjects = index[normalise_email(value)]
+        address = address_of(record, category)
+        if address is not None:
+            subjects = index[address]
             first = subjects.get(record.subject)
             if first is None or record.collected_at.timestamp() < first.timestamp():
                 subjects[record.subject] = record.collected_at
@@ -361,11 +362,10 @@ class SubjectHistory:
         if self._emails is None:
             category = self.policy.info.email_category
             emails: dict[str, None] = {}
-            if category:
-                for record in self.records:
-                    value = record.data.get(category)
-                    if isinstance(value, str) and value.strip():
-                        emails.setdefault(normalise_email(value), None)
+            for record in self.records:
+                address = address_of(record, category)
+                if address is not None:
+                    emails.setdefault(address, None)
             self._emails = tuple(emails)
         return self._emails
 
@@ -558,22 +558,17 @@ class SubjectHistory:
 
     def record_suppressed(self, record: Record, ts: float) -> bool:
         """Whether the address ``record`` holds is on the suppression list at ``ts``."""
-        category = self.policy.info.email_category
-        value = record.data.get(category) if category else None
-        if not isinstance(value, str) or not value.strip():
-            return False
-        return self.address_suppressed(value, ts)
+        address = address_of(record, self.policy.info.email_category)
+        return address is not None and self.address_suppressed(address, ts)
 
     def usable_addresses(self, records: Iterable[Record], ts: float) -> tuple[str, ...]:
         """The addresses of ``records``, normalised, each once, that are not on the list."""
         category = self.policy.info.email_category
         found: dict[str, None] = {}
         for record in records:
-            value = record.data.get(category) if category else None
-            if isinstance(value, str) and value.strip():
-                norm = normalise_email(value)
-                if not self.address_suppressed(norm, ts):
-                    found.setdefault(norm, None)
+            address = address_of(record, category)
+            if address is not None and not self.address_suppressed(address, ts):
+                found.setdefault(address, None)
         return tuple(found)
 
     def objected(self, purpose: str, ts: float) -> bool:
