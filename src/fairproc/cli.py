@@ -399,6 +399,7 @@ def request_cmd(
     """Carry out a data-subject request: RIGHT is access, rectification, erasure, objection,
     restriction, portability or complaint. Prints the decision; exit 0, or 2 on bad input."""
     from fairproc.engine import Engine
+    from fairproc.exports import write_exports
     from fairproc.loader import load_policy
     from fairproc.rights import access_report, request
 
@@ -431,19 +432,18 @@ def request_cmd(
         return
     finally:
         store.close()
-    written = []
+    written: list[Path] = []
     if out is not None and result.export is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        base = out / f"{subject}-{right}"
-        base.with_suffix(".json").write_text(result.export_json() + "\n", encoding="utf-8")
-        written.append(base.with_suffix(".json"))
+        # The subject id names the files, encoded: it never chooses where they go.
+        texts = {".json": result.export_json() + "\n"}
         if right == "access":
-            base.with_suffix(".md").write_text(access_report(result.export), encoding="utf-8")
-            written.append(base.with_suffix(".md"))
+            texts[".md"] = access_report(result.export)
         if right == "portability":
-            csv_text = str(result.export["csv"])
-            base.with_suffix(".csv").write_text(csv_text, encoding="utf-8")
-            written.append(base.with_suffix(".csv"))
+            texts[".csv"] = str(result.export["csv"])
+        try:
+            written = write_exports(out, subject, right, texts)
+        except OSError as exc:
+            _fail(f"--out {out}: cannot write the exports: {exc}")
     if fmt == "json":
         click.echo(
             json.dumps(
