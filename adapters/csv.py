@@ -39,6 +39,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from fairproc.store import (
     AuditEntry,
     BaseStore,
     ChangeSet,
+    Decide,
     StoreError,
     audit_detail,
     audit_from_stored,
@@ -129,6 +131,11 @@ class CsvStore(BaseStore):
     """A store in a folder of CSV files (see the module's docstring)."""
 
     partition_bytes = 4 * 1024 * 1024  # history_batches: the most it reads into memory at once
+    write_batch = 100_000
+    """Items per batch of a sweep's apply (:func:`fairproc.sweep.apply_sweep`): every write
+    reads and rewrites the files, so a batch costs about the same whatever its size; small
+    batches would cost a pass over the store each (50,000 records in batches of 1,000: 50
+    rewrites)."""
 
     def __init__(self, folder: str | os.PathLike[str]):
         if fcntl is None:  # pragma: no cover
@@ -136,6 +143,7 @@ class CsvStore(BaseStore):
                 "the CSV store needs POSIX file locks (fcntl), which this system lacks"
             )
         self.folder = Path(folder)
+        self._deciding = threading.local()  # .active: this thread is inside apply_decided
         if self.folder.exists() and not self.folder.is_dir():
             raise StoreError(f"csv store: {self.folder} is a file, not a folder")
         try:
@@ -489,43 +497,67 @@ class CsvStore(BaseStore):
 
     # -- writes --
 
+    def apply_decided(self, decide: Decide) -> ChangeSet:
+        """``decide`` and its changes under the folder's write lock (see
+        :class:`fairproc.store.DecidedWrites`): no other writer, in this process or another,
+        commits between ``decide``'s reads and this write."""
+        assert fcntl is not None
+        with self._lock(WRITE_LOCK, fcntl.LOCK_EX):
+            self._deciding.active = True
+            try:
+                changes = decide(self)
+            finally:
+                self._deciding.active = False
+            check_changes(changes)
+            if changes:
+                self._write_locked(normalised(changes))
+        return changes
+
     def apply(self, changes: ChangeSet) -> None:
         check_changes(changes)
         if not changes:
             return
+        if getattr(self._deciding, "active", False):
+            # The write lock is this thread's already: taking it again would wait forever.
+            raise StoreError(f"csv store {self.folder}: cannot write while deciding a write")
         changes = normalised(changes)
         assert fcntl is not None
         with self._lock(WRITE_LOCK, fcntl.LOCK_EX):
-            with self._lock(COMMIT_LOCK, fcntl.LOCK_EX):
-                self._recover()
-            for leftover in self.folder.glob(f"*{TEMP_MARK}*"):
-                leftover.unlink()  # from a writer killed before its commit
-            token = secrets.token_hex(4)
-            moves: list[tuple[str, str]] = []
-            try:
-                if changes.put_records or changes.delete_records:
-                    moves.append(self._rewrite_records(changes, token))
-                events = [self._event_row(e) for e in changes.add_events]
-                if changes.delete_subject_events or changes.delete_record_events:
-                    moves.append(self._rewrite_events(changes, events, token))
-                    events = []
-                appended = (
-                    ("events", events),
-                    ("suppression", [self._entry_row(s) for s in changes.add_suppression]),
-                    ("audit", [self._audit_row(a) for a in changes.audit]),
-                )
-                for name, rows in appended:
-                    if rows:
-                        moves.append(self._append(name, rows, token))
-                moves.append(self._next_revision(token))
-                _stage("prepared")
-            except BaseException:
-                for temp, _ in moves:
-                    (self.folder / temp).unlink(missing_ok=True)
-                raise
-            # From here the journal, once written, decides: a failure part way through the
-            # replacements is completed by the next reader or writer, never undone.
-            self._commit(moves, token)
+            self._write_locked(changes)
+
+    def _write_locked(self, changes: ChangeSet) -> None:
+        """Write ``changes`` (checked and normalised), the write lock held."""
+        assert fcntl is not None
+        with self._lock(COMMIT_LOCK, fcntl.LOCK_EX):
+            self._recover()
+        for leftover in self.folder.glob(f"*{TEMP_MARK}*"):
+            leftover.unlink()  # from a writer killed before its commit
+        token = secrets.token_hex(4)
+        moves: list[tuple[str, str]] = []
+        try:
+            if changes.put_records or changes.delete_records:
+                moves.append(self._rewrite_records(changes, token))
+            events = [self._event_row(e) for e in changes.add_events]
+            if changes.delete_subject_events or changes.delete_record_events:
+                moves.append(self._rewrite_events(changes, events, token))
+                events = []
+            appended = (
+                ("events", events),
+                ("suppression", [self._entry_row(s) for s in changes.add_suppression]),
+                ("audit", [self._audit_row(a) for a in changes.audit]),
+            )
+            for name, rows in appended:
+                if rows:
+                    moves.append(self._append(name, rows, token))
+            moves.append(self._next_revision(token))
+            _stage("prepared")
+        except BaseException:
+            for temp, _ in moves:
+                (self.folder / temp).unlink(missing_ok=True)
+            raise
+        # From here the journal, once written, decides: a failure part way through the
+        # replacements is completed by the next reader or writer, never undone.
+        self._commit(moves, token)
 
     def _temp(self, target: str, token: str) -> Path:
         return self.folder / f"{target}{TEMP_MARK}{os.getpid()}-{token}"

@@ -16,6 +16,7 @@ from fairproc.store import (
     AuditEntry,
     BaseStore,
     ChangeSet,
+    Decide,
     StoreError,
     check_changes,
     normalised,
@@ -40,6 +41,7 @@ class MemoryStore(BaseStore):
         self._suppression: dict[str, list[SuppressionEntry]] = {}
         self._audit: list[AuditEntry] = []
         self._revision = 0
+        self._deciding: threading.Thread | None = None  # the thread inside apply_decided
 
     @property
     def revision(self) -> int:
@@ -102,12 +104,26 @@ class MemoryStore(BaseStore):
 
     # -- writes --
 
+    def apply_decided(self, decide: Decide) -> ChangeSet:
+        """``decide`` and its changes under the store's lock: no other thread writes between
+        (:class:`fairproc.store.DecidedWrites`)."""
+        with self._lock:
+            self._deciding = threading.current_thread()
+            try:
+                changes = decide(self)
+            finally:
+                self._deciding = None
+            self.apply(changes)
+        return changes
+
     def apply(self, changes: ChangeSet) -> None:
         check_changes(changes)
         if not changes:
             return
         changes = normalised(changes)
         with self._lock:
+            if self._deciding is threading.current_thread():
+                raise StoreError("memory store: cannot write while deciding a write")
             undo: list[Callable[[], None]] = []
             try:
                 for record_id in changes.delete_records:

@@ -44,6 +44,7 @@ from fairproc.store import (
     BaseStore,
     ChangeSet,
     ConditionLike,
+    Decide,
     Row,
     StoreError,
     audit_detail,
@@ -642,6 +643,29 @@ class SqlStore(BaseStore):
             m = self.meta
             conn.execute(sa.update(m).where(m.c.name == "revision").values(value=m.c.value + 1))
             self._write(conn, changes)
+
+    def apply_decided(self, decide: Decide) -> ChangeSet:
+        """``decide`` and its changes in one write transaction (see
+        :class:`fairproc.store.DecidedWrites`): the revision row is locked first (SQLite:
+        ``BEGIN IMMEDIATE``), so every read ``decide`` makes, on this transaction's
+        connection, sees what every earlier writer committed and no other writer can commit
+        until this one has; a change set it returns empty writes nothing, not even a new
+        revision."""
+        with self._begin_write("apply a decided change set") as conn:
+            m = self.meta
+            revision = m.c.name == "revision"
+            # The row lock every writer takes; READ COMMITTED reads after it see their work.
+            conn.execute(sa.select(m.c.value).where(revision).with_for_update()).scalar_one()
+            self._held.conn = conn  # decide's reads go through this transaction
+            try:
+                changes = decide(self)
+            finally:
+                self._held.conn = None
+            check_changes(changes)
+            if changes:
+                conn.execute(sa.update(m).where(revision).values(value=m.c.value + 1))
+                self._write(conn, normalised(changes))
+        return changes
 
     def _next_seq(self, conn: sa.Connection, table: sa.Table) -> int:
         return (

@@ -299,12 +299,16 @@ def _open_store(url: str) -> Any:
     is_flag=True,
     help="Delete (or anonymise) what is due; without it the sweep is a dry run.",
 )
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    help="Records per atomic batch of --apply (default: the store's; 1000 on SQL).",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def sweep_cmd(
-    store_url: str, at: str, policy: str, do_apply: bool, batch_size: int, fmt: str
+    store_url: str, at: str, policy: str, do_apply: bool, batch_size: int | None, fmt: str
 ) -> None:
     """Find the records whose retention falls due at WHEN; with --apply, delete them in atomic
     batches, each record with an audit entry. Exit 0, or 2 on bad input."""

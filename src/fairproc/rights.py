@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +27,7 @@ from fairproc.decisions import Check, Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
-from fairproc.store import AuditEntry, ChangeSet
+from fairproc.store import AuditEntry, ChangeSet, DecidedWrites
 from fairproc.world import Ctx, SubjectHistory
 
 RIGHTS = (
@@ -546,18 +546,44 @@ def request(
 
     An unverified request (``verified`` is false unless said) is refused and changes nothing.
     """
-    result = plan_request(
-        engine,
-        subject,
-        right,
-        at,
-        verified=verified,
-        complex=complex,
-        purposes=purposes,
-        corrections=corrections,
-    )
-    apply_changes(engine, result.changes)
-    return result
+
+    def plan() -> RequestResult:
+        return plan_request(
+            engine,
+            subject,
+            right,
+            at,
+            verified=verified,
+            complex=complex,
+            purposes=purposes,
+            corrections=corrections,
+        )
+
+    result = plan()
+    if not result.changes:
+        return result  # it writes nothing: no need to hold the store
+    # Decided again as part of the write: a concurrent request (two erasures of one subject)
+    # has then either written first, and this one sees it, or waits; nothing is done twice.
+    decided: list[RequestResult] = []
+
+    def decide(_: Any) -> ChangeSet:
+        decided.append(plan())
+        return decided[-1].changes
+
+    apply_decided(engine, decide)
+    return decided[-1]
+
+
+def apply_decided(engine: Engine, decide: Callable[[Any], ChangeSet]) -> ChangeSet:
+    """Decide a write and make it as one step (:class:`fairproc.store.DecidedWrites`) when the
+    engine's store can; otherwise decide, then :func:`apply_changes` (a store that holds no
+    write lock gives no guarantee against concurrent writers). The changes made."""
+    store = engine.store
+    if isinstance(store, DecidedWrites):
+        return store.apply_decided(decide)
+    changes = decide(store)
+    apply_changes(engine, changes)
+    return changes
 
 
 def apply_changes(engine: Engine, changes: ChangeSet) -> None:

@@ -221,6 +221,27 @@ class Store(HistorySource, Protocol):
     def close(self) -> None: ...
 
 
+Decide = Callable[["Store"], ChangeSet]
+"""What :meth:`DecidedWrites.apply_decided` calls: the store as it stands in, the changes to
+make out (reads only: it must not write)."""
+
+
+@runtime_checkable
+class DecidedWrites(Protocol):
+    """A store that can decide a write and make it as one step.
+
+    Deciding from one read and writing later loses to a concurrent writer: two sweeps both
+    delete (and audit) the same record, a sweep deletes a record another process has since
+    given a reason to keep. ``apply_decided(decide)`` takes the store's write lock (SQL: the
+    write transaction, its revision row locked; CSV: the folder's write lock; memory: its
+    lock), calls ``decide(store)``, whose reads see every write committed before and none
+    after, applies the :class:`ChangeSet` it returns in the same step, and returns it: only
+    the writer whose change set deleted a row audits it and counts it. ``decide`` must not
+    write (a write inside it is refused)."""
+
+    def apply_decided(self, decide: Decide) -> ChangeSet: ...
+
+
 # --- instants and data, as every adapter stores them -----------------------------------------
 
 
