@@ -77,6 +77,7 @@ from fairproc.conditions import (
     interpret,
 )
 from fairproc.model import Policy
+from fairproc.retention import collection_passes, due_node
 from fairproc.store import RECORDS_CONTEXT, instant_to_us, us_to_instant
 from fairproc.world import vocabulary
 
@@ -524,7 +525,13 @@ class Compiler:
         tables: Tables,
         r: Any,
         dialect: str,
+        level: int | None = None,
+        parent: Compiler | None = None,
     ):
+        """``level``: how many passes of the interactions fixpoint the collections a fact
+        counts are filtered through (see :meth:`counted`); by default as many as the policy
+        needs. ``parent``: the compiler this one compiles a nested condition for (aliases are
+        numbered across both)."""
         self.policy = policy
         self.tz = policy.tz
         self.at = at
@@ -534,6 +541,9 @@ class Compiler:
         self.dialect = dialect
         self.vocab = vocabulary(policy, RECORDS_CONTEXT)
         self._aliases = 0
+        self._root: Compiler = self if parent is None else parent._root
+        self.level = collection_passes(policy) - 1 if level is None else level
+        self._collections_exact: bool | None = None
         self._ranges: dict[int, tuple[str, _Range] | None] = {}  # by id() of a node
 
     def compile(self, node: Node) -> Compiled:
@@ -553,7 +563,8 @@ class Compiler:
             if v.value is None:
                 return sa.null()
             if isinstance(v.value, bool | dt.datetime):
-                return self.literal(v.value, Kind.NONE)
+                literal: ColumnElement[Any] = self.literal(v.value, Kind.NONE)
+                return literal
             if isinstance(v.value, str | int):
                 return sa.literal(v.value)
         return None  # a calendar shift, a local date or time: computed only in Python
@@ -561,8 +572,9 @@ class Compiler:
     # -- helpers --
 
     def _alias(self, table: sa.Table, name: str) -> Any:
-        self._aliases += 1
-        return self.t.alias(table, f"{name}{self._aliases}")
+        root = self._root
+        root._aliases += 1
+        return self.t.alias(table, f"{name}{root._aliases}")
 
     def unindexed(self, column: Any) -> Any:
         """``column``, kept from choosing the index SQLite's planner uses (``+column``). With
@@ -908,7 +920,7 @@ class Compiler:
                 return _Sql(self.greatest(rows), Kind.INSTANT)
             if name.startswith("subject."):
                 fact = self.policy.facts.get(name[len("subject.") :])
-                if fact is not None:
+                if fact is not None and fact.latest is None:
                     return _Sql(self.latest_of(fact.latest_of or ()), Kind.STRING)
             return UNKNOWN
         if isinstance(n, Shift):
@@ -970,10 +982,12 @@ class Compiler:
             return None
         found: list[_Rows] = []
         if fact.collections:
+            if not self.collections_exact():
+                return None  # checked in Python
             # First: the record's own collection often answers without a lookup.
 
             def collections(rr: Any) -> list[ColumnElement[bool]]:
-                return [rr.c.subject == r.c.subject, rr.c.collected_at <= at_us]
+                return [rr.c.subject == r.c.subject, rr.c.collected_at <= at_us, *self.counted(rr)]
 
             found.append(
                 _Rows(self.t.records, "rr", "collected_at", collections, own=r.c.collected_at)
@@ -986,6 +1000,36 @@ class Compiler:
 
             found.append(_Rows(self.t.events, "e", "at", events))
         return tuple(found)
+
+    def counted(self, rr: Any) -> list[ColumnElement[bool]]:
+        """What keeps a record ``rr`` of the subject among the collections that count as
+        interactions: that it is the record asked about, or not overdue (the fixpoint of
+        :mod:`fairproc.retention`). The pass at ``level`` counts the records that the retention due condition, compiled one level
+        down, does not select; the lowest level counts every record. The policy's number of
+        passes reaches the fixpoint (:func:`fairproc.retention.collection_passes`), so the
+        answer is exact when every level's due condition is."""
+        if self.level < 0:
+            return []
+        due = self._due_below(rr)
+        if isinstance(due.sure, bool):
+            return [rr.c.id == self.r.c.id] if due.sure else []
+        # The record asked about counts for itself; a NULL (a missing operand) is not due.
+        return [sa.or_(rr.c.id == self.r.c.id, sa.not_(_safe(due.sure)))]
+
+    def _due_below(self, rr: Any) -> _B:
+        """The retention due condition for the record ``rr``, compiled one level down."""
+        sub = Compiler(self.policy, self.at, self.t, rr, self.dialect, self.level - 1, self)
+        return sub.cond(due_node(self.policy))
+
+    def collections_exact(self) -> bool:
+        """Whether the collections that count are selected exactly in SQL at this level."""
+        if self._collections_exact is None:
+            exact = True
+            if self.level >= 0:
+                due = self._due_below(self.t.alias(self.t.records, "counted"))
+                exact = _same(due.sure, due.maybe)
+            self._collections_exact = exact
+        return self._collections_exact
 
     def greatest(self, rows: Sequence[_Rows]) -> ColumnElement[Any]:
         """The greatest instant of ``rows`` (NULL when there is none)."""

@@ -94,21 +94,33 @@ def test_a_subject_fact_sweep_runs_in_the_database(big: SqlStore) -> None:
     assert big.explain(condition, at, POLICY)[1]
     with Counter(big) as counted:
         got = [r.id for r in big.find_records(condition, at, POLICY)]
-    # A subject's last interaction is the latest of its records collected by then.
-    latest: dict[str, dt.datetime] = {}
+    # A subject's last interaction is the latest collection, by then, of its records that are
+    # not past their own due date (the asked record counts for itself). Each subject's records
+    # share a source: cookie data counts for 12 months; an unresolved enquiry always; handbook
+    # downloads all count, or (when the latest is four years old) none does.
+    four, twelve_months = Period(years=4), Period(months=12)
+
+    def due(when: dt.datetime, period: Period) -> bool:
+        return at.timestamp() >= period.add_to(when, POLICY.tz).timestamp()
+
+    by_subject: dict[str, list[int]] = {}
     for i in range(ROWS):
-        when = _collected(i)
-        if when <= at:
-            subject = f"s{i % 25_000}"
-            latest[subject] = max(latest.get(subject, when), when)
-    four = Period(years=4)
-    want = [
-        f"r{i:06}"
-        for i in range(ROWS)
-        if i % 3
-        and (last := latest.get(f"s{i % 25_000}")) is not None
-        and at.timestamp() >= four.add_to(last, POLICY.tz).timestamp()
-    ]
+        by_subject.setdefault(f"s{i % 25_000}", []).append(i)
+    counts: dict[str, list[dt.datetime]] = {}
+    for subject, rows in by_subject.items():
+        source = SOURCES[rows[0] % 4]
+        times = [_collected(i) for i in rows if _collected(i) <= at]
+        if source == "website_visit":
+            times = [t for t in times if not due(t, twelve_months)]
+        elif source == "handbook_download" and times and due(max(times), four):
+            times = []
+        counts[subject] = times
+    want = []
+    for i in range(ROWS):
+        own = [_collected(i)] if _collected(i) <= at else []
+        times = counts[f"s{i % 25_000}"] + own
+        if i % 3 and times and due(max(times), four):
+            want.append(f"r{i:06}")
     assert 0 < len(want) < sum(1 for i in range(ROWS) if i % 3)
     assert got == want
     assert counted.rows == len(want)

@@ -325,38 +325,35 @@ def test_sweeps_delete_what_retention_says_on_every_store(
         assert set(result.plan.items) == items
         assert _records(engine) == {r.id for r in w.records} - expected
         assert sorted(a[1] for a in _audit(engine)) == sorted(expected)
-        # A second sweep at the same instant deletes what retention says is due once the
-        # first one's deletions are gone: nothing, unless a deleted record was its subject's
-        # last interaction (see the xfail below); a third deletes nothing.
+        # Retention is the fixpoint (reference-policy.md, Events): a second sweep at the same
+        # instant deletes nothing, and what is left is what retention keeps.
+        assert sweep(engine, at, apply=True).applied == 0
         after = World(
             [r for r in w.records if r.id not in expected],
             [e for e in w.events if e.record not in expected],
         )
         later = Engine(flexi, after)
-        cascade = {r.id for r in after.records if later.retention(r, at).outcome == "delete"}
-        assert {i.record for i in sweep(engine, at, apply=True).plan.items} == cascade
-        if not cascade:
-            assert sweep(engine, at, apply=True).applied == 0
+        assert all(later.retention(r, at).outcome != "delete" for r in after.records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a record's collection counts as its subject's interaction only while the record is "
-    "held: deleting cookie data that was the last interaction brings a handbook download's "
-    "date forward, so a second sweep at the same instant deletes it (the issue asks that it "
-    "delete nothing, and that a sweep delete what retention says: both cannot hold unless a "
-    "deleted record's interaction is kept, which reference-policy.md does not settle)",
-)
 def test_a_sweep_applied_twice_deletes_nothing_when_a_deleted_record_was_the_last_interaction(
     flexi: Policy, store: Store | World
 ) -> None:
     w = WorldBuilder(flexi)
-    w.record("handbook_download", utc(2020, 1, 1), id="h", subject="ada")  # LI: 2024-01-02
+    w.record("handbook_download", utc(2020, 1, 1), id="h", subject="ada")
     w.record("website_visit", utc(2020, 1, 2), id="w", subject="ada")  # cookies: 2021-01-02
     engine = _engine(flexi, store, w)
     at = utc(2024, 1, 1)
-    assert [i.record for i in sweep(engine, at, apply=True).plan.items] == ["w"]
+    # The overdue cookie data is no interaction: the download's own collection is the last.
+    assert engine.retention("h", at).outcome == "delete"
+    assert engine.retention("h", at).until == utc(2024, 1, 1)
+    assert engine.may_process("h", "office_search", at).outcome == "denied"
+    assert sorted(i.record for i in sweep(engine, at, apply=True).plan.items) == ["h", "w"]
     assert sweep(engine, at, apply=True).applied == 0
+    # The day before, the download is kept until then, and only the cookie data is due.
+    before = _engine(flexi, World(), w)
+    assert before.retention("h", utc(2023, 12, 31)).until == utc(2024, 1, 1)
+    assert [i.record for i in plan_sweep(before, utc(2023, 12, 31)).items] == ["w"]
 
 
 def test_apply_changes_refuses_a_store_it_cannot_change(flexi: Policy) -> None:

@@ -154,6 +154,9 @@ class Name:
     type: Type
     doc: str
     get: Getter = attrs.field(eq=False, repr=False)
+    # True where the value may differ between records of one subject at one instant (a fact
+    # that counts the asked record's own collection): never remembered per subject.
+    per_record: bool = False
 
 
 @attrs.frozen
@@ -670,7 +673,7 @@ def _timestamp_of(node: Node, vocab: Vocabulary, tz: dt.tzinfo) -> Compiled | No
         return ref_ts
     if isinstance(node, Shift):
         shifted = compile_python(node, vocab, tz)
-        if not _of_subject_and_instant(node):
+        if not _of_subject_and_instant(node, vocab):
 
             def shift_ts(ctx: Any) -> Any:
                 value = shifted(ctx)
@@ -714,12 +717,16 @@ def remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
 _MISSING = object()
 
 
-def _of_subject_and_instant(node: Node) -> bool:
+def _of_subject_and_instant(node: Node, vocab: Vocabulary) -> bool:
     """Whether ``node`` reads nothing but the subject's facts and ``at``: its value is then
     one per history and instant."""
     return all(
         isinstance(n, Ref | Shift)
-        and (not isinstance(n, Ref) or n.name == "at" or n.name.startswith("subject."))
+        and (
+            not isinstance(n, Ref)
+            or n.name == "at"
+            or (n.name.startswith("subject.") and not vocab.names[n.name].per_record)
+        )
         for n in reads(node)
     )
 

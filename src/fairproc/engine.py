@@ -29,7 +29,17 @@ from fairproc.model import (
     RetentionRule,
     RoutingRule,
 )
+from fairproc.retention import (
+    Kept,
+    RetentionEntry,
+    RetentionResult,
+    forecast,
+    result,
+    weigh,
+)
 from fairproc.world import Ctx, HistorySource, SubjectHistory, World
+
+__all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
 
 ERASED_RULE = "right.erasure"
 
@@ -37,62 +47,6 @@ ERASED_RULE = "right.erasure"
 # context, grants declared, the grant that held, erasure instant, retention verdict, the
 # processing rules and whether each passed.
 _ProcessState = tuple[Any, ...]
-
-
-@attrs.frozen
-class RetentionEntry:
-    rule: RetentionRule
-    action: str  # keep, delete or review
-    until: dt.datetime | None  # None with keep: kept with no date
-
-
-@attrs.frozen
-class RetentionResult:
-    action: str
-    until: dt.datetime | None
-    governing: RetentionRule | None
-    entries: tuple[RetentionEntry, ...]
-
-
-# One rule's retention verdict while deciding: (rule, keep/delete/review, until or None).
-# Plain tuples: a sweep decides this for every record, and most are never explained.
-_Entry = tuple[RetentionRule, str, "dt.datetime | None"]
-# (action, until, governing rule, the entries it was chosen from)
-_Kept = tuple[str, "dt.datetime | None", "RetentionRule | None", list[_Entry]]
-
-
-def _choose(entries: list[_Entry]) -> _Kept:
-    """The rule keeping the record longest governs; a record only one rule keeps is kept."""
-    best: _Entry | None = None
-    best_ts = 0.0
-    review: RetentionRule | None = None
-    for entry in entries:
-        rule, action, until = entry
-        if until is None:
-            if action == "keep":  # kept with no date: nothing outlasts it
-                return ("keep", None, rule, entries)
-            if review is None:
-                review = rule
-        else:
-            # Instants compare as instants: two written in the policy's zone would compare by
-            # wall clock, and in the hour the clocks go back repeats that is the wrong order.
-            ts = until.timestamp()
-            if best is None or ts > best_ts:
-                best, best_ts = entry, ts
-    if best is not None:
-        if best[1] == "keep":
-            return ("keep", best[2], best[0], entries)
-        if review is not None:
-            return ("review", None, review, entries)
-        return ("delete", best[2], best[0], entries)
-    return ("review", None, review, entries)
-
-
-def _result(kept: _Kept) -> RetentionResult:
-    action, until, governing, entries = kept
-    return RetentionResult(
-        action, until, governing, tuple(RetentionEntry(r, a, u) for r, a, u in entries)
-    )
 
 
 class Engine:
@@ -118,18 +72,12 @@ class Engine:
             purpose: tuple(r for r in p.processing if r.bases is None and r.applies(purpose, ""))
             for purpose in p.purposes
         }
-        self._retention: dict[str, tuple[RetentionRule, ...]] = {}
         self._routing: dict[str, RoutingRule] = {}
         for source in p.sources:
             for purpose in p.purposes.values():
                 grants = tuple(g for g in purpose.bases if g.sources is None or source in g.sources)
                 if grants:
                     self._grants[(purpose.id, source)] = grants
-            self._retention[source] = tuple(
-                r
-                for r in p.retention
-                if r.applies_to == "records" and (r.sources is None or source in r.sources)
-            )
             for rule in p.routing:
                 if source in rule.sources and source not in self._routing:
                     self._routing[source] = rule
@@ -276,7 +224,7 @@ class Engine:
             prules = self._any_basis.get(purpose.id, ())
         passed = [bool(prule.require.evaluate(ctx)) for prule in prules]
         state = (rec, purpose, ctx, grants, grant, erased, kept, prules, passed)
-        expired = kept[2] is not None and kept[0] == "delete"
+        expired = kept.governing is not None and kept.action == "delete"
         if grant is not None and erased is None and not expired and all(passed):
             return True, (), state
         # In the order the checks come, each reason once.
@@ -368,7 +316,7 @@ class Engine:
 
     # -- retention --
 
-    def _retain(self, rec: Record, ctx: Ctx) -> _Kept:
+    def _retain(self, rec: Record, ctx: Ctx) -> Kept:
         # Every question about a record weighs its retention (may_process for each purpose,
         # may_email for each record): remembered per record and instant, as facts are. The
         # record is part of the key, not just its id: a host may ask about an edited copy.
@@ -376,30 +324,14 @@ class Engine:
         key = ("retention", rec.id, ctx.ts)
         hit = memo.get(key)
         if hit is not None and (hit[0] is rec or hit[0] == rec):
-            found: _Kept = hit[1]
+            found: Kept = hit[1]
             return found
         kept = self._weigh_retention(rec, ctx)
         remember(memo, key, (rec, kept))
         return kept
 
-    def _weigh_retention(self, rec: Record, ctx: Ctx) -> _Kept:
-        entries: list[_Entry] = []
-        tz, ts = self.tz, ctx.ts
-        for rule in self._retention.get(rec.source, ()):
-            if rule.when is not None and not rule.when.evaluate(ctx):
-                continue
-            if rule.review:
-                entries.append((rule, "review", None))
-            elif rule.forever or rule.keep is None or rule.from_ is None:
-                entries.append((rule, "keep", None))
-            else:
-                anchor = rule.from_.evaluate(ctx)
-                if anchor is None:
-                    entries.append((rule, "keep", None))
-                else:
-                    until = rule.keep.add_to(anchor, tz)
-                    entries.append((rule, "keep" if ts < until.timestamp() else "delete", until))
-        return _choose(entries)
+    def _weigh_retention(self, rec: Record, ctx: Ctx) -> Kept:
+        return weigh(self.policy, rec, ctx)
 
     def retention_result(
         self, record: Record, at: dt.datetime, history: SubjectHistory | None = None
@@ -409,7 +341,7 @@ class Engine:
         ``history``: the subject's history when the caller loaded it already (in bulk)."""
         if history is None:
             history = self.history(record.subject)
-        return _result(self._retain(record, Ctx(at, history, record)))
+        return result(self._retain(record, Ctx(at, history, record)))
 
     def retention_action(
         self, record: Record, at: dt.datetime, history: SubjectHistory
@@ -427,7 +359,8 @@ class Engine:
         rec = self._record(record)
         ctx = Ctx(at, self.history(rec.subject), rec)
         kept = self._retain(rec, ctx)
-        action, until = kept[0], kept[1]
+        action = kept.action
+        until = forecast(self.policy, ctx.history, rec, at, kept)
         return Decision(
             "retention",
             action,
@@ -435,7 +368,7 @@ class Engine:
             {"record": rec.id},
             until=until,
             due=until if action == "delete" else None,
-            reasons=() if kept[3] else ("no_retention_rule",),
+            reasons=() if kept.verdicts else ("no_retention_rule",),
             checks=LazyChecks(_retention_checks, kept, ctx),
             tz=self.tz,
         )
@@ -739,9 +672,9 @@ def _retention_detail(action: str, until: dt.datetime | None) -> str:
     return f"keep until {text}" if action == "keep" else f"delete: due {text}"
 
 
-def _retention_checks(kept: _Kept, ctx: Ctx) -> list[Check]:
+def _retention_checks(kept: Kept, ctx: Ctx) -> list[Check]:
     """One check per rule that applied; the governing one says so."""
-    governing = kept[2]
+    governing = kept.governing
     return [
         Check(
             rule.id,
@@ -752,5 +685,5 @@ def _retention_checks(kept: _Kept, ctx: Ctx) -> list[Check]:
             detail=("governs: " if rule is governing else "") + _retention_detail(action, until),
             facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
         )
-        for rule, action, until in kept[3]
+        for rule, action, until in kept.verdicts
     ]

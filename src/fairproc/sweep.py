@@ -27,26 +27,24 @@ import attrs
 
 from fairproc.clock import IntegerShift, Period, integer_shift, require_aware
 from fairproc.conditions import (
-    BOOL,
-    PERIOD,
-    And,
-    Compare,
-    Const,
-    In,
-    Kind,
-    ListOf,
     Node,
-    Not,
-    Or,
     Present,
-    Ref,
-    Shift,
-    Type,
-    render,
 )
 from fairproc.engine import Engine
 from fairproc.errors import InputError
 from fairproc.model import Policy, Record, RetentionRule
+from fairproc.retention import (
+    FALSE,
+    TRUE,
+    all_of,
+    group_due,
+    group_review,
+    is_dated,
+    source_groups,
+    source_in,
+)
+from fairproc.retention import due_condition as due_condition  # re-exported
+from fairproc.retention import review_condition as review_condition  # re-exported
 from fairproc.rights import apply_decided
 from fairproc.store import (
     AuditEntry,
@@ -271,160 +269,6 @@ def iter_store_records(store: Any) -> Iterator[Record]:
     yield from (records() if callable(records) else records)
 
 
-# --- the retention rules as conditions over records --------------------------------------------
-#
-# For a record, each retention rule weighed for its source is one of: a review rule, a rule
-# keeping with no date (``forever``, or no ``keep`` or ``from``), or a dated rule (``keep``
-# counted ``from`` an anchor). ``Engine.retention_result`` then says:
-#
-# * keep, when a rule keeping with no date applies, or a dated rule whose anchor is missing
-#   (kept with no date), or a dated rule whose date is still ahead;
-# * otherwise delete, when some dated rule applies and no review rule does;
-# * otherwise review (no rule applies, or a review rule does).
-#
-# A dated rule is "settled" when it does not apply or its date has passed: ``at >= anchor +
-# keep`` is false when the anchor is missing, so a settled rule never keeps. Then
-#
-#     due    = no undated rule applies and every dated rule is settled and some dated rule
-#              applies and no review rule applies
-#     review = no keeping rule applies and every dated rule is settled and (no dated rule
-#              applies or some review rule does)
-#
-# A source the policy does not declare has no rules (the engine indexes rules by declared
-# source): its records are never due, always for review.
-
-_TRUE = Const(True, BOOL)
-_FALSE = Const(False, BOOL)
-
-
-def _dated(rule: RetentionRule) -> bool:
-    return not rule.review and not rule.forever and rule.keep is not None and rule.from_ is not None
-
-
-def rules_for(policy: Policy, source: str) -> tuple[RetentionRule, ...]:
-    """The retention rules the engine weighs for a record of ``source``, in policy order."""
-    if source not in policy.sources:
-        return ()
-    return tuple(
-        r
-        for r in policy.retention
-        if r.applies_to == "records" and (r.sources is None or source in r.sources)
-    )
-
-
-def source_groups(policy: Policy) -> tuple[tuple[tuple[str, ...], tuple[RetentionRule, ...]], ...]:
-    """The policy's sources grouped by the retention rules weighed for them (in policy order):
-    one condition per group rather than per source."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    rules: dict[tuple[str, ...], tuple[RetentionRule, ...]] = {}
-    for source in policy.sources:
-        found = rules_for(policy, source)
-        key = tuple(r.id for r in found)
-        groups.setdefault(key, []).append(source)
-        rules[key] = found
-    return tuple((tuple(sources), rules[key]) for key, sources in groups.items())
-
-
-def _all(items: Sequence[Node]) -> Node:
-    if any(i == _FALSE for i in items):
-        return _FALSE
-    rest = [i for i in items if i != _TRUE]
-    return _TRUE if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
-
-
-def _any(items: Sequence[Node]) -> Node:
-    if any(i == _TRUE for i in items):
-        return _TRUE
-    rest = [i for i in items if i != _FALSE]
-    return _FALSE if not rest else rest[0] if len(rest) == 1 else Or(tuple(rest))
-
-
-def _not(node: Node) -> Node:
-    return _FALSE if node == _TRUE else _TRUE if node == _FALSE else Not(node)
-
-
-def _applies(rule: RetentionRule) -> Node:
-    return _TRUE if rule.when is None else rule.when.node
-
-
-def _passed(rule: RetentionRule) -> Node:
-    """``at >= anchor + keep``: false when the anchor is missing."""
-    assert rule.from_ is not None and rule.keep is not None
-    return Compare(">=", Ref("at"), Shift("+", rule.from_.node, Const(rule.keep, PERIOD)))
-
-
-def _settled(rules: Sequence[RetentionRule]) -> Node:
-    """No rule of ``rules`` keeps: no undated one applies and every dated one has passed."""
-    return _all(
-        [_any([_not(_applies(r)), _passed(r)]) if _dated(r) else _not(_applies(r)) for r in rules]
-    )
-
-
-def _group_due(rules: Sequence[RetentionRule]) -> Node:
-    dated = [r for r in rules if _dated(r)]
-    others = [r for r in rules if not _dated(r)]  # review and undated: neither may apply
-    return _all(
-        [_settled(rules), *(_not(_applies(r)) for r in others), _any(list(map(_applies, dated)))]
-    )
-
-
-def _group_review(rules: Sequence[RetentionRule]) -> Node:
-    keeping = [r for r in rules if not r.review]
-    dated = [r for r in rules if _dated(r)]
-    reviews = [r for r in rules if r.review]
-    return _all(
-        [
-            _settled(keeping),
-            _any(
-                [
-                    _all([_not(_applies(r)) for r in dated]),
-                    _any([_applies(r) for r in reviews]),
-                ]
-            ),
-        ]
-    )
-
-
-def _source_in(sources: Sequence[str], negated: bool = False) -> Node:
-    items = tuple(Const(s, Type(Kind.STRING, "source")) for s in sources)
-    return In(Ref("record.source"), ListOf(items), negated)
-
-
-def _by_group(policy: Policy, of_group: Callable[[Sequence[RetentionRule]], Node]) -> Node:
-    parts = [
-        _all([_source_in(sources), holds])
-        for sources, rules in source_groups(policy)
-        if (holds := of_group(rules)) != _FALSE
-    ]
-    undeclared = of_group(())  # what a record of a source the policy does not declare gets
-    if undeclared != _FALSE:
-        parts.append(_all([_source_in(list(policy.sources), negated=True), undeclared]))
-    return _any(parts)
-
-
-def due_node(policy: Policy) -> Node:
-    """:func:`due_condition` as a condition tree."""
-    return _by_group(policy, _group_due)
-
-
-def review_node(policy: Policy) -> Node:
-    """:func:`review_condition` as a condition tree."""
-    return _by_group(policy, _group_review)
-
-
-def due_condition(policy: Policy) -> str:
-    """A condition over records (:data:`~fairproc.store.RECORDS_CONTEXT`) that holds exactly
-    when ``Engine.retention_result(record, at).action == "delete"``: derived from the policy's
-    retention rules, one part per group of sources with the same rules."""
-    return render(due_node(policy))
-
-
-def review_condition(policy: Policy) -> str:
-    """A condition over records that holds exactly when the record's retention at ``at`` is
-    ``review``."""
-    return render(review_node(policy))
-
-
 # --- planning ----------------------------------------------------------------------------------
 
 
@@ -492,7 +336,7 @@ def _row_values(
 
     weighed: list[_Weighed] = []
     for rule in rules:
-        if not _dated(rule):
+        if not is_dated(rule):
             continue
         from_, keep = rule.from_, rule.keep
         assert from_ is not None and keep is not None
@@ -561,12 +405,12 @@ def _plan_in_store(
     items = SweepItems(in_memory)
     with reading() if callable(reading) else nullcontext():
         for sources, rules in source_groups(policy):
-            due = _group_due(rules)
-            if due == _FALSE:
+            due = group_due(rules)
+            if due == FALSE:
                 continue
             values, weighed = _row_values(rules, dates)
             decide = _decider(weighed)
-            rows = find_rows(_all([_source_in(sources), due]), at, policy, values)
+            rows = find_rows(all_of([source_in(sources), due]), at, policy, values)
             try:
                 for batch in _chunks(rows, chunk):
                     items.extend_rows(decide(batch))
@@ -577,7 +421,7 @@ def _plan_in_store(
                 close = getattr(rows, "close", None)
                 if callable(close):
                     close()
-        scanned = count(_TRUE, at, policy)
+        scanned = count(TRUE, at, policy)
         reviews = _count_reviews(policy, at, count, scanned)
     if progress is not None:
         progress(len(items), 0)
@@ -591,15 +435,15 @@ def _count_reviews(policy: Policy, at: dt.datetime, count: Callable[..., int], s
     declare, when all are review, as those that are not of the declared ones."""
     reviews = 0
     for sources, rules in source_groups(policy):
-        holds = _group_review(rules)
-        if holds != _FALSE:
-            reviews += count(_all([_source_in(sources), holds]), at, policy)
-    undeclared = _group_review(())
+        holds = group_review(rules)
+        if holds != FALSE:
+            reviews += count(all_of([source_in(sources), holds]), at, policy)
+    undeclared = group_review(())
     declared = list(policy.sources)
-    if undeclared == _TRUE:
-        reviews += scanned - count(_source_in(declared), at, policy)
-    elif undeclared != _FALSE:
-        reviews += count(_all([_source_in(declared, negated=True), undeclared]), at, policy)
+    if undeclared == TRUE:
+        reviews += scanned - count(source_in(declared), at, policy)
+    elif undeclared != FALSE:
+        reviews += count(all_of([source_in(declared, negated=True), undeclared]), at, policy)
     return reviews
 
 

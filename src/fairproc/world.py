@@ -177,9 +177,9 @@ class SubjectHistory:
 
     __slots__ = (
         "_by_kind",
-        "_collections",
         "_emails",
         "_events",
+        "_provisional",
         "_raw_events",
         "_record_events",
         "_state",
@@ -210,7 +210,8 @@ class SubjectHistory:
         self._by_kind: dict[str, _Timeline] | None = None
         self._record_events: dict[str, _Timeline] | None = None
         self._state: tuple[_Timeline, _Timeline, _Timeline] | None = None
-        self._collections: _Timeline | None = None
+        # while :meth:`counted` works out its fixpoint: (instant, the records counted so far)
+        self._provisional: tuple[float, frozenset[str]] | None = None
         # values at an instant, remembered (conditions.remember): the history never changes
         self.memo: dict[Any, Any] = {}
 
@@ -323,28 +324,17 @@ class SubjectHistory:
         self._state = (_Timeline(objections), _Timeline(restrictions), _Timeline(suppressions))
         return self._state
 
-    def _collected(self) -> _Timeline:
-        if self._collections is None:
-            self._collections = _Timeline((r.collected_at, r) for r in self.records)
-        return self._collections
-
     # -- facts at an instant (``ts`` is the instant as a POSIX timestamp) --
 
-    def latest(
-        self, kinds: Sequence[str], ts: float, collections: bool = False
-    ) -> dt.datetime | None:
+    def latest(self, kinds: Sequence[str], ts: float) -> dt.datetime | None:
+        """The latest event of ``kinds`` at or before ``ts``."""
         # Several rules of one decision (and the decisions after it) read the same fact at the
         # same instant: remember a few answers.
-        key = (kinds, ts, collections)
+        key = (kinds, ts)
         memo = self.memo
         if key in memo:
             found: dt.datetime | None = memo[key]
             return found
-        best = self._latest(kinds, ts, collections)
-        remember(memo, key, best)
-        return best
-
-    def _latest(self, kinds: Sequence[str], ts: float, collections: bool) -> dt.datetime | None:
         best: dt.datetime | None = None
         by_kind = self._kinds()
         for kind in kinds:
@@ -353,11 +343,65 @@ class SubjectHistory:
                 hit = timeline.latest(ts)
                 if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
                     best = hit[0]
-        if collections:
-            hit = self._collected().latest(ts)
-            if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
-                best = hit[0]
+        remember(memo, key, best)
         return best
+
+    def latest_interaction(self, kinds: Sequence[str], ctx: Ctx) -> dt.datetime | None:
+        """The latest event of ``kinds`` or collection that counts (:meth:`counted`) at or
+        before ``ctx.at``; the record asked about counts for itself."""
+        best = self.latest(kinds, ctx.ts)
+        collected = self.last_collection(ctx)
+        if collected is not None and (best is None or collected.timestamp() > best.timestamp()):
+            return collected
+        return best
+
+    def last_collection(self, ctx: Ctx) -> dt.datetime | None:
+        """The latest collection at or before ``ctx.at`` of a record that counts as an
+        interaction then (:meth:`counted`), or of the record asked about."""
+        ts = ctx.ts
+        counted = self.counted(ctx)
+        best: dt.datetime | None = None
+        best_ts = 0.0
+        own = ctx.record
+        for record in self.records:
+            at = record.collected_at.timestamp()
+            counts = record.id in counted or (own is not None and record.id == own.id)
+            if counts and at <= ts and (best is None or at > best_ts):
+                best, best_ts = record.collected_at, at
+        return best
+
+    def counted(self, ctx: Ctx) -> frozenset[str]:
+        """The ids of the records whose collection counts as an interaction at ``ctx.at``:
+        those collected by then and not past their own retention due date, the fixpoint
+        :mod:`fairproc.retention` describes. Worked out once per instant."""
+        ts = ctx.ts
+        if self._provisional is not None and self._provisional[0] == ts:
+            return self._provisional[1]
+        key = ("counted", ts)
+        found: frozenset[str] | None = self.memo.get(key)
+        if found is not None:
+            return found
+        from fairproc.retention import weigh  # retention reads its facts from here
+
+        collected = [r for r in self.records if r.collected_at.timestamp() <= ts]
+        counted = frozenset(r.id for r in collected)
+        outer = self._provisional
+        try:
+            while counted:
+                self._provisional = (ts, counted)
+                overdue = {
+                    r.id
+                    for r in collected
+                    if r.id in counted
+                    and weigh(self.policy, r, Ctx(ctx.at, self, r)).action == "delete"
+                }
+                if not overdue:
+                    break
+                counted = counted - overdue
+        finally:
+            self._provisional = outer
+        remember(self.memo, key, counted)
+        return counted
 
     def latest_of(self, kinds: Sequence[str], ts: float) -> str | None:
         best: tuple[float, int, str] | None = None
@@ -507,14 +551,16 @@ def _vocabulary(policy: Policy, context: str) -> Vocabulary:
     for fact in policy.facts.values():
         name = f"subject.{fact.id}"
         if fact.latest is not None:
-            kinds, collections = fact.latest, fact.collections
+            kinds = fact.latest
 
-            def latest(
-                c: Ctx, kinds: Sequence[str] = kinds, col: bool = collections
-            ) -> dt.datetime | None:
-                return c.history.latest(kinds, c.ts, col)
+            def latest(c: Ctx, kinds: Sequence[str] = kinds) -> dt.datetime | None:
+                return c.history.latest(kinds, c.ts)
 
-            names[name] = Name(name, INSTANT, fact.clause, latest)
+            def latest_interaction(c: Ctx, kinds: Sequence[str] = kinds) -> dt.datetime | None:
+                return c.history.latest_interaction(kinds, c)
+
+            getter = latest_interaction if fact.collections else latest
+            names[name] = Name(name, INSTANT, fact.clause, getter, per_record=fact.collections)
         else:
             kinds = fact.latest_of or ()
 

@@ -1,0 +1,373 @@
+"""Retention: how long a record is kept, weighed in Python and restated as conditions.
+
+A record's retention at ``at`` is weighed from the rules indexed for its source: each rule
+keeps it (until a date, or with no date), lets it fall due, or asks for review; the rule
+keeping it longest governs (:func:`weigh`). The same verdict is restated as conditions over
+records (:func:`due_node`, :func:`review_node`) so that a store can select what is due itself.
+
+Interactions and the fixpoint. A fact that counts record collections as interactions
+(``subject.last_interaction``) counts only the records that are not themselves past their
+retention due date at ``at`` (reference-policy.md, Events): every answer is the one a store
+gives when every sweep has run on time. A record's own collection always counts for its own
+retention (otherwise a record alone would lose its only anchor the moment it fell due, and be
+kept with no date). Which records count is a fixpoint: start from every record collected by
+``at``, drop those overdue, weigh again with the rest, until nothing more falls due
+(:meth:`fairproc.world.SubjectHistory.counted`). Fewer records counted never keeps a record
+longer, so this finds the largest set that is consistent: the one sweeps running on time leave.
+
+This module is part of the pure core: it imports the model and the condition language, never a
+store, the engine or the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import attrs
+
+from fairproc.conditions import (
+    BOOL,
+    PERIOD,
+    And,
+    Compare,
+    Const,
+    In,
+    Kind,
+    ListOf,
+    Node,
+    Not,
+    Or,
+    Ref,
+    Shift,
+    Type,
+    reads,
+    render,
+)
+from fairproc.model import Policy, Record, RetentionRule, derived
+
+
+@attrs.frozen
+class RetentionEntry:
+    rule: RetentionRule
+    action: str  # keep, delete or review
+    until: dt.datetime | None  # None with keep: kept with no date
+
+
+@attrs.frozen
+class RetentionResult:
+    action: str
+    until: dt.datetime | None
+    governing: RetentionRule | None
+    entries: tuple[RetentionEntry, ...]
+
+
+class Verdict(NamedTuple):
+    """One rule's verdict while weighing. Plain values: a sweep weighs every record, and most
+    verdicts are never explained."""
+
+    rule: RetentionRule
+    action: str
+    until: dt.datetime | None
+
+
+class Kept(NamedTuple):
+    """A record's retention as weighed: the action, its date, the governing rule, and the
+    verdicts it was chosen from."""
+
+    action: str
+    until: dt.datetime | None
+    governing: RetentionRule | None
+    verdicts: list[Verdict]
+
+
+def choose(verdicts: list[Verdict]) -> Kept:
+    """The rule keeping the record longest governs; a record only one rule keeps is kept."""
+    best: Verdict | None = None
+    best_ts = 0.0
+    review: RetentionRule | None = None
+    for verdict in verdicts:
+        rule, action, until = verdict
+        if until is None:
+            if action == "keep":  # kept with no date: nothing outlasts it
+                return Kept("keep", None, rule, verdicts)
+            if review is None:
+                review = rule
+        else:
+            # Instants compare as instants: two written in the policy's zone would compare by
+            # wall clock, and in the hour the clocks go back repeats that is the wrong order.
+            ts = until.timestamp()
+            if best is None or ts > best_ts:
+                best, best_ts = verdict, ts
+    if best is not None:
+        if best.action == "keep":
+            return Kept("keep", best.until, best.rule, verdicts)
+        if review is not None:
+            return Kept("review", None, review, verdicts)
+        return Kept("delete", best.until, best.rule, verdicts)
+    return Kept("review", None, review, verdicts)
+
+
+def result(kept: Kept) -> RetentionResult:
+    return RetentionResult(
+        kept.action,
+        kept.until,
+        kept.governing,
+        tuple(RetentionEntry(r, a, u) for r, a, u in kept.verdicts),
+    )
+
+
+def rules_for(policy: Policy, source: str) -> tuple[RetentionRule, ...]:
+    """The retention rules weighed for a record of ``source``, in policy order (a source the
+    policy does not declare has none)."""
+    memo = derived(policy)
+    key = ("retention_rules", source)
+    found: tuple[RetentionRule, ...] | None = memo.get(key)
+    if found is None:
+        if source not in policy.sources:
+            found = ()
+        else:
+            found = tuple(
+                r
+                for r in policy.retention
+                if r.applies_to == "records" and (r.sources is None or source in r.sources)
+            )
+        memo[key] = found
+    return found
+
+
+def weigh(policy: Policy, record: Record, ctx: Any) -> Kept:
+    """``record``'s retention at ``ctx.at`` (``ctx``: a :class:`fairproc.world.Ctx` about the
+    record), from the rules for its source."""
+    verdicts: list[Verdict] = []
+    tz, ts = policy.tz, ctx.ts
+    for rule in rules_for(policy, record.source):
+        if rule.when is not None and not rule.when.evaluate(ctx):
+            continue
+        if rule.review:
+            verdicts.append(Verdict(rule, "review", None))
+        elif rule.forever or rule.keep is None or rule.from_ is None:
+            verdicts.append(Verdict(rule, "keep", None))
+        else:
+            anchor = rule.from_.evaluate(ctx)
+            if anchor is None:
+                verdicts.append(Verdict(rule, "keep", None))
+            else:
+                until = rule.keep.add_to(anchor, tz)
+                verdicts.append(
+                    Verdict(rule, "keep" if ts < until.timestamp() else "delete", until)
+                )
+    return choose(verdicts)
+
+
+def collection_facts(policy: Policy) -> frozenset[str]:
+    """The names (``subject.<id>``) of the facts that count record collections."""
+    return frozenset(f"subject.{f.id}" for f in policy.facts.values() if f.collections)
+
+
+def reads_collections(policy: Policy, rule: RetentionRule) -> bool:
+    """Whether ``rule`` reads a fact that counts record collections."""
+    names = collection_facts(policy)
+    return any(
+        isinstance(n, Ref) and n.name in names
+        for cond in (rule.when, rule.from_)
+        if cond is not None
+        for n in reads(cond.node)
+    )
+
+
+def collection_passes(policy: Policy) -> int:
+    """How many passes find which records count as interactions, at most: one, and one more
+    for each group of sources (the same rules) whose retention reads such a fact. Within a
+    group every counted record reads the same facts, so each pass after the first either
+    drops a whole group of a subject's records or changes nothing."""
+    groups = sum(
+        1 for _, rules in source_groups(policy) if any(reads_collections(policy, r) for r in rules)
+    )
+    return 1 + groups
+
+
+# --- the retention rules as conditions over records --------------------------------------------
+#
+# For a record, each retention rule weighed for its source is one of: a review rule, a rule
+# keeping with no date (``forever``, or no ``keep`` or ``from``), or a dated rule (``keep``
+# counted ``from`` an anchor). :func:`weigh` then says:
+#
+# * keep, when a rule keeping with no date applies, or a dated rule whose anchor is missing
+#   (kept with no date), or a dated rule whose date is still ahead;
+# * otherwise delete, when some dated rule applies and no review rule does;
+# * otherwise review (no rule applies, or a review rule does).
+#
+# A dated rule is "settled" when it does not apply or its date has passed: ``at >= anchor +
+# keep`` is false when the anchor is missing, so a settled rule never keeps. Then
+#
+#     due    = no undated rule applies and every dated rule is settled and some dated rule
+#              applies and no review rule applies
+#     review = no keeping rule applies and every dated rule is settled and (no dated rule
+#              applies or some review rule does)
+#
+# A source the policy does not declare has no rules (the engine indexes rules by declared
+# source): its records are never due, always for review.
+
+TRUE = Const(True, BOOL)
+FALSE = Const(False, BOOL)
+
+
+def is_dated(rule: RetentionRule) -> bool:
+    return not rule.review and not rule.forever and rule.keep is not None and rule.from_ is not None
+
+
+def source_groups(policy: Policy) -> tuple[tuple[tuple[str, ...], tuple[RetentionRule, ...]], ...]:
+    """The policy's sources grouped by the retention rules weighed for them (in policy order):
+    one condition per group rather than per source."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    rules: dict[tuple[str, ...], tuple[RetentionRule, ...]] = {}
+    for source in policy.sources:
+        found = rules_for(policy, source)
+        key = tuple(r.id for r in found)
+        groups.setdefault(key, []).append(source)
+        rules[key] = found
+    return tuple((tuple(sources), rules[key]) for key, sources in groups.items())
+
+
+def all_of(items: Sequence[Node]) -> Node:
+    if any(i == FALSE for i in items):
+        return FALSE
+    rest = [i for i in items if i != TRUE]
+    return TRUE if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+
+
+def any_of(items: Sequence[Node]) -> Node:
+    if any(i == TRUE for i in items):
+        return TRUE
+    rest = [i for i in items if i != FALSE]
+    return FALSE if not rest else rest[0] if len(rest) == 1 else Or(tuple(rest))
+
+
+def not_of(node: Node) -> Node:
+    return FALSE if node == TRUE else TRUE if node == FALSE else Not(node)
+
+
+def applies(rule: RetentionRule) -> Node:
+    return TRUE if rule.when is None else rule.when.node
+
+
+def passed(rule: RetentionRule) -> Node:
+    """``at >= anchor + keep``: false when the anchor is missing."""
+    assert rule.from_ is not None and rule.keep is not None
+    return Compare(">=", Ref("at"), Shift("+", rule.from_.node, Const(rule.keep, PERIOD)))
+
+
+def settled(rules: Sequence[RetentionRule]) -> Node:
+    """No rule of ``rules`` keeps: no undated one applies and every dated one has passed."""
+    return all_of(
+        [
+            any_of([not_of(applies(r)), passed(r)]) if is_dated(r) else not_of(applies(r))
+            for r in rules
+        ]
+    )
+
+
+def group_due(rules: Sequence[RetentionRule]) -> Node:
+    dated = [r for r in rules if is_dated(r)]
+    others = [r for r in rules if not is_dated(r)]  # review and undated: neither may apply
+    return all_of(
+        [settled(rules), *(not_of(applies(r)) for r in others), any_of(list(map(applies, dated)))]
+    )
+
+
+def group_review(rules: Sequence[RetentionRule]) -> Node:
+    keeping = [r for r in rules if not r.review]
+    dated = [r for r in rules if is_dated(r)]
+    reviews = [r for r in rules if r.review]
+    return all_of(
+        [
+            settled(keeping),
+            any_of(
+                [
+                    all_of([not_of(applies(r)) for r in dated]),
+                    any_of([applies(r) for r in reviews]),
+                ]
+            ),
+        ]
+    )
+
+
+def source_in(sources: Sequence[str], negated: bool = False) -> Node:
+    items = tuple(Const(s, Type(Kind.STRING, "source")) for s in sources)
+    return In(Ref("record.source"), ListOf(items), negated)
+
+
+def by_group(policy: Policy, of_group: Callable[[Sequence[RetentionRule]], Node]) -> Node:
+    parts = [
+        all_of([source_in(sources), holds])
+        for sources, rules in source_groups(policy)
+        if (holds := of_group(rules)) != FALSE
+    ]
+    undeclared = of_group(())  # what a record of a source the policy does not declare gets
+    if undeclared != FALSE:
+        parts.append(all_of([source_in(list(policy.sources), negated=True), undeclared]))
+    return any_of(parts)
+
+
+def due_node(policy: Policy) -> Node:
+    """:func:`due_condition` as a condition tree."""
+    return by_group(policy, group_due)
+
+
+def review_node(policy: Policy) -> Node:
+    """:func:`review_condition` as a condition tree."""
+    return by_group(policy, group_review)
+
+
+def due_condition(policy: Policy) -> str:
+    """A condition over records (:data:`~fairproc.store.RECORDS_CONTEXT`) that holds exactly
+    when ``Engine.retention_result(record, at).action == "delete"``: derived from the policy's
+    retention rules, one part per group of sources with the same rules."""
+    return render(due_node(policy))
+
+
+def review_condition(policy: Policy) -> str:
+    """A condition over records that holds exactly when the record's retention at ``at`` is
+    ``review``."""
+    return render(review_node(policy))
+
+
+def forecast(policy: Policy, history: Any, record: Record, at: dt.datetime, kept: Kept) -> Any:
+    """When ``record``, kept at ``at`` (``kept``), stops being kept if nothing new happens:
+    ``kept.until``, or sooner where the interaction that keeps it that long is the collection
+    of a record that falls due first (from then on it no longer counts). None: kept with no
+    date. ``history``: the subject's :class:`fairproc.world.SubjectHistory`."""
+    from fairproc.world import Ctx  # the world reads retention while it counts interactions
+
+    until = kept.until
+    if kept.action != "keep" or until is None:
+        return until
+    if not any(reads_collections(policy, r) for r in rules_for(policy, record.source)):
+        return until
+    t = at
+    while True:
+        counted = history.counted(Ctx(t, history, record))
+        step: dt.datetime | None = None
+        for other in history.records:
+            if other.id == record.id or other.id not in counted:
+                continue
+            theirs = weigh(policy, other, Ctx(t, history, other))
+            due = theirs.until
+            if (
+                theirs.action == "keep"
+                and due is not None
+                and due.timestamp() < until.timestamp()
+                and (step is None or due.timestamp() < step.timestamp())
+            ):
+                step = due
+        if step is None:
+            return until
+        t = step
+        now = weigh(policy, record, Ctx(t, history, record))
+        if now.action != "keep":
+            return t  # it fell due, or to review, the moment that collection stopped counting
+        if now.until is None:
+            return None
+        until = now.until
