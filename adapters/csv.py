@@ -127,6 +127,31 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class _SeenIds:
+    """The record ids one pass over records.csv has met, in a Bloom filter of about 3% of the
+    file's size (a set of the ids would cost more than the rows it streams), with the few ids
+    it may have met before: those are checked exactly, reading the file again, after the pass.
+    """
+
+    def __init__(self, file_bytes: int):
+        self.size = max(1 << 16, file_bytes // 4)  # bits: 10 or more per row of 40 bytes
+        self.bits = bytearray(self.size // 8 + 1)
+        self.maybe: set[str] = set()
+
+    def add(self, record_id: str) -> None:
+        h = hash(record_id) & 0xFFFFFFFFFFFFFFFF
+        step = (h >> 32) | 1
+        bits, size, new = self.bits, self.size, False
+        for i in range(3):
+            at = (h + i * step) % size
+            mask = 1 << (at & 7)
+            if not bits[at >> 3] & mask:
+                bits[at >> 3] |= mask
+                new = True
+        if not new:
+            self.maybe.add(record_id)
+
+
 class CsvStore(BaseStore):
     """A store in a folder of CSV files (see the module's docstring)."""
 
@@ -153,7 +178,7 @@ class CsvStore(BaseStore):
         with self._snapshot(tuple(HEADERS)) as handles:
             for name, handle in handles.items():
                 if handle is not None:
-                    self._header(name, csv.reader(handle))
+                    self._header(name, csv.reader(handle), handle)
 
     # -- files and locks --
 
@@ -207,7 +232,7 @@ class CsvStore(BaseStore):
                             try:
                                 # Closed in the finally below, when the caller is done.
                                 handles[name] = open(  # noqa: SIM115
-                                    self.path(name), encoding="utf-8", newline=""
+                                    self.path(name), encoding="utf-8-sig", newline=""
                                 )
                             except FileNotFoundError:
                                 handles[name] = None
@@ -222,15 +247,22 @@ class CsvStore(BaseStore):
 
     # -- reading rows --
 
-    def _header(self, name: str, reader: Any) -> None:
+    def _header(self, name: str, reader: Any, handle: IO[str] | None = None) -> None:
         path = self.path(name)
         try:
             header = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as error:
+        except UnicodeDecodeError as error:
+            raise self._undecodable(name, handle, error) from None
+        except csv.Error as error:
             raise StoreError(f"{path}:1: cannot read the header: {error}") from None
         expected = HEADERS[name]
         if header is None:
-            return
+            # fairproc never writes an empty file (a missing file is an empty table): this one
+            # was truncated or made by hand, and may be the wrong folder altogether.
+            raise StoreError(
+                f"{path}: is empty (0 bytes), which is not a fairproc CSV store file: expected "
+                f"the header line {','.join(expected)!r} (remove the file if the table is empty)"
+            )
         if tuple(header) != expected:
             raise StoreError(
                 f"{path}:1: wrong header {','.join(header)!r}; expected {','.join(expected)!r}"
@@ -242,15 +274,22 @@ class CsvStore(BaseStore):
             return
         path = self.path(name)
         reader = csv.reader(handle)
-        self._header(name, reader)
+        self._header(name, reader, handle)
         width = len(HEADERS[name])
         line = 1
+        # A duplicated record id would let one subject's erasure delete another's record, so
+        # every pass over the file refuses it; the ids are remembered compactly (_SeenIds).
+        ids = _SeenIds(os.fstat(handle.fileno()).st_size) if name == "records" else None
         while True:
             try:
                 row = next(reader)
             except StopIteration:
+                if ids is not None and ids.maybe:
+                    self._check_unique(handle, ids.maybe)
                 return
-            except (csv.Error, UnicodeDecodeError) as error:
+            except UnicodeDecodeError as error:
+                raise self._undecodable(name, handle, error) from None
+            except csv.Error as error:
                 raise StoreError(f"{path}:{reader.line_num}: malformed row: {error}") from None
             line = reader.line_num
             if not row:
@@ -260,7 +299,47 @@ class CsvStore(BaseStore):
                     f"{path}:{line}: expected {width} fields ({','.join(HEADERS[name])}), "
                     f"got {len(row)}"
                 )
-            yield line, [unescape(cell) for cell in row]
+            cells = [unescape(cell) for cell in row]
+            if ids is not None:
+                ids.add(cells[0])
+            yield line, cells
+
+    def _check_unique(self, handle: IO[str], maybe: set[str]) -> None:
+        """Read records.csv again for the ids ``maybe`` met twice: the first one that was
+        is refused, naming both its lines."""
+        handle.seek(0)
+        reader = csv.reader(handle)
+        next(reader, None)
+        first: dict[str, int] = {}
+        for row in reader:
+            record_id = unescape(row[0]) if row else None
+            if record_id is None or record_id not in maybe:
+                continue
+            if record_id in first:
+                raise StoreError(
+                    f"{self.path('records')}:{reader.line_num}: record id {record_id!r} is "
+                    f"also on line {first[record_id]}; a record id must be unique (fix or "
+                    "remove one of the two rows)"
+                )
+            first[record_id] = reader.line_num
+
+    def _undecodable(
+        self, name: str, handle: IO[str] | None, error: UnicodeDecodeError
+    ) -> StoreError:
+        """The error for bytes that are not UTF-8, naming their line: the text layer decodes
+        ahead of the CSV reader, so the line is found by reading the file's bytes again."""
+        line = 0
+        if handle is not None:
+            raw = handle.buffer  # type: ignore[attr-defined]
+            raw.seek(0)
+            for number, data in enumerate(raw, start=1):
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    line = number
+                    break
+        where = f"{self.path(name)}:{line}" if line else str(self.path(name))
+        return StoreError(f"{where}: not UTF-8 text ({error.reason})")
 
     def _parse(self, name: str, line: int, cells: list[str]) -> Any:
         field = ""
@@ -318,11 +397,13 @@ class CsvStore(BaseStore):
                 return "0"
 
     def get_record(self, record_id: str) -> Record | None:
-        for record in self._read("records"):
-            if record.id == record_id:
-                found: Record = record
-                return found
-        return None
+        found: Record | None = None
+        with self._snapshot(("records",)) as handles:
+            # Read through, not stopping at the first match: a duplicated id is refused.
+            for line, cells in self._rows("records", handles["records"]):
+                if cells[0] == record_id:
+                    found = self._parse("records", line, cells)
+        return found
 
     def subject_records(self, subject: str) -> Sequence[Record]:
         return tuple(r for r in self._read("records") if r.subject == subject)
@@ -646,7 +727,7 @@ class CsvStore(BaseStore):
                 if handle is None:
                     writer.writerow(HEADERS[name])
                 else:
-                    self._header(name, csv.reader(handle))
+                    self._header(name, csv.reader(handle), handle)
                     handle.seek(0)
                     shutil.copyfileobj(handle, out)
                     out.flush()

@@ -347,3 +347,72 @@ def test_history_batches_split_a_large_store_and_give_each_subject_once(
     ours, theirs = plan_sweep(Engine(policy, store), at), plan_sweep(Engine(policy, memory), at)
     assert sorted(i.record for i in ours.items) == sorted(i.record for i in theirs.items)
     assert ours.counts() == theirs.counts() and len(ours.items) > 20
+
+
+# --- reading what people and other tools write (issue 17, finding 4) ------------------------
+
+
+def _records_file(folder: Path, *rows: str, bom: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "\r\n".join([",".join(HEADERS["records"]), *rows]) + "\r\n"
+    (folder / "records.csv").write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+
+
+def test_a_duplicated_record_id_is_refused_naming_both_lines(folder: Path) -> None:
+    from fairproc import Engine, load_policy
+    from fairproc.rights import request
+
+    _records_file(
+        folder,
+        "q1,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+        "q2,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+        "q1,bob,quick_quote,2024-01-31T10:00:00Z,{}",
+    )
+    before = files(folder)
+    store = CsvStore(folder)
+    message = r"records\.csv:4: record id 'q1' is also on line 2"
+    with pytest.raises(StoreError, match=message):
+        list(store.iter_records())
+    with pytest.raises(StoreError, match=message):
+        store.subject_records("ada")
+    with pytest.raises(StoreError, match=message):
+        store.get_record("q1")
+    # Erasing ada would delete bob's q1 too, unaudited: refused, and nothing changed.
+    engine = Engine(load_policy("flexioffices"), store)
+    with pytest.raises(StoreError, match=message):
+        request(engine, "ada", "erasure", T, verified=True)
+    with pytest.raises(StoreError, match=message):
+        store.apply(ChangeSet(delete_records=["q1"]))
+    assert files(folder) == before
+
+
+def test_many_distinct_ids_are_not_taken_for_duplicates(store: CsvStore) -> None:
+    store.apply(ChangeSet(put_records=[rec(f"r{i}") for i in range(30_000)]))
+    assert sum(1 for _ in store.iter_records()) == 30_000
+
+
+def test_a_byte_order_mark_is_accepted(folder: Path) -> None:
+    _records_file(folder, "q1,ada,quick_quote,2024-01-31T10:00:00Z,{}", bom=True)
+    store = CsvStore(folder)
+    assert [r.id for r in store.iter_records()] == ["q1"]
+    store.apply(ChangeSet(put_records=[rec("q2")]))
+    assert [r.id for r in store.iter_records()] == ["q1", "q2"]
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(folder: Path) -> None:
+    _records_file(
+        folder,
+        "q1,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+        "q2,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+    )
+    with open(folder / "records.csv", "ab") as f:
+        f.write(b"q3,ad\xff,quick_quote,2024-01-31T10:00:00Z,{}\r\n")
+    with pytest.raises(StoreError, match=r"records\.csv:4: not UTF-8 text"):
+        list(CsvStore(folder).iter_records())
+
+
+def test_an_empty_file_is_not_a_store(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "records.csv").write_bytes(b"")
+    with pytest.raises(StoreError, match=r"records\.csv: is empty \(0 bytes\).*not a fairproc"):
+        CsvStore(folder)
