@@ -26,7 +26,9 @@ of a write grows with the folder: this store suits small and medium data sets, a
 people want to read and diff.
 
 Reads stream row by row, so memory does not grow with the files; a lookup by subject or id
-reads the file through.
+reads the file through. A UTF-8 byte order mark is accepted; a byte that is not UTF-8 is an
+error naming its line; an empty (0-byte) file is not a store file; a record id on two rows is
+refused (naming both lines) by every pass over ``records.csv``, writes included.
 """
 
 from __future__ import annotations
@@ -56,7 +58,6 @@ from fairproc.store import (
     StoreError,
     audit_detail,
     audit_from_stored,
-    build_history,
     check_changes,
     decode_data,
     encode_data,
@@ -445,18 +446,19 @@ class CsvStore(BaseStore):
             for line, cells in self._rows("events", handles["events"]):
                 if cells[0] in keep:
                     events[cells[0]].append(self._parse("events", line, cells))
-        bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
-        entries = self._entries_for(m for h in bare.values() for m in h.emails)
+        found: dict[str, SubjectHistory] = {}
+        entries: dict[str, list[SuppressionEntry]] | None = None
 
         def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
+            # Read when a fact first needs the list (a sweep never does): one pass over
+            # suppression.csv for every address of these subjects.
+            nonlocal entries
+            if entries is None:
+                entries = self._entries_for(m for h in found.values() for m in h.emails)
             return [x for m in emails for x in entries.get(normalise_email(m), ())]
 
-        return {
-            s: build_history(policy, s, records[s], events[s], lookup)
-            if any(m in entries for m in h.emails)
-            else h
-            for s, h in bare.items()
-        }
+        found.update((s, SubjectHistory(policy, s, records[s], events[s], lookup)) for s in wanted)
+        return found
 
     def history_batches(
         self, policy: Policy, size: int = 20

@@ -413,6 +413,8 @@ class _Checker:
         if not isinstance(value, Mapping):
             self.add(path, f"expected a table, got {type(value).__name__}")
             return
+        if not value:
+            return  # most audit entries' detail: nothing to encode (a sweep writes thousands)
         for key in value:
             self.text([*path, str(key)], key)
         try:
@@ -504,7 +506,7 @@ def normalised(changes: ChangeSet) -> ChangeSet:
                 a,
                 at=utc(a.at),
                 due=None if a.due is None else utc(a.due),
-                detail=normalise_data(a.detail),
+                detail=normalise_data(a.detail) if a.detail else {},
             )
             for a in changes.audit
         ],
