@@ -85,6 +85,7 @@ REVISION = ".fairproc-revision"
 WRITE_LOCK = ".fairproc-write.lock"
 COMMIT_LOCK = ".fairproc-commit.lock"
 TEMP_MARK = ".tmp-"
+SPOOL_MARK = ".fairproc-spool-"
 SPLIT_BLOCK = 1000  # rows a partition file takes at a time while a sweep splits the store
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
 _BATCH = 500
@@ -176,6 +177,10 @@ class CsvStore(BaseStore):
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreError(f"csv store: cannot create folder {self.folder}: {error}") from None
+        for leftover in self.folder.glob(f"{SPOOL_MARK}*"):
+            # A spool a killed sweep left with a name (only where O_TMPFILE is missing): its
+            # rows are personal data, and nothing else would ever remove them.
+            leftover.unlink(missing_ok=True)
         with self._snapshot(tuple(HEADERS)) as handles:
             for name, handle in handles.items():
                 if handle is not None:
@@ -469,10 +474,12 @@ class CsvStore(BaseStore):
         for every batch).
 
         Files of up to ``partition_bytes`` (records and events together) are read once. Larger
-        ones are first split by a hash of the subject into partitions of about that size, in a
-        private temporary folder (``tempfile``'s, removed afterwards), then read one by one;
-        each partition's suppression entries come from one pass over ``suppression.csv``. All
-        from one snapshot of the files."""
+        ones are first split by a hash of the subject into partitions of about that size, in two
+        spool files (:meth:`_spool`: unnamed, private, inside the store's folder, so a sweep
+        killed part way leaves no personal data anywhere, and none outside the folder an
+        erasure works on), then read partition by partition; each partition's suppression
+        entries come from one pass over ``suppression.csv``. All from one snapshot of the
+        files."""
         with self._snapshot(("records", "events", "suppression")) as handles:
             files = (handles["records"], handles["events"])
             total = sum(os.fstat(f.fileno()).st_size for f in files if f is not None)
@@ -482,58 +489,61 @@ class CsvStore(BaseStore):
             if parts == 1:
                 yield from self._partition(policy, records, events, handles["suppression"], size)
                 return
-            with tempfile.TemporaryDirectory(prefix="fairproc-csv-") as temp:
-                split = self._split(Path(temp), parts, records, events)
-                for record_path, event_path in split:
-                    with (
-                        open(record_path, "rb") as record_file,
-                        open(event_path, "rb") as event_file,
-                    ):
-                        yield from self._partition(
-                            policy,
-                            self._split_rows(record_file),
-                            self._split_rows(event_file),
-                            handles["suppression"],
-                            size,
-                        )
-                    os.unlink(record_path)
-                    os.unlink(event_path)
+            with self._spool() as record_spool, self._spool() as event_spool:
+                record_blocks = self._split(record_spool, parts, records, 1)
+                event_blocks = self._split(event_spool, parts, events, 0)
+                for part in range(parts):
+                    yield from self._partition(
+                        policy,
+                        self._split_rows(record_spool, record_blocks[part]),
+                        self._split_rows(event_spool, event_blocks[part]),
+                        handles["suppression"],
+                        size,
+                    )
+
+    def _spool(self) -> IO[bytes]:
+        """A spool file with no name, in the store's folder, mode 0600: gone when closed or
+        when the process dies (``O_TMPFILE``; where the system lacks it, ``tempfile`` unlinks
+        the file as it makes it, and a name left by a kill in between goes at the next open)."""
+        try:
+            return tempfile.TemporaryFile(prefix=SPOOL_MARK, dir=self.folder)
+        except OSError as error:
+            raise StoreError(
+                f"csv store: cannot make a spool file in {self.folder}: {error}"
+            ) from None
 
     @staticmethod
     def _split(
-        folder: Path,
-        parts: int,
-        records: Iterable[tuple[int, list[str]]],
-        events: Iterable[tuple[int, list[str]]],
-    ) -> list[tuple[Path, Path]]:
-        """Rows (with their line numbers) written to ``parts`` pairs of files by subject, in
-        marshalled blocks: the rows are parsed already, and marshal writes and reads them back
-        several times faster than CSV would (the files are private and short-lived)."""
-        paths = [(folder / f"records-{i}.bin", folder / f"events-{i}.bin") for i in range(parts)]
-        for side, rows, column in ((0, records, 1), (1, events, 0)):
-            files = [open(p[side], "wb") for p in paths]  # noqa: SIM115
-            try:
-                blocks: list[list[tuple[int, list[str]]]] = [[] for _ in files]
-                for row in rows:
-                    i = hash(row[1][column]) % parts
-                    block = blocks[i]
-                    block.append(row)
-                    if len(block) >= SPLIT_BLOCK:
-                        _write_block(files[i], block)
-                        blocks[i] = []
-                for f, block in zip(files, blocks, strict=True):
-                    if block:
-                        _write_block(f, block)
-            finally:
-                for f in files:
-                    f.close()
-        return paths
+        spool: IO[bytes], parts: int, rows: Iterable[tuple[int, list[str]]], column: int
+    ) -> list[list[int]]:
+        """Rows (with their line numbers) written to ``spool`` in marshalled blocks, each
+        block of one partition (by a hash of the subject in ``column``): where each partition's
+        blocks start. The rows are parsed already, and marshal writes and reads them back
+        several times faster than CSV would (the file is private and short-lived)."""
+        starts: list[list[int]] = [[] for _ in range(parts)]
+        blocks: list[list[tuple[int, list[str]]]] = [[] for _ in range(parts)]
+        for row in rows:
+            i = hash(row[1][column]) % parts
+            block = blocks[i]
+            block.append(row)
+            if len(block) >= SPLIT_BLOCK:
+                starts[i].append(spool.tell())
+                _write_block(spool, block)
+                blocks[i] = []
+        for i, block in enumerate(blocks):
+            if block:
+                starts[i].append(spool.tell())
+                _write_block(spool, block)
+        spool.flush()
+        return starts
 
     @staticmethod
-    def _split_rows(handle: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+    def _split_rows(spool: IO[bytes], starts: Sequence[int]) -> Iterator[tuple[int, list[str]]]:
         # Length-prefixed: marshal.load on a file reads it a few bytes at a time.
-        while size := int.from_bytes(handle.read(8), "little"):
-            block: list[tuple[int, list[str]]] = marshal.loads(handle.read(size))
+        for start in starts:
+            spool.seek(start)
+            size = int.from_bytes(spool.read(8), "little")
+            block: list[tuple[int, list[str]]] = marshal.loads(spool.read(size))
             yield from block
 
     def _partition(
