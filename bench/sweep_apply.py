@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import worlds  # noqa: E402
+import worlds
 
-from fairproc import Engine, load_policy  # noqa: E402
-from fairproc.store import open_store  # noqa: E402
-from fairproc.sweep import apply_sweep, plan_sweep  # noqa: E402
+from fairproc import Engine, load_policy
+from fairproc.store import open_store
+from fairproc.sweep import apply_sweep, plan_sweep
 
 
 def run(adapter: str, n: int) -> None:
