@@ -42,6 +42,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -86,6 +87,7 @@ WRITE_LOCK = ".fairproc-write.lock"
 COMMIT_LOCK = ".fairproc-commit.lock"
 TEMP_MARK = ".tmp-"
 SPOOL_MARK = ".fairproc-spool-"
+AUDIT_KEY = ".fairproc-audit-key"
 SPLIT_BLOCK = 1000  # rows a partition file takes at a time while a sweep splits the store
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
 _BATCH = 500
@@ -185,6 +187,32 @@ class CsvStore(BaseStore):
             for name, handle in handles.items():
                 if handle is not None:
                     self._header(name, csv.reader(handle), handle)
+
+    def audit_key(self) -> bytes:
+        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`):
+        ``.fairproc-audit-key`` in the folder, mode 0600, made on first use."""
+        path = self.folder / AUDIT_KEY
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise StoreError(f"csv store: cannot make its audit key {path}: {error}") from None
+        else:
+            # Written whole before anyone can read it: another process waits for the lock.
+            with open(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_hex(32) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+        for _ in range(100):
+            try:
+                text = path.read_text("ascii").strip()
+            except OSError as error:
+                raise StoreError(f"csv store: cannot read its audit key {path}: {error}") from None
+            if len(text) == 64:
+                return bytes.fromhex(text)
+            time.sleep(0.01)  # another process is writing it this moment
+        raise StoreError(f"csv store: its audit key {path} is damaged (expected 64 hex digits)")
 
     # -- files and locks --
 

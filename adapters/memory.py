@@ -7,6 +7,7 @@ whole change set first, then applies it while keeping an undo log, so an error a
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
@@ -42,6 +43,12 @@ class MemoryStore(BaseStore):
         self._audit: list[AuditEntry] = []
         self._revision = 0
         self._deciding: threading.Thread | None = None  # the thread inside apply_decided
+        self._audit_key = secrets.token_bytes(32)
+
+    def audit_key(self) -> bytes:
+        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): made
+        with the store, gone with it."""
+        return self._audit_key
 
     @property
     def revision(self) -> int:

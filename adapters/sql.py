@@ -24,6 +24,7 @@ per statement, so memory stays flat and the table is never pulled into Python.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -157,6 +158,13 @@ def _tables(md: sa.MetaData, prefix: str, collation: str | None) -> dict[str, sa
             sa.Index(f"{p}suppression_email", "email_norm"),
             **kw,
         ),
+        "keys": sa.Table(
+            f"{p}keys",
+            md,
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("value", sa.String(128), nullable=False),
+            **kw,
+        ),
         "audit": sa.Table(
             f"{p}audit",
             md,
@@ -212,6 +220,8 @@ class SqlStore(BaseStore):
             self.meta, self.records = t["meta"], t["records"]
             self.categories, self.events = t["categories"], t["events"]
             self.suppression, self.audit = t["suppression"], t["audit"]
+            self.keys = t["keys"]
+            self._audit_key: bytes | None = None
             self.tables = Tables(self.records, self.categories, self.events, self.suppression)
             self._ensure_schema()
         except BaseException:
@@ -666,6 +676,27 @@ class SqlStore(BaseStore):
                 conn.execute(sa.update(m).where(revision).values(value=m.c.value + 1))
                 self._write(conn, normalised(changes))
         return changes
+
+    def audit_key(self) -> bytes:
+        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): a
+        row of ``<prefix>keys``, made on first use (two processes making it at once: the
+        first one's is kept)."""
+        if self._audit_key is None:
+            k = self.keys
+            named = k.c.name == "audit"
+            with self._read("read its audit key") as conn:
+                found = conn.execute(sa.select(k.c.value).where(named)).scalar()
+            if found is None:
+                try:
+                    with self._begin_write("make its audit key") as conn:
+                        conn.execute(sa.insert(k).values(name="audit", value=secrets.token_hex(32)))
+                except StoreError as error:
+                    if not isinstance(error.__cause__, exc.IntegrityError):
+                        raise
+                with self._read("read its audit key") as conn:
+                    found = conn.execute(sa.select(k.c.value).where(named)).scalar_one()
+            self._audit_key = bytes.fromhex(found)
+        return self._audit_key
 
     def _next_seq(self, conn: sa.Connection, table: sa.Table) -> int:
         return (

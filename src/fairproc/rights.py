@@ -27,7 +27,7 @@ from fairproc.decisions import Check, Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
-from fairproc.store import AuditEntry, ChangeSet, DecidedWrites
+from fairproc.store import AuditEntry, AuditKeys, ChangeSet, DecidedWrites, pseudonymised
 from fairproc.world import Ctx, SubjectHistory
 
 RIGHTS = (
@@ -580,7 +580,16 @@ def apply_decided(engine: Engine, decide: Callable[[Any], ChangeSet]) -> ChangeS
     write lock gives no guarantee against concurrent writers). The changes made."""
     store = engine.store
     if isinstance(store, DecidedWrites):
-        return store.apply_decided(decide)
+        if isinstance(store, AuditKeys):
+            store.audit_key()  # made (a write of its own) before the write is begun
+        decided: list[ChangeSet] = []
+
+        def named(view: Any) -> ChangeSet:
+            decided.append(decide(view))
+            return pseudonymised(decided[-1], store)
+
+        store.apply_decided(named)
+        return decided[-1]
     changes = decide(store)
     apply_changes(engine, changes)
     return changes
@@ -596,7 +605,8 @@ def apply_changes(engine: Engine, changes: ChangeSet) -> None:
         return
     apply = getattr(engine.store, "apply", None)
     if callable(apply):
-        apply(changes)
+        # The audit log names subjects by pseudonym where the store keeps a key for it.
+        apply(pseudonymised(changes, engine.store))
         return
     with_changes = getattr(engine.store, "with_changes", None)
     if not callable(with_changes):
