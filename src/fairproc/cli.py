@@ -323,7 +323,7 @@ def sweep_cmd(
         engine = Engine(load_policy(policy), store)
         show = fmt == "text" and sys.stderr.isatty()
         plan = plan_sweep(engine, when)
-        applied = 0
+        applied = kept = gone = 0
         if do_apply and plan.items:
             with click.progressbar(
                 length=len(plan.items), label="sweeping", file=sys.stderr, hidden=not show
@@ -334,14 +334,17 @@ def sweep_cmd(
                     bar.update(count - done["n"])
                     done["n"] = count
 
-                applied = apply_sweep(engine, plan, batch_size, progress).applied
+                result = apply_sweep(engine, plan, batch_size, progress)
+                applied, kept, gone = result.applied, result.kept, result.gone
     except FairprocError as exc:
         _fail(str(exc))
         return
     finally:
         store.close()
     if fmt == "json":
-        click.echo(json.dumps({**plan.to_dict(), "applied": applied}, indent=2))
+        click.echo(
+            json.dumps({**plan.to_dict(), "applied": applied, "kept": kept, "gone": gone}, indent=2)
+        )
         return
     counts = plan.counts()
     click.echo(
@@ -354,7 +357,9 @@ def sweep_cmd(
         for rule, n in sorted(counts.items()):
             click.echo(f"  {rule:<{width}}  {n}")
     if do_apply:
-        click.echo(f"applied: {applied} records")
+        # Each batch is decided again as it is written: what changed since the plan is said.
+        since = f"; since the plan, {kept} now kept, {gone} already gone" if kept or gone else ""
+        click.echo(f"applied: {applied} records{since}")
 
 
 @main.command("request")
