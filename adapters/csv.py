@@ -34,6 +34,7 @@ refused (naming both lines) by every pass over ``records.csv``, writes included.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import marshal
 import os
@@ -66,7 +67,7 @@ from fairproc.store import (
     normalised,
     parse_stored_instant,
 )
-from fairproc.world import SubjectHistory
+from fairproc.world import SubjectHistory, derived_entries, givers_in, index_givers
 
 try:
     import fcntl
@@ -460,6 +461,13 @@ class CsvStore(BaseStore):
                     found[norm].append(entry)
         return found
 
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """Who gave each address (:class:`fairproc.world.AddressIndex`): one pass over the
+        records file."""
+        return givers_in(index_givers(self._read("records"), category), emails)
+
     def iter_records(self) -> Iterator[Record]:
         return self._read("records")
 
@@ -487,7 +495,10 @@ class CsvStore(BaseStore):
             # suppression.csv for every address of these subjects.
             nonlocal entries
             if entries is None:
-                entries = self._entries_for(m for h in found.values() for m in h.emails)
+                every = [m for h in found.values() for m in h.emails]
+                entries = self._entries_for(every)
+                for entry in derived_entries(self, policy, every, events.get):
+                    entries[normalise_email(entry.email)].append(entry)
             return [x for m in emails for x in entries.get(normalise_email(m), ())]
 
         found.update((s, SubjectHistory(policy, s, records[s], events[s], lookup)) for s in wanted)
@@ -606,7 +617,8 @@ class CsvStore(BaseStore):
                     entries[norm].append(self._parse("suppression", line, cells))
 
         def lookup(wanted: Sequence[str]) -> Sequence[SuppressionEntry]:
-            return [x for m in wanted for x in entries.get(normalise_email(m), ())]
+            stored = [x for m in wanted for x in entries.get(normalise_email(m), ())]
+            return [*stored, *derived_entries(self, policy, wanted, events.get)]
 
         # Each history asks ``lookup`` only when a fact needs the list: a sweep never does.
         subjects = list(records)

@@ -7,6 +7,7 @@ whole change set first, then applies it while keeping an undo log, so an error a
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,7 @@ from fairproc.store import (
     check_changes,
     normalised,
 )
-from fairproc.world import SubjectHistory
+from fairproc.world import GiverIndex, SubjectHistory, givers_in, index_givers, suppression_lookup
 
 __all__ = ["MemoryStore", "open_url"]
 
@@ -49,6 +50,7 @@ class MemoryStore(BaseStore):
         """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): made
         with the store, gone with it."""
         return self._audit_key
+        self._givers: tuple[int, str, GiverIndex] | None = None  # (revision, category, index)
 
     @property
     def revision(self) -> int:
@@ -76,6 +78,18 @@ class MemoryStore(BaseStore):
                 out.extend(self._suppression.get(normalise_email(email), ()))
             return out
 
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """Who gave each address (:class:`fairproc.world.AddressIndex`), from an index made
+        once per revision."""
+        with self._lock:
+            cached = self._givers
+            if cached is None or cached[0] != self._revision or cached[1] != category:
+                index = index_givers(self._records.values(), category)
+                cached = self._givers = (self._revision, category, index)
+            return givers_in(cached[2], emails)
+
     def iter_records(self) -> Iterator[Record]:
         with self._lock:
             snapshot = sorted(self._records.values(), key=lambda r: self._seq[r.id])
@@ -90,7 +104,11 @@ class MemoryStore(BaseStore):
         # The suppression list is looked up when a fact first needs it: a sweep never does.
         return {
             s: SubjectHistory(
-                policy, s, self.subject_records(s), self.subject_events(s), self.suppression_entries
+                policy,
+                s,
+                self.subject_records(s),
+                self.subject_events(s),
+                suppression_lookup(self, policy),
             )
             for s in dict.fromkeys(subjects)
         }

@@ -23,6 +23,7 @@ per statement, so memory stays flat and the table is never pulled into Python.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import threading
@@ -63,13 +64,13 @@ from fairproc.store import (
     rows_of,
     us_to_instant,
 )
-from fairproc.world import Ctx, SubjectHistory
+from fairproc.world import Ctx, SubjectHistory, derived_entries
 
 from .sqlcompile import Compiler, Tables
 
 __all__ = ["SCHEMA_VERSION", "SqlStore", "open_url"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHUNK = 500  # values per IN (...) list
 MAX_NORM_LENGTH = 2 * MAX_EMAIL_LENGTH  # lower() may lengthen text
 _PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,30}$")
@@ -131,6 +132,8 @@ def _tables(md: sa.MetaData, prefix: str, collation: str | None) -> dict[str, sa
             ident("subject"),
             sa.Column("norm", sa.String(MAX_NORM_LENGTH), nullable=True),
             sa.Index(f"{p}categories_subject", "subject", "category"),
+            # who gave an address (suppression by address, across subjects): schema version 2
+            sa.Index(f"{p}categories_norm", "norm"),
             **kw,
         ),
         "events": sa.Table(
@@ -329,6 +332,14 @@ class SqlStore(BaseStore):
                                 "another prefix or database"
                             )
                         self.metadata.create_all(conn, checkfirst=True)
+                        if version < 2:  # version 1 had no index on categories' addresses
+                            for index in self.categories.indexes:
+                                index.create(conn, checkfirst=True)
+                            conn.execute(
+                                sa.update(self.meta)
+                                .where(self.meta.c.name == "schema_version")
+                                .values(value=SCHEMA_VERSION)
+                            )
                         return
                     self.metadata.create_all(conn, checkfirst=True)
                     conn.execute(
@@ -471,6 +482,25 @@ class SqlStore(BaseStore):
         found = self._entries_for(wanted)
         return [entry for norm in wanted for entry in found.get(norm, ())]
 
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """Who gave each address (:class:`fairproc.world.AddressIndex`): one statement per
+        chunk of addresses, through the index on categories' normalised text."""
+        unique = [n for n in dict.fromkeys(emails) if len(n) <= MAX_NORM_LENGTH]
+        c, r = self.categories, self.records
+        found: list[tuple[str, str, dt.datetime]] = []
+        with self._read("look up who gave an address") as conn:
+            for chunk in _chunks(unique):
+                rows = conn.execute(
+                    sa.select(c.c.subject, c.c.norm, sa.func.min(r.c.collected_at))
+                    .select_from(c.join(r, r.c.id == c.c.record_id))
+                    .where(c.c.norm.in_(list(chunk)), c.c.category == category)
+                    .group_by(c.c.subject, c.c.norm)
+                )
+                found.extend((subject, norm, us_to_instant(at)) for subject, norm, at in rows)
+        return found
+
     def _entries_for(self, norms: Sequence[str]) -> dict[str, list[SuppressionEntry]]:
         unique = [n for n in dict.fromkeys(norms) if len(n) <= MAX_NORM_LENGTH]
         found: dict[str, list[SuppressionEntry]] = defaultdict(list)
@@ -534,7 +564,10 @@ class SqlStore(BaseStore):
                 ):
                     events[row.subject].append(self._event(row))
         bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
-        entries = self._entries_for([m for h in bare.values() for m in h.emails])
+        emails = [m for h in bare.values() for m in h.emails]
+        entries = self._entries_for(emails)
+        for entry in derived_entries(self, policy, emails, events.get):
+            entries[normalise_email(entry.email)].append(entry)
 
         def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
             return [x for m in emails for x in entries.get(normalise_email(m), ())]

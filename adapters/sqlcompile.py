@@ -89,6 +89,7 @@ OFFSET_SLACK_US = 32 * 3600 * 10**6  # no zone's UTC offsets ever differed by mo
 MAX_SAMPLES = 20_000
 SENTINEL = -(2**62)
 PURE_FUNCTIONS = frozenset({"in_office_hours", "local_time", "local_date", "weekday"})
+TRUTHS = ("subject.suppressed", "record.suppressed", "subject.restricted")
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 COLUMNS = {  # names that are columns of the records table (never NULL)
     "record.id": ("id", Kind.STRING),
@@ -633,6 +634,8 @@ class Compiler:
         if isinstance(n, Ref):
             if n.name == "subject.suppressed":
                 return _exact(_polar(self.suppressed(), negated, nullable=False))
+            if n.name == "record.suppressed":
+                return _exact(_polar(self.record_suppressed(), negated, nullable=False))
             if n.name == "subject.restricted":
                 return _exact(_polar(self.restricted(), negated))
             return RESIDUAL  # pragma: no cover - no other boolean names over records
@@ -912,8 +915,12 @@ class Compiler:
             if name in COLUMNS:
                 column, kind = COLUMNS[name]
                 return _Sql(r.c[column], kind, nullable=False)
-            if name in ("subject.suppressed", "subject.restricted"):
-                truth = self.suppressed() if name == "subject.suppressed" else self.restricted()
+            if name in TRUTHS:
+                truth = {
+                    "subject.suppressed": self.suppressed,
+                    "record.suppressed": self.record_suppressed,
+                    "subject.restricted": self.restricted,
+                }[name]()
                 return _Sql(self.as_int(truth), Kind.BOOL, nullable=False)
             rows = self.rows_of(name)
             if rows is not None:
@@ -973,12 +980,27 @@ class Compiler:
                 ]
 
             return (_Rows(self.t.events, "e", "at", resolved),)
-        if name in COLUMNS or name in ("subject.suppressed", "subject.restricted"):
+        if name in COLUMNS or name in TRUTHS:
             return None
+        if name.startswith("record."):
+            found_fact = self.policy.facts.get(name[len("record.") :])
+            if found_fact is None or not found_fact.of_record or not found_fact.latest:
+                return None
+            named = list(found_fact.latest)
+
+            def of_record(e: Any) -> list[ColumnElement[bool]]:
+                return [
+                    self.unindexed(e.c.subject) == r.c.subject,
+                    e.c.record == r.c.id,
+                    e.c.kind.in_(named),
+                    e.c.at <= at_us,
+                ]
+
+            return (_Rows(self.t.events, "e", "at", of_record),)
         if not name.startswith("subject."):
             return None
         fact = self.policy.facts.get(name[len("subject.") :])
-        if fact is None or fact.latest is None:
+        if fact is None or fact.latest is None or fact.of_record:
             return None
         found: list[_Rows] = []
         if fact.collections:
@@ -1004,8 +1026,9 @@ class Compiler:
     def counted(self, rr: Any) -> list[ColumnElement[bool]]:
         """What keeps a record ``rr`` of the subject among the collections that count as
         interactions: that it is the record asked about, or not overdue (the fixpoint of
-        :mod:`fairproc.retention`). The pass at ``level`` counts the records that the retention due condition, compiled one level
-        down, does not select; the lowest level counts every record. The policy's number of
+        :mod:`fairproc.retention`). The pass at ``level`` counts the records that the
+        retention due condition, compiled one level down, does not select; the lowest level
+        counts every record. The policy's number of
         passes reaches the fixpoint (:func:`fairproc.retention.collection_passes`), so the
         answer is exact when every level's due condition is."""
         if self.level < 0:
@@ -1070,10 +1093,10 @@ class Compiler:
             return False
         return self._last_kind(list(dict.fromkeys(on + off))).in_(only_on)
 
-    def suppressed(self) -> SqlBool:
-        r = self.r
-        marketing = [p.id for p in self.policy.purposes.values() if p.direct_marketing]
-        e = self._alias(self.t.events, "e")
+    def _suppressing(self, e: Any) -> list[ColumnElement[bool]]:
+        """The events (``e``) that put their subject's addresses on the suppression list, as
+        :func:`fairproc.world.suppressing_reason` reads them."""
+        marketing = sorted(self.policy.suppressing_purposes())
         reasons: list[ColumnElement[bool]] = []
         if self.kinds("suppress"):
             reasons.append(e.c.kind.in_(self.kinds("suppress")))
@@ -1084,30 +1107,63 @@ class Compiler:
             if marketing:
                 purpose = sa.or_(purpose, e.c.purpose.in_(marketing))
             reasons.append(sa.and_(e.c.kind.in_(self.kinds("object")), purpose))
-        found: list[SqlBool] = []
-        if reasons:
-            found.append(
-                sa.select(sa.literal(1))
-                .select_from(e)
-                .where(e.c.subject == r.c.subject, e.c.at <= self.at_us, sa.or_(*reasons))
-                .exists()
-            )
+        return reasons
+
+    def suppressed(self) -> SqlBool:
+        """The subject unsubscribed, objected to marketing or was erased, by ``at``."""
+        e = self._alias(self.t.events, "e")
+        reasons = self._suppressing(e)
+        if not reasons:
+            return False
+        return (
+            sa.select(sa.literal(1))
+            .select_from(e)
+            .where(e.c.subject == self.r.c.subject, e.c.at <= self.at_us, sa.or_(*reasons))
+            .exists()
+        )
+
+    def record_suppressed(self) -> SqlBool:
+        """The record's address is on the suppression list by ``at``: a stored entry, or any
+        subject who gave the address and then unsubscribed, objected to marketing or was
+        erased (suppression by address, reference-policy.md)."""
         category = self.policy.info.email_category
-        if category:
-            c = self._alias(self.t.categories, "c")
-            s = self._alias(self.t.suppression, "s")
-            # One level of correlation only (a nested IN (SELECT ...) would not correlate).
-            found.append(
-                sa.select(sa.literal(1))
-                .select_from(c.join(s, s.c.email_norm == c.c.norm))
-                .where(
-                    c.c.subject == r.c.subject,
-                    c.c.category == category,
-                    s.c.at <= self.at_us,
-                )
-                .exists()
+        if not category:
+            return False
+        r = self.r
+        c = self._alias(self.t.categories, "c")
+        s = self._alias(self.t.suppression, "s")
+        # One level of correlation only (a nested IN (SELECT ...) would not correlate).
+        stored = (
+            sa.select(sa.literal(1))
+            .select_from(c.join(s, s.c.email_norm == c.c.norm))
+            .where(c.c.record_id == r.c.id, c.c.category == category, s.c.at <= self.at_us)
+            .exists()
+        )
+        mine = self._alias(self.t.categories, "c")
+        theirs = self._alias(self.t.categories, "c")
+        given = self._alias(self.t.records, "rr")
+        e = self._alias(self.t.events, "e")
+        reasons = self._suppressing(e)
+        if not reasons:
+            return stored
+        derived = (
+            sa.select(sa.literal(1))
+            .select_from(
+                mine.join(theirs, theirs.c.norm == mine.c.norm)
+                .join(given, given.c.id == theirs.c.record_id)
+                .join(e, e.c.subject == theirs.c.subject)
             )
-        return _or(found)
+            .where(
+                mine.c.record_id == r.c.id,
+                mine.c.category == category,
+                theirs.c.category == category,
+                e.c.at <= self.at_us,
+                given.c.collected_at <= e.c.at,
+                sa.or_(*reasons),
+            )
+            .exists()
+        )
+        return _or([stored, derived])
 
     def objected(self, arg: Node, negated: bool = False) -> _B:
         purpose = self.val(arg)

@@ -145,7 +145,7 @@ SMALL = {
 
         [category.shoe_size]
         title = "Shoe size"
-        dpv = "pd:Characteristic"
+        dpv = "pd:PhysicalCharacteristic"
         clause = "your shoe size"
 
         [category.receipt]
@@ -199,14 +199,14 @@ SMALL = {
     "sharing.toml": """
         [recipient.mailer]
         title = "Mailer"
-        dpv = "dpv:Processor"
+        dpv = "dpv:DataProcessor"
         categories = ["email"]
         location = "USA"
         clause = "our mailer in the USA"
 
         [recipient.printer]
         title = "Printer"
-        dpv = "dpv:Processor"
+        dpv = "dpv:DataProcessor"
         categories = ["email"]
         location = "UK"
         clause = "our printer"

@@ -217,7 +217,6 @@ def test_condition_2_a_record_past_its_retention_date_is_not_processed(
     [
         ("contact_form", "office_search"),  # legitimate interests
         ("quick_quote", "office_search"),  # contract: a restriction binds every basis
-        ("quick_quote", "legal_compliance"),
         ("website_visit", "website_content"),
     ],
 )
@@ -234,6 +233,16 @@ def test_condition_3_a_restriction_in_force_denies_until_lifted(
     assert failed_rules(during) == {"processing.restriction"}
     assert during.reasons == ("restricted",)
     assert engine.may_process(rec, purpose, T0 + 3 * DAY).outcome == "allowed"
+
+
+def test_condition_3_a_restriction_leaves_legal_compliance(world: WorldBuilder) -> None:
+    """Art 18(2): legal claims go on while processing is restricted (the spec's Changes)."""
+    rec = world.record("quick_quote", T0)
+    world.event("restricted", T0 + DAY)
+    decision = world.engine().may_process(rec, "legal_compliance", T0 + 2 * DAY)
+    assert decision.outcome == "allowed"
+    check = next(c for c in decision.checks if c.rule == "processing.restriction")
+    assert check.passed is True
 
 
 def test_condition_4_objection_to_the_purpose(world: WorldBuilder) -> None:
@@ -308,8 +317,18 @@ def test_condition_4_each_interaction_restarts_the_li_window(
 
 def test_condition_4_a_later_collection_counts_as_an_interaction(world: WorldBuilder) -> None:
     old = world.record("contact_form", T0)
-    world.record("website_visit", london(2029, 1, 10))
+    world.record("quick_quote", london(2029, 1, 10))  # unresolved: kept, so it counts
     assert world.engine().may_process(old, "office_search", london(2031, 1, 1)).allowed
+
+
+def test_condition_4_an_overdue_collection_is_no_interaction(world: WorldBuilder) -> None:
+    """reference-policy.md, Events: only records not past their own due date count."""
+    old = world.record("contact_form", T0)
+    world.record("website_visit", london(2029, 1, 10))  # cookie data: due 2030-01-10
+    engine = world.engine()
+    assert engine.may_process(old, "office_search", london(2029, 12, 1)).allowed
+    late = engine.may_process(old, "office_search", london(2031, 1, 1))
+    assert late.outcome == "denied" and "li_window_expired" in late.reasons
 
 
 def test_condition_4_interactions_after_the_question_do_not_count(world: WorldBuilder) -> None:
@@ -616,7 +635,7 @@ def test_routing_an_enquiry_by_office_hours(
     rec = world.record(source, at)
     decision = world.engine().route(rec, at)
     assert decision.outcome == ("staff_contact" if in_hours else "pass_to_providers")
-    assert decision.rules == ("routing.enquiry", "office_hours")
+    assert decision.rules == ("routing.contact_failed", "routing.enquiry", "office_hours")
     assert decision.due is None
 
 

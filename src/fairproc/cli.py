@@ -18,7 +18,7 @@ import click
 from fairproc.clock import parse_instant
 from fairproc.errors import FairprocError, ProblemsError
 
-FORMATS = ["text", "json", "junit", "markdown"]
+FORMATS = ["text", "json", "junit", "markdown", "html"]
 
 
 def _fail(message: str) -> None:
@@ -138,6 +138,12 @@ def scenarios_group() -> None:
     type=click.Path(path_type=Path),
     help="Write the report to this file instead of standard output.",
 )
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append each decision to this decision log (JSON lines; see `fairproc log`).",
+)
 def scenarios_run(
     paths: Sequence[Path],
     fmt: str,
@@ -145,6 +151,7 @@ def scenarios_run(
     show_coverage: bool,
     verbose: bool,
     output: Path | None,
+    log_path: Path | None,
 ) -> None:
     """Run the scenario files in PATHS (files, or folders searched for *.toml).
 
@@ -159,13 +166,23 @@ def scenarios_run(
     factory = scenarios.memory_store
     if store_url is not None:
         factory = _store_factory(store_url)
-    results = scenarios.run_paths(paths, factory)
+    if log_path is not None:
+        from fairproc.decision_log import DecisionLog
+
+        with DecisionLog(log_path) as log:
+            results = scenarios.run_paths(paths, factory, log)
+    else:
+        results = scenarios.run_paths(paths, factory)
     if not results:
         _fail("no scenario files found (a scenario file is a *.toml file with a [scenario] table)")
     if fmt == "text":
         text = reports.render_text(
             results, verbose=verbose, color=output is None and sys.stdout.isatty()
         )
+    elif fmt == "html":
+        from fairproc.reports_html import render_html
+
+        text = render_html(results)
     else:
         text = reports.RENDERERS[fmt](results)
     if show_coverage:
@@ -463,6 +480,227 @@ def request_cmd(
         click.echo(result.decision.explain())
         for path in written:
             click.echo(f"wrote {path}")
+
+
+# --- export: the policy in the ecosystem's vocabularies (fairproc.interop) -------------------
+
+
+@main.group("export")
+def export_group() -> None:
+    """Write a policy in another vocabulary: W3C DPV (JSON-LD) or a Fides manifest (YAML)."""
+
+
+def _write_export(text: str, output: Path | None) -> None:
+    """To standard output, or to ``output`` atomically (a temporary file beside it, renamed)."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    import os
+    import tempfile
+
+    folder = output.parent if str(output.parent) else Path(".")
+    try:
+        handle, temp = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temp, output)
+    except OSError as exc:
+        _fail(f"{output}: cannot be written: {exc}")
+
+
+_EXPORT_OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file (replaced whole) instead of standard output.",
+)
+
+
+@export_group.command("dpv")
+@click.argument("policy", default="flexioffices")
+@_EXPORT_OUTPUT
+@click.option(
+    "--base",
+    metavar="IRI",
+    help="The IRI the policy's own nodes are named under (default urn:fairproc:POLICY:).",
+)
+def export_dpv_cmd(policy: str, output: Path | None, base: str | None) -> None:
+    """POLICY as W3C DPV 2.3 JSON-LD: one dpv:Process per purpose, basis and source."""
+    from fairproc.interop import dpv
+    from fairproc.loader import load_policy
+
+    try:
+        text = dpv.dumps(dpv.export_dpv(load_policy(policy), base=base))
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    _write_export(text, output)
+
+
+@export_group.command("fides")
+@click.argument("policy", default="flexioffices")
+@_EXPORT_OUTPUT
+def export_fides_cmd(policy: str, output: Path | None) -> None:
+    """POLICY as a Fides system manifest (YAML): a privacy declaration per purpose and basis."""
+    from fairproc.interop import fides
+    from fairproc.loader import load_policy
+
+    try:
+        text = fides.dumps(load_policy(policy))
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    _write_export(text, output)
+
+
+@main.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--scenarios",
+    "scenario_paths",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Scenario files or folders to run under both (repeat); by default OLD's scenarios/.",
+)
+@click.option(
+    "--worlds",
+    default=100,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How many generated worlds to ask (0: scenarios only).",
+)
+@click.option("--seed", default=0, show_default=True, help="The generated worlds' seed.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Write the diff to this file."
+)
+def diff_cmd(
+    old: str,
+    new: str,
+    scenario_paths: Sequence[Path],
+    worlds: int,
+    seed: int,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """List the decisions policy NEW takes differently from OLD (each a shipped name or a
+    folder), grouped by rule, each group with a minimal example world. Exit 0 when no decision
+    changes, 1 when some do, 2 on bad input."""
+    from fairproc.diff import diff_policies, render_json, render_markdown
+    from fairproc.loader import load_policy
+
+    try:
+        before, after = load_policy(old), load_policy(new)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    paths: list[Path] = list(scenario_paths)
+    if not paths and before.path is not None and (Path(before.path) / "scenarios").is_dir():
+        paths = [Path(before.path) / "scenarios"]
+    result = diff_policies(before, after, scenarios=paths, worlds=worlds, seed=seed)
+    text = render_json(result) if fmt == "json" else render_markdown(result)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"{len(result.changes)} decisions change", err=True)
+    else:
+        click.echo(text)
+    sys.exit(1 if result.changes else 0)
+
+
+@main.group("log")
+def log_group() -> None:
+    """Read and verify a decision log (written by Engine(..., log=DecisionLog(path)))."""
+
+
+def _read_log(path: Path) -> Any:
+    from fairproc.decision_log import read_log
+
+    try:
+        return read_log(path)
+    except FairprocError as exc:
+        _fail(str(exc))
+
+
+@log_group.command("show")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def log_show(path: Path, fmt: str) -> None:
+    """Print the decisions logged in PATH, one a line."""
+    from fairproc.decision_log import show
+
+    lines = _read_log(path)
+    if fmt == "json":
+        click.echo(json.dumps([line.data for line in lines], indent=2, ensure_ascii=False))
+        return
+    for text in show(lines):
+        click.echo(text)
+    click.echo(f"{len(lines)} decisions")
+
+
+@log_group.command("verify")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--policy",
+    help="The policy to check the log against (a shipped name or a folder); by default the "
+    "shipped policy the log's first line names.",
+)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Re-run each logged question whose inputs this store still holds as logged.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def log_verify(path: Path, policy: str | None, store_url: str | None, fmt: str) -> None:
+    """Check PATH: its chain of line hashes, the policy version and content hash each line
+    names, and (with --store) each decision re-run. Exit 0 when all holds, 1 when not, 2 on
+    bad input."""
+    from fairproc.decision_log import verify
+    from fairproc.loader import load_policy
+
+    lines = _read_log(path)
+    if not lines:
+        _fail(f"{path}: the log is empty")
+    name = policy or str(lines[0].data["policy"].get("id"))
+    try:
+        loaded = load_policy(name)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    store = _open_store(store_url) if store_url is not None else None
+    try:
+        result = verify(lines, loaded, store)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        if store is not None:
+            store.close()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for problem in result.problems:
+            click.echo(f"problem: {problem}")
+        for verdict in result.verdicts:
+            if verdict.status != "confirmed" or len(result.verdicts) <= 50:
+                click.echo(f"line {verdict.line}: {verdict.status}: {verdict.detail}")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts().items()))
+        click.echo(
+            f"{path}: {result.lines} decisions under {loaded.id} {loaded.info.version} "
+            f"({loaded.digest}); {counts}; " + ("verified" if result.ok else "NOT verified")
+        )
+    sys.exit(0 if result.ok else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

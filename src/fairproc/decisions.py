@@ -138,6 +138,8 @@ class Decision:
     # a request about several records: each record's own outcome (erased, kept, exported...)
     per_record: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     redacted: tuple[str, ...] | None = None  # categories left out of a copy
+    # may_email: the addresses (normalised) that may be used, when allowed
+    addresses: tuple[str, ...] | None = None
 
     @property
     def kept(self) -> tuple[str, ...]:
@@ -179,6 +181,8 @@ class Decision:
             out["records"] = dict(self.per_record)
         if self.redacted is not None:
             out["redacted"] = list(self.redacted)
+        if self.addresses is not None:
+            out["addresses"] = list(self.addresses)
         if self.findings:
             out["findings"] = [attrs.asdict(f) for f in self.findings]
         out["rules"] = list(self.rules)
@@ -197,6 +201,8 @@ class Decision:
             extras.append(f"basis {self.basis}")
         if self.categories is not None:
             extras.append("categories " + (", ".join(self.categories) or "none"))
+        if self.addresses is not None:
+            extras.append("addresses " + (", ".join(self.addresses) or "none"))
         if self.until is not None:
             extras.append(f"until {_when(self.until, self.tz)}")
         if self.due is not None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -28,6 +28,7 @@ from fairproc.model import (
     Record,
     RetentionRule,
     RoutingRule,
+    SharingRule,
 )
 from fairproc.retention import (
     Kept,
@@ -37,7 +38,7 @@ from fairproc.retention import (
     result,
     weigh,
 )
-from fairproc.world import Ctx, HistorySource, SubjectHistory, World
+from fairproc.world import Ctx, HistorySource, SubjectHistory, World, listed_entries
 
 __all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
 
@@ -49,17 +50,40 @@ ERASED_RULE = "right.erasure"
 _ProcessState = tuple[Any, ...]
 
 
+_T = TypeVar("_T")
+
+
+class DecisionLogger(Protocol):
+    """Keeps a record of the decisions an engine takes (:class:`fairproc.decision_log.
+    DecisionLog`). Given to an engine, it is attached once and wraps that engine's questions;
+    an engine without one pays nothing."""
+
+    def attach(self, engine: Engine) -> None: ...
+
+    def around(
+        self, engine: Engine, ask: Callable[[], _T], decision_of: Callable[[_T], Decision]
+    ) -> _T: ...
+
+
 class Engine:
     """Ask a policy's questions of a store (by default an empty in-memory :class:`World`)."""
 
-    def __init__(self, policy: Policy, store: HistorySource | None = None):
+    def __init__(
+        self,
+        policy: Policy,
+        store: HistorySource | None = None,
+        log: DecisionLogger | None = None,
+    ):
         self.policy = policy
         self.store: HistorySource = store if store is not None else World()
+        self.log = log
         self.tz = policy.tz
         self._histories: dict[str, SubjectHistory] = {}
         self._revision: Any = getattr(self.store, "revision", None)
         self._pinned = False
         self._index()
+        if log is not None:
+            log.attach(self)
 
     # -- compiled indexes, built once --
 
@@ -72,15 +96,19 @@ class Engine:
             purpose: tuple(r for r in p.processing if r.bases is None and r.applies(purpose, ""))
             for purpose in p.purposes
         }
-        self._routing: dict[str, RoutingRule] = {}
+        self._routing: dict[str, tuple[RoutingRule, ...]] = {}
+        self._sharing: dict[str, tuple[SharingRule, ...]] = {
+            recipient: tuple(r for r in p.sharing if r.applies(recipient))
+            for recipient in p.recipients
+        }
         for source in p.sources:
             for purpose in p.purposes.values():
                 grants = tuple(g for g in purpose.bases if g.sources is None or source in g.sources)
                 if grants:
                     self._grants[(purpose.id, source)] = grants
-            for rule in p.routing:
-                if source in rule.sources and source not in self._routing:
-                    self._routing[source] = rule
+            routes = tuple(rule for rule in p.routing if source in rule.sources)
+            if routes:
+                self._routing[source] = routes
         for purpose in p.purposes.values():
             for grant in purpose.bases:
                 self._processing[(purpose.id, grant.basis)] = tuple(
@@ -132,7 +160,9 @@ class Engine:
                     # A misspelt kind would silently mean nothing (an unsubscribe ignored).
                     raise self._unknown("event kind", event.kind, self.policy.events)
             history = SubjectHistory(self.policy, subject, records, events)
-            entries = self.store.suppression_entries(history.emails) if history.emails else ()
+            entries = listed_entries(
+                self.store, self.policy, history.emails, lambda s: events if s == subject else None
+            )
             for entry in entries:
                 require_aware(entry.at, f"suppression entry {entry.email!r}: at")
             if entries:
@@ -383,34 +413,63 @@ class Engine:
         ``phone_follow_up`` (with ``due``) or ``not_applicable``."""
         at = require_aware(at)
         rec = self._record(record)
-        rule = self._routing.get(rec.source)
-        if rule is None:
-            return Decision(
-                "route",
-                "not_applicable",
-                at,
-                {"record": rec.id},
-                reasons=("no_routing_rule",),
-                tz=self.tz,
-            )
+        rules = self._routing.get(rec.source, ())
         ctx = Ctx(at, self.history(rec.subject), rec)
-        holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
-        outcome = rule.then if holds or rule.otherwise is None else rule.otherwise
-        due = rule.due.evaluate(ctx) if rule.due is not None else None
+        # In policy order, the first rule that decides: one with no ``when``, or with an
+        # ``otherwise``, or whose ``when`` holds (a rule with a ``when`` and no ``otherwise``
+        # passes the question on when it does not hold).
+        passed: list[tuple[RoutingRule, bool]] = []
+        for rule in rules:
+            holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
+            if holds or rule.otherwise is not None:
+                outcome = rule.then if holds else rule.otherwise
+                assert outcome is not None
+                due = rule.due.evaluate(ctx) if rule.due is not None else None
+                return Decision(
+                    "route",
+                    outcome,
+                    at,
+                    {"record": rec.id},
+                    due=due,
+                    checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome, passed),
+                    tz=self.tz,
+                )
+            passed.append((rule, holds))
         return Decision(
             "route",
-            outcome,
+            "not_applicable",
             at,
             {"record": rec.id},
-            due=due,
-            checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome),
+            reasons=("no_routing_rule",),
+            checks=LazyChecks(self._route_checks, None, ctx, False, "not_applicable", passed),
             tz=self.tz,
         )
 
-    def _route_checks(self, rule: RoutingRule, ctx: Ctx, holds: bool, outcome: str) -> list[Check]:
-        # A routing rule chooses a branch rather than passing or failing: it informs.
-        branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
+    def _route_checks(
+        self,
+        rule: RoutingRule | None,
+        ctx: Ctx,
+        holds: bool,
+        outcome: str,
+        passed: Sequence[tuple[RoutingRule, bool]] = (),
+    ) -> list[Check]:
+        # A routing rule chooses a branch rather than passing or failing: it informs. The
+        # rules before it, whose condition did not hold, say why they did not decide.
         checks = [
+            Check(
+                earlier.id,
+                None,
+                earlier.clause,
+                earlier.note,
+                detail=f"{earlier.when.text if earlier.when else ''}: no, so not this rule",
+                facts_fn=_facts_of(ctx, [earlier.when]),
+            )
+            for earlier, _ in passed
+        ]
+        if rule is None:
+            return checks
+        branch = "" if rule.when is None else f"{rule.when.text}: {'yes' if holds else 'no'}, so "
+        checks.append(
             Check(
                 rule.id,
                 None,
@@ -419,7 +478,7 @@ class Engine:
                 detail=f"{branch}{outcome}",
                 facts_fn=_facts_of(ctx, [rule.when, rule.due]),
             )
-        ]
+        )
         hours = self._hours_rule
         if hours is not None and rule.when is not None and "in_office_hours" in rule.when.text:
             checks.append(
@@ -555,6 +614,34 @@ class Engine:
                 facts_fn=_facts_of(ctx, [r.when]),
             )
         )
+        # Sharing is processing: a record past its retention due date is not shared, and the
+        # policy's sharing conditions (a restriction in force) bind every disclosure.
+        kept = self._retain(rec, ctx)
+        if kept.governing is not None:
+            rule = kept.governing
+            checks.append(
+                Check(
+                    rule.id,
+                    kept.action != "delete",
+                    rule.clause,
+                    rule.note,
+                    reason="retention_expired" if kept.action == "delete" else None,
+                    detail=_retention_detail(kept.action, kept.until),
+                    facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+                )
+            )
+        for share in self._sharing.get(r.id, ()):
+            passed = bool(share.require.evaluate(ctx))
+            checks.append(
+                Check(
+                    share.id,
+                    passed,
+                    share.clause,
+                    share.note,
+                    reason=None if passed else share.reason,
+                    facts_fn=_facts_of(ctx, [share.require]),
+                )
+            )
         if r.requires_purpose is not None:
             purpose = self.policy.purposes[r.requires_purpose]
             sub = Ctx(at, ctx.history, rec, purpose.id)
@@ -598,6 +685,7 @@ class Engine:
         ok = False
         reasons: list[str] = []
         states: list[_ProcessState] = []
+        usable: list[Record] = []
         # Only the addresses the subject had given by ``at``: a record collected later did not
         # exist yet.
         ts = at.timestamp()
@@ -608,7 +696,9 @@ class Engine:
                 continue
             allowed, why, state = self._process(rec, purpose, Ctx(at, history, rec, purpose.id))
             states.append(state)
-            ok = ok or allowed
+            if allowed:
+                ok = True
+                usable.append(rec)
             reasons.extend(why)
         if not states:
             # A denial names the rule that failed: no record gives the purpose an address.
@@ -637,6 +727,7 @@ class Engine:
             "allowed" if ok else "denied",
             at,
             {"subject": subject},
+            addresses=history.usable_addresses(usable, ts) if ok else None,
             reasons=tuple(dict.fromkeys(reasons)),
             checks=LazyChecks(checks),
             tz=self.tz,

@@ -7,10 +7,20 @@ severity, the rule it concerns and the notice's words, so it can be filed as it 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 
+from fairproc.errors import PolicyError
+from fairproc.interop.mapping import FIDES_TABLES, Interop, interop_folder, load_interop
+from fairproc.interop.terms import (
+    DPV_VERSION,
+    fides_keys,
+    suggest_dpv,
+    suggest_fides,
+    unknown_dpv_terms,
+)
 from fairproc.model import Policy
 
 SEVERITIES = ("info", "warning", "error")
@@ -242,5 +252,108 @@ def lint(policy: Policy, at: dt.date | None = None) -> list[LintFinding]:
                     )
                 )
 
+    try:
+        interop = load_interop(policy)
+    except PolicyError as exc:
+        # a broken mapping file is a finding about the policy, not a reason to stop linting
+        out.extend(
+            LintFinding("interop_file_invalid", "error", str(problem)) for problem in exc.problems
+        )
+        out.extend(_unknown_dpv_terms(policy, Interop(None, None)))
+    else:
+        out.extend(_unknown_dpv_terms(policy, interop))
+        out.extend(_interop_findings(policy, interop))
     out.sort(key=lambda f: -SEVERITIES.index(f.severity))
     return out
+
+
+def _unknown_dpv_terms(policy: Policy, interop: Interop) -> Iterator[LintFinding]:
+    """Every ``dpv`` term of the policy and of its data subjects that DPV 2.3 does not define,
+    with the nearest real ones."""
+    for kind, ident, item in unknown_dpv_terms(policy, interop.subjects):
+        term = str(item.dpv)
+        nearest = suggest_dpv(term)
+        yield LintFinding(
+            "dpv_term_unknown",
+            "warning",
+            f"{kind} {ident}: {term} is not a W3C DPV {DPV_VERSION} term"
+            + (f"; did you mean {' or '.join(nearest)}?" if nearest else ""),
+            f"{kind}.{ident}",
+            item.clause,
+        )
+
+
+def _interop_findings(policy: Policy, interop: Interop) -> Iterator[LintFinding]:
+    """The policy's ``interop/`` files: who its data subjects are, and its Fides keys."""
+    folder = interop_folder(policy)
+    where = f"{folder}/" if folder is not None else "interop/"
+    if interop.subjects is None:
+        yield LintFinding(
+            "data_subjects_undeclared",
+            "info",
+            f"the policy names no data subjects ({where}subjects.toml): the DPV and Fides "
+            "exports state none",
+        )
+    else:
+        for ident, subject in interop.subjects.items():
+            if subject.fides is not None and subject.fides not in fides_keys("data_subject"):
+                yield _unknown_fides_key("subject", ident, "data_subject", subject.fides)
+        for source in policy.sources.values():
+            if not interop.subjects_of(source.id):
+                yield LintFinding(
+                    "data_subjects_undeclared",
+                    "warning",
+                    f"no data subject in {where}subjects.toml covers source {source.id}",
+                    f"source.{source.id}",
+                    source.clause,
+                )
+    if interop.fides is None:
+        yield LintFinding(
+            "fides_mapping_missing",
+            "info",
+            f"the policy has no Fides mapping ({where}fides.toml): fairproc export fides needs one",
+        )
+        return
+    items: dict[str, Mapping[str, Any]] = {
+        "category": policy.categories,
+        "purpose": policy.purposes,
+    }
+    for table, kind in FIDES_TABLES.items():
+        entries = interop.fides[table]
+        for ident, item in items[table].items():
+            entry = entries.get(ident)
+            rule = f"{table}.{ident}"
+            if entry is None:
+                yield LintFinding(
+                    "fides_not_mapped",
+                    "warning",
+                    f"{table} {ident} is missing from {where}fides.toml: give its fideslang "
+                    f'{kind} key, or {{ unmapped = "why" }} where fideslang has none',
+                    rule,
+                    item.clause,
+                )
+            elif entry.key is None:
+                yield LintFinding(
+                    "fides_unmapped",
+                    "info",
+                    f"{table} {ident} has no fideslang {kind}: {entry.unmapped}; the Fides "
+                    "export leaves it out",
+                    rule,
+                    item.clause,
+                )
+            elif entry.key not in fides_keys(kind):
+                yield _unknown_fides_key(table, ident, kind, entry.key, item.clause)
+
+
+def _unknown_fides_key(
+    table: str, ident: str, kind: str, key: str, clause: str | None = None
+) -> LintFinding:
+    nearest = suggest_fides(kind, key)
+    return LintFinding(
+        "fides_key_unknown",
+        "warning",
+        f"{table} {ident}: {key} is not a {kind} of fideslang's default taxonomy"
+        + (f"; did you mean {' or '.join(nearest)}?" if nearest else ""),
+        f"{table}.{ident}",
+        clause,
+    )

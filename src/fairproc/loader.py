@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +45,7 @@ from fairproc.model import (
     RoutingRule,
     Rule,
     Safeguard,
+    SharingRule,
     Source,
 )
 from fairproc.world import vocabularies
@@ -63,10 +65,21 @@ KEYED: dict[str, type] = {
 }
 ARRAYS: dict[str, type] = {
     "processing": ProcessingRule,
+    "sharing": SharingRule,
     "routing": RoutingRule,
     "retention": RetentionRule,
     "reaction": Reaction,
 }
+# names of the record built into the condition language: a record fact may not take one
+RECORD_NAMES = (
+    "id",
+    "subject",
+    "source",
+    "collected_at",
+    "categories",
+    "resolved_at",
+    "suppressed",
+)
 SINGLE = ("policy", "controller", "dpo", "supervisory_authority", "office_hours")
 
 
@@ -79,6 +92,7 @@ class _PolicyDoc:
     email_category: str | None = None
     notice: str | None = None
     adequate_locations: tuple[str, ...] = ()
+    version: str | None = None
 
 
 @attrs.frozen
@@ -210,7 +224,9 @@ def load_policy(name_or_path: str | Path) -> Policy:
     """
     folder = resolve_policy_path(name_or_path)
     files = sorted(p for p in folder.glob("*.toml") if p.is_file())
-    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    # the notice too: the policy's digest covers it
+    watched = [*files, *sorted(p for p in folder.glob("*.txt") if p.is_file())]
+    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in watched)
     key = (str(folder.resolve()), signature)
     cached = _cache.get(key)
     if cached is None:
@@ -225,6 +241,7 @@ class _Loader:
         self.files = files
         self.problems: list[Problem] = []
         self.reactions: list[tuple[Reaction, str, tuple[str | int, ...]]] = []
+        self.sharing: list[tuple[SharingRule, str, tuple[str | int, ...]]] = []
         self.index: dict[str, LineIndex] = {}
         self.origin: dict[tuple[str, ...], str] = {}  # (section[, id]) -> file it came from
 
@@ -240,6 +257,18 @@ class _Loader:
             if p.path and p.path[-1] == "clause" and message == "required key is missing":
                 message = "every rule needs clause: the words of the notice it encodes"
             self.problem(message, p.file, p.path)
+
+    def digest(self, notice: str | None) -> str:
+        """sha256 over the rule files and the notice, each by name and bytes, in name order."""
+        files = list(self.files)
+        if notice is not None and (self.folder / notice).is_file():
+            files.append(self.folder / notice)
+        sha = hashlib.sha256()
+        for path in sorted(files, key=lambda p: p.name):
+            content = path.read_bytes()
+            sha.update(f"{path.name}\0{len(content)}\0".encode())
+            sha.update(content)
+        return "sha256:" + sha.hexdigest()
 
     def file_of(self, *key: str) -> str | None:
         return self.origin.get(key) or self.origin.get(key[:1])
@@ -410,6 +439,7 @@ class _Loader:
         events = self.keyed(merged, "event", EventKind)
         facts = self.keyed(merged, "fact", Fact)
         processing = self.arrays(merged, "processing", ProcessingRule)
+        self.sharing = self.arrays(merged, "sharing", SharingRule)
         routing = self.arrays(merged, "routing", RoutingRule)
         retention = self.arrays(merged, "retention", RetentionRule)
         self.reactions = self.arrays(merged, "reaction", Reaction)
@@ -461,6 +491,7 @@ class _Loader:
             marketing_purpose=info_doc.marketing_purpose if info_doc else None,
             email_category=info_doc.email_category if info_doc else None,
             notice=info_doc.notice if info_doc else None,
+            version=info_doc.version if info_doc else None,
         )
         policy = Policy(
             info=info,
@@ -473,11 +504,13 @@ class _Loader:
             routing=tuple(r for r, _, _ in routing),
             retention=tuple(r for r, _, _ in retention),
             reactions=tuple(r for r, _, _ in self.reactions),
+            sharing=tuple(r for r, _, _ in self.sharing),
             rights=rights,
             events=events,
             facts=facts,
             adequate_locations=info_doc.adequate_locations if info_doc else (),
             path=str(self.folder),
+            digest=self.digest(info_doc.notice if info_doc else None),
         )
         self.cross_check(policy, processing, routing, retention)
         # Compile even when problems were found, so condition errors are reported with them.
@@ -575,6 +608,8 @@ class _Loader:
         for rule, file, path in processing:
             self.ids(policy.purposes, "purpose", rule.purposes, file, (*path, "purposes"))
             self.ids(BASES, "lawful basis", rule.bases, file, (*path, "bases"))
+        for share, file, path in self.sharing:
+            self.ids(policy.recipients, "recipient", share.recipients, file, (*path, "recipients"))
         for r in policy.recipients.values():
             file = self.file_of("recipient", r.id)
             self.ids(cats, "category", r.categories, file, ("recipient", r.id, "categories"))
@@ -651,9 +686,15 @@ class _Loader:
                 )
             self.ids(policy.events, "event kind", f.latest, file, ("fact", f.id, "latest"))
             self.ids(policy.events, "event kind", f.latest_of, file, ("fact", f.id, "latest_of"))
-            if f.id in ("id", "suppressed", "restricted"):
+            built_in = RECORD_NAMES if f.of_record else ("id", "suppressed", "restricted")
+            if f.id in built_in:
+                self.problem(f"{f.name} is built in; choose another fact id", file, ("fact", f.id))
+            if f.of_record and (f.latest is None or f.collections):
                 self.problem(
-                    f"subject.{f.id} is built in; choose another fact id", file, ("fact", f.id)
+                    "a fact of the record (of_record = true) gives latest = [kinds] of events "
+                    "that name a record, and no collections",
+                    file,
+                    ("fact", f.id),
                 )
         pfile = self.file_of("policy")
         if policy.info.marketing_purpose is not None:
@@ -672,6 +713,7 @@ class _Loader:
         for rule_id in [
             *(p.rule_id for p in policy.purposes.values()),
             *(r.id for r in policy.processing),
+            *(r.id for r in policy.sharing),
             *(r.id for r in policy.routing),
             *retention_ids,
             *(r.rule_id for r in policy.recipients.values()),
@@ -698,6 +740,7 @@ class _Loader:
         yield from policy.sources.values()
         yield from policy.purposes.values()
         yield from policy.processing
+        yield from policy.sharing
         yield from policy.recipients.values()
         yield from policy.safeguards.values()
         yield from policy.routing
@@ -766,6 +809,12 @@ class _Loader:
                 processing,
                 lambda r, f, p: attrs.evolve(
                     r, require=build(r.require, "processing", f, (*p, "require")) or r.require
+                ),
+            ),
+            sharing=evolve_all(
+                self.sharing,
+                lambda r, f, p: attrs.evolve(
+                    r, require=build(r.require, "sharing", f, (*p, "require")) or r.require
                 ),
             ),
             routing=evolve_all(

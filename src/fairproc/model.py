@@ -29,7 +29,8 @@ BASIS_DPV = {
     "contract": "dpv:Contract",
     "legal_obligation": "dpv:LegalObligation",
     "vital_interests": "dpv:VitalInterest",
-    "public_task": "dpv:PublicTask",
+    # DPV 2.3 has no PublicTask: Art 6(1)(e) (public interest or official authority) is this
+    "public_task": "eu-gdpr:A6-1-e",
     "legitimate_interests": "dpv:LegitimateInterest",
 }
 
@@ -84,6 +85,7 @@ class PolicyInfo:
     marketing_purpose: str | None
     email_category: str | None
     notice: str | None = None
+    version: str | None = None  # the policy's own name for this version of the notice and rules
 
 
 @attrs.frozen
@@ -154,6 +156,21 @@ class ProcessingRule:
         return (self.purposes is None or purpose in self.purposes) and (
             self.bases is None or basis in self.bases
         )
+
+
+@attrs.frozen
+class SharingRule:
+    """A condition every disclosure to the named recipients (None: all) must meet."""
+
+    id: str
+    clause: str
+    require: Condition
+    reason: str
+    recipients: tuple[str, ...] | None = None
+    note: str | None = None
+
+    def applies(self, recipient: str) -> bool:
+        return self.recipients is None or recipient in self.recipients
 
 
 @attrs.frozen
@@ -291,7 +308,8 @@ class Fact:
     """A per-subject fact derived from the timeline, named in conditions as ``subject.<id>``.
 
     ``latest``: the instant of the latest event of those kinds at or before the question's
-    time (and of the subject's record collections when ``collections``);
+    time (and of the subject's record collections when ``collections``; of the events naming
+    the record asked about when ``of_record``, named ``record.<id>``);
     ``latest_of``: which of those kinds happened last.
     """
 
@@ -300,7 +318,15 @@ class Fact:
     latest: tuple[str, ...] | None = None
     latest_of: tuple[str, ...] | None = None
     collections: bool = False
+    # a fact of the record asked about (``record.<id>``): the latest event of ``latest`` that
+    # names the record, rather than any of the subject's
+    of_record: bool = False
     note: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How conditions name it: ``record.<id>`` or ``subject.<id>``."""
+        return f"{'record' if self.of_record else 'subject'}.{self.id}"
 
 
 _DERIVED: dict[int, tuple[weakref.ref[Policy], dict[Any, Any]]] = {}
@@ -338,8 +364,12 @@ class Policy:
     events: Mapping[str, EventKind]
     facts: Mapping[str, Fact]
     reactions: tuple[Reaction, ...] = ()
+    sharing: tuple[SharingRule, ...] = ()
     adequate_locations: tuple[str, ...] = ()
     path: str | None = None
+    # sha256 of the rule files and the notice as loaded: two policies with the same digest say
+    # the same thing, whatever their version says
+    digest: str | None = None
 
     @property
     def id(self) -> str:
@@ -356,7 +386,13 @@ class Policy:
         index: dict[str, Any] = {}
         for purpose in self.purposes.values():
             index[purpose.rule_id] = purpose
-        for rules in (self.processing, self.routing, self.retention, self.reactions):
+        for rules in (
+            self.processing,
+            self.sharing,
+            self.routing,
+            self.retention,
+            self.reactions,
+        ):
             for rule in rules:
                 index[rule.id] = rule
         for recipient in self.recipients.values():

@@ -161,6 +161,32 @@ def weigh(policy: Policy, record: Record, ctx: Any) -> Kept:
     return choose(verdicts)
 
 
+def fixpoint(history: Any, at: dt.datetime) -> tuple[frozenset[str], int]:
+    """The records of ``history`` (a :class:`fairproc.world.SubjectHistory`) whose
+    collection counts as an interaction at ``at``, and how many passes found them: start from
+    every record collected by ``at``, drop those overdue, weigh again with the rest, until a
+    pass drops nothing. Fewer records counted never keeps one longer, so this is the largest
+    consistent set: the one sweeps running on time leave."""
+    from fairproc.world import Ctx  # the world reads retention while it counts interactions
+
+    ts = at.timestamp()
+    collected = [r for r in history.records if r.collected_at.timestamp() <= ts]
+    counted = frozenset(r.id for r in collected)
+    passes = 0
+    while counted:
+        passes += 1
+        history.provisionally(ts, counted)
+        overdue = {
+            r.id
+            for r in collected
+            if r.id in counted and weigh(history.policy, r, Ctx(at, history, r)).action == "delete"
+        }
+        if not overdue:
+            break
+        counted = counted - overdue
+    return counted, passes
+
+
 def collection_facts(policy: Policy) -> frozenset[str]:
     """The names (``subject.<id>``) of the facts that count record collections."""
     return frozenset(f"subject.{f.id}" for f in policy.facts.values() if f.collections)

@@ -93,18 +93,24 @@ def plan_request(
     corrections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RequestResult:
     """Decide a request received at ``at``; nothing is changed until the result is applied."""
-    # One request reads the store as it stands: its revision once, not once per question.
-    with engine.snapshot():
-        return _plan_request(
-            engine,
-            subject,
-            right,
-            at,
-            verified=verified,
-            complex=complex,
-            purposes=purposes,
-            corrections=corrections,
-        )
+
+    def plan() -> RequestResult:
+        # One request reads the store as it stands: its revision once, not once per question.
+        with engine.snapshot():
+            return _plan_request(
+                engine,
+                subject,
+                right,
+                at,
+                verified=verified,
+                complex=complex,
+                purposes=purposes,
+                corrections=corrections,
+            )
+
+    if engine.log is not None:  # the request is logged, the questions it asked on the way not
+        return engine.log.around(engine, plan, lambda result: result.decision)
+    return plan()
 
 
 def _plan_request(
@@ -603,6 +609,17 @@ def apply_changes(engine: Engine, changes: ChangeSet) -> None:
     """
     if not changes:
         return
+    policy = engine.policy
+    if changes.audit:  # every audit entry names the policy it was decided under
+        changes = attrs.evolve(
+            changes,
+            audit=tuple(
+                attrs.evolve(a, policy_version=policy.info.version, policy_digest=policy.digest)
+                if a.policy_digest is None
+                else a
+                for a in changes.audit
+            ),
+        )
     apply = getattr(engine.store, "apply", None)
     if callable(apply):
         # The audit log names subjects by pseudonym where the store keeps a key for it.

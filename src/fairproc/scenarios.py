@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from fairproc.decisions import Decision
-from fairproc.engine import Engine
+from fairproc.engine import DecisionLogger, Engine
 from fairproc.errors import FairprocError, InputError, Problem, ProblemsError
 from fairproc.loader import LineIndex, load_policy
 from fairproc.model import BASES, Event, Policy, Reaction, Record, SuppressionEntry
@@ -619,6 +619,8 @@ class ScenarioResult:
     expectations: tuple[ExpectationResult, ...] = ()
     problems: tuple[Problem, ...] = ()  # the file could not be read
     policy: Policy | None = attrs.field(default=None, eq=False, repr=False)
+    # the scenario as read (its world before any expectation ran), for reports that show it
+    scenario: Scenario | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -709,21 +711,29 @@ class UrlStores:
             cleanup()
 
 
-def run_scenario(scenario: Scenario, store_factory: StoreFactory = memory_store) -> ScenarioResult:
+def run_scenario(
+    scenario: Scenario,
+    store_factory: StoreFactory = memory_store,
+    log: DecisionLogger | None = None,
+) -> ScenarioResult:
     return ScenarioResult(
         scenario.file,
         scenario.title,
-        tuple(iter_results(scenario, store_factory)),
+        tuple(iter_results(scenario, store_factory, log)),
         policy=scenario.policy,
+        scenario=scenario,
     )
 
 
 def iter_results(
-    scenario: Scenario, store_factory: StoreFactory = memory_store
+    scenario: Scenario,
+    store_factory: StoreFactory = memory_store,
+    log: DecisionLogger | None = None,
 ) -> Iterator[ExpectationResult]:
-    """Run the expectations in file order (a request changes the world for those after it)."""
+    """Run the expectations in file order (a request changes the world for those after it);
+    ``log``: where the engine logs its decisions (:mod:`fairproc.decision_log`)."""
     store = store_factory(scenario)
-    engine = Engine(scenario.policy, store)
+    engine = Engine(scenario.policy, store, log=log)
     try:
         for exp in scenario.expectations:
             yield run_expectation(engine, engine.store, exp)
@@ -831,7 +841,9 @@ def _plain(value: Any) -> Any:
 
 
 def run_paths(
-    paths: Iterable[str | Path], store_factory: StoreFactory = memory_store
+    paths: Iterable[str | Path],
+    store_factory: StoreFactory = memory_store,
+    log: DecisionLogger | None = None,
 ) -> list[ScenarioResult]:
     """Run every scenario file under ``paths``; unreadable files become results with problems."""
     results = []
@@ -849,7 +861,7 @@ def run_paths(
             )
             continue
         try:
-            results.append(run_scenario(scenario, store_factory))
+            results.append(run_scenario(scenario, store_factory, log))
         except ProblemsError as exc:
             # Data the store cannot keep (NaN or infinity on a SQL or CSV store): this file
             # fails, named, and the run goes on to the next.

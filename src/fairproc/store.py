@@ -58,7 +58,15 @@ from fairproc.conditions import (
 )
 from fairproc.errors import FairprocError, InputError, Problem
 from fairproc.model import Event, Policy, Record, SuppressionEntry, derived, normalise_email
-from fairproc.world import Ctx, HistorySource, SubjectHistory, vocabulary
+from fairproc.world import (
+    Ctx,
+    HistorySource,
+    SubjectHistory,
+    givers_in,
+    index_givers,
+    suppression_lookup,
+    vocabulary,
+)
 
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -105,9 +113,12 @@ class AuditEntry:
     field: str | None = None  # rectification: the category that changed, not its value
     due: dt.datetime | None = None  # sweeps: when the record fell due
     detail: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    # the policy the change was decided under: its version and content hash (Policy.digest)
+    policy_version: str | None = None
+    policy_digest: str | None = None
 
 
-_AUDIT_NAMES = ("record", "rule", "field")
+_AUDIT_NAMES = ("record", "rule", "field", "policy_version", "policy_digest")
 
 
 def audit_detail(entry: AuditEntry) -> dict[str, Any]:
@@ -143,6 +154,8 @@ def audit_from_stored(
         named["field"],
         us_to_instant(due) if isinstance(due, int) else None,
         rest,
+        named["policy_version"],
+        named["policy_digest"],
     )
 
 
@@ -631,7 +644,11 @@ def load_histories(
         return found
     return {
         s: build_history(
-            policy, s, store.subject_records(s), store.subject_events(s), store.suppression_entries
+            policy,
+            s,
+            store.subject_records(s),
+            store.subject_events(s),
+            suppression_lookup(store, policy),
         )
         for s in wanted
     }
@@ -794,6 +811,13 @@ class BaseStore:
 
     def iter_records(self) -> Iterator[Record]:  # pragma: no cover
         raise NotImplementedError
+
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """Who gave each address (:class:`fairproc.world.AddressIndex`), by reading every
+        record: an adapter that can look addresses up (an index) should override it."""
+        return givers_in(index_givers(self.iter_records(), category), emails)
 
     def audit_entries(self, subject: str | None = None) -> Iterator[AuditEntry]:  # pragma: no cover
         raise NotImplementedError

@@ -32,6 +32,7 @@ from fairproc.conditions import (
 from fairproc.model import (
     BASES,
     Event,
+    Fact,
     Policy,
     Record,
     SuppressionEntry,
@@ -53,13 +54,136 @@ class HistorySource(Protocol):
     def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]: ...
 
 
+SuppressionLookup = Callable[[Sequence[str]], Sequence[SuppressionEntry]]
+
+
+@runtime_checkable
+class AddressIndex(Protocol):
+    """A store that can say who gave an address: what suppression by address needs to find
+    another subject's unsubscribe (:func:`listed_entries`)."""
+
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        """For each normalised address of ``emails`` held in ``category`` by some record:
+        (subject, address, when that subject first gave it)."""
+        ...
+
+
+GiverIndex = dict[str, dict[str, dt.datetime]]  # address -> {subject: when first given}
+
+
+def index_givers(records: Iterable[Record], category: str) -> GiverIndex:
+    """Who gave each address held in ``category`` (normalised), and when first: the
+    :class:`AddressIndex` of a store that holds its records in memory."""
+    index: GiverIndex = defaultdict(dict)
+    for record in records:
+        value = record.data.get(category)
+        if isinstance(value, str) and value.strip():
+            subjects = index[normalise_email(value)]
+            first = subjects.get(record.subject)
+            if first is None or record.collected_at.timestamp() < first.timestamp():
+                subjects[record.subject] = record.collected_at
+    return index
+
+
+def givers_in(index: GiverIndex, emails: Sequence[str]) -> list[tuple[str, str, dt.datetime]]:
+    """What :meth:`AddressIndex.subjects_giving` answers, from an :func:`index_givers`."""
+    return [
+        (subject, email, at)
+        for email in dict.fromkeys(emails)
+        for subject, at in index.get(email, {}).items()
+    ]
+
+
+def suppressing_reason(policy: Policy, event: Event) -> str | None:
+    """Why ``event`` puts the subject's addresses on the suppression list (an unsubscribe, an
+    objection to marketing, an erasure of the subject), or None."""
+    kind = policy.events.get(event.kind)
+    if kind is None or not kind.effects:
+        return None
+    effects = kind.effects
+    if "suppress" in effects:
+        return "unsubscribed"
+    if "object" in effects and (
+        event.purpose is None or event.purpose in policy.suppressing_purposes()
+    ):
+        return "objected"
+    if "erase" in effects and event.record is None:
+        return "erased"
+    return None
+
+
+def derived_entries(
+    store: HistorySource,
+    policy: Policy,
+    emails: Iterable[str],
+    known: Callable[[str], Sequence[Event] | None] | None = None,
+) -> list[SuppressionEntry]:
+    """The suppression entries the subjects' own events put on the list for ``emails``:
+    every subject who gave one of them, and unsubscribed, objected to marketing or was erased
+    after giving it (reference-policy.md, Suppression). Needs an :class:`AddressIndex`
+    store; others derive nothing, and only their stored entries apply. ``known``: the events
+    of subjects the caller has loaded already (None for others), not read again."""
+    category = policy.info.email_category
+    wanted = list(dict.fromkeys(normalise_email(e) for e in emails))
+    if not category or not wanted or not isinstance(store, AddressIndex):
+        return []
+    given: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for subject, email, at in store.subjects_giving(category, wanted):
+        given[subject].append((email, at.timestamp()))
+    found: list[SuppressionEntry] = []
+    for subject, addresses in given.items():
+        events = known(subject) if known is not None else None
+        for event in store.subject_events(subject) if events is None else events:
+            reason = suppressing_reason(policy, event)
+            if reason is None:
+                continue
+            ts = event.at.timestamp()
+            found.extend(
+                SuppressionEntry(e, event.at, reason) for e, since in addresses if since <= ts
+            )
+    return found
+
+
+def listed_entries(
+    store: HistorySource,
+    policy: Policy,
+    emails: Iterable[str],
+    known: Callable[[str], Sequence[Event] | None] | None = None,
+) -> list[SuppressionEntry]:
+    """Every entry on the suppression list for ``emails``: stored, and derived from any
+    subject's events (:func:`derived_entries`)."""
+    wanted = list(dict.fromkeys(emails))
+    if not wanted:
+        return []
+    return [*store.suppression_entries(wanted), *derived_entries(store, policy, wanted, known)]
+
+
+def suppression_lookup(store: HistorySource, policy: Policy) -> SuppressionLookup:
+    """:func:`listed_entries` for ``store``, as a history asks for its addresses."""
+
+    def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
+        return listed_entries(store, policy, emails)
+
+    return lookup
+
+
 _revisions = itertools.count(1)
 
 
 class World:
     """An immutable in-memory set of records, events and suppression entries."""
 
-    __slots__ = ("_events", "_records", "_records_by_subject", "_suppression", "audit", "revision")
+    __slots__ = (
+        "_events",
+        "_givers",
+        "_records",
+        "_records_by_subject",
+        "_suppression",
+        "audit",
+        "revision",
+    )
 
     def __init__(
         self,
@@ -84,6 +208,7 @@ class World:
         for entry in suppression:
             self._suppression[normalise_email(entry.email)].append(entry)
         self.audit: tuple[Any, ...] = tuple(audit)  # fairproc.store.AuditEntry, oldest first
+        self._givers: dict[str, GiverIndex] = {}
         # Unique per World and never changing: engines may cache what they derive from it.
         self.revision = next(_revisions)
 
@@ -123,6 +248,14 @@ class World:
         for email in emails:
             out.extend(self._suppression.get(normalise_email(email), ()))
         return out
+
+    def subjects_giving(
+        self, category: str, emails: Sequence[str]
+    ) -> Sequence[tuple[str, str, dt.datetime]]:
+        index = self._givers.get(category)
+        if index is None:  # a World never changes: indexed once per category
+            index = self._givers[category] = index_givers(self._records.values(), category)
+        return givers_in(index, emails)
 
     @property
     def records(self) -> Sequence[Record]:
@@ -164,9 +297,6 @@ class _Timeline:
         return self.items[i - 1] if i else None
 
 
-SuppressionLookup = Callable[[Sequence[str]], Sequence[SuppressionEntry]]
-
-
 class SubjectHistory:
     """One subject's records and timeline, indexed for the policy's facts.
 
@@ -179,6 +309,7 @@ class SubjectHistory:
         "_by_kind",
         "_emails",
         "_events",
+        "_listed_since",
         "_provisional",
         "_raw_events",
         "_record_events",
@@ -210,6 +341,7 @@ class SubjectHistory:
         self._by_kind: dict[str, _Timeline] | None = None
         self._record_events: dict[str, _Timeline] | None = None
         self._state: tuple[_Timeline, _Timeline, _Timeline] | None = None
+        self._listed_since: dict[str, float] | None = None
         # while :meth:`counted` works out its fixpoint: (instant, the records counted so far)
         self._provisional: tuple[float, frozenset[str]] | None = None
         # values at an instant, remembered (conditions.remember): the history never changes
@@ -280,47 +412,19 @@ class SubjectHistory:
         restrictions: list[tuple[dt.datetime, bool]] = []
         suppressions: list[tuple[dt.datetime, str]] = []
         kinds = policy.events
-        marketing = policy.suppressing_purposes()
         for event in self.events:
             effects = kinds[event.kind].effects if event.kind in kinds else ()
             if not effects:
                 continue
             if "object" in effects:
                 objections.append((event.at, event.purpose))
-                if event.purpose is None or event.purpose in marketing:
-                    suppressions.append((event.at, "objected"))
             if "restrict" in effects:
                 restrictions.append((event.at, True))
             if "lift_restriction" in effects:
                 restrictions.append((event.at, False))
-            if "suppress" in effects:
-                suppressions.append((event.at, "unsubscribed"))
-            if "erase" in effects and event.record is None:
-                suppressions.append((event.at, "erased"))
-        if callable(self._suppression):
-            lookup, emails = self._suppression, self.emails
-            self._suppression = tuple(lookup(emails)) if emails else ()
-        if self._suppression:
-            # An entry on the list applies to this subject from when the subject gave that
-            # address.
-            given: dict[str, dt.datetime] = {}
-            category = policy.info.email_category
-            if category:
-                for record in self.records:
-                    value = record.data.get(category)
-                    if isinstance(value, str) and value.strip():
-                        email = normalise_email(value)
-                        if (
-                            email not in given
-                            or record.collected_at.timestamp() < given[email].timestamp()
-                        ):
-                            given[email] = record.collected_at
-            for entry in self._suppression:
-                since = given.get(normalise_email(entry.email))
-                when = entry.at
-                if since is not None and since.timestamp() > when.timestamp():
-                    when = since
-                suppressions.append((when, entry.reason))
+            reason = suppressing_reason(policy, event)
+            if reason is not None:
+                suppressions.append((event.at, reason))
         self._state = (_Timeline(objections), _Timeline(restrictions), _Timeline(suppressions))
         return self._state
 
@@ -370,6 +474,10 @@ class SubjectHistory:
                 best, best_ts = record.collected_at, at
         return best
 
+    def provisionally(self, ts: float, counted: frozenset[str]) -> None:
+        """While :func:`fairproc.retention.fixpoint` works: count ``counted`` at ``ts``."""
+        self._provisional = (ts, counted)
+
     def counted(self, ctx: Ctx) -> frozenset[str]:
         """The ids of the records whose collection counts as an interaction at ``ctx.at``:
         those collected by then and not past their own retention due date, the fixpoint
@@ -381,23 +489,11 @@ class SubjectHistory:
         found: frozenset[str] | None = self.memo.get(key)
         if found is not None:
             return found
-        from fairproc.retention import weigh  # retention reads its facts from here
+        from fairproc.retention import fixpoint  # retention reads its facts from here
 
-        collected = [r for r in self.records if r.collected_at.timestamp() <= ts]
-        counted = frozenset(r.id for r in collected)
         outer = self._provisional
         try:
-            while counted:
-                self._provisional = (ts, counted)
-                overdue = {
-                    r.id
-                    for r in collected
-                    if r.id in counted
-                    and weigh(self.policy, r, Ctx(ctx.at, self, r)).action == "delete"
-                }
-                if not overdue:
-                    break
-                counted = counted - overdue
+            counted, _ = fixpoint(self, ctx.at)
         finally:
             self._provisional = outer
         remember(self.memo, key, counted)
@@ -430,9 +526,55 @@ class SubjectHistory:
         return bool(suppressions.times) and suppressions.count_upto(ts) > 0
 
     def suppression_reasons(self, ts: float) -> tuple[str, ...]:
+        """Why the subject, or an address the subject gave, is suppressed at ``ts``."""
         suppressions = self._subject_state()[2]
         n = suppressions.count_upto(ts)
-        return tuple(dict.fromkeys(reason for _, reason in suppressions.items[:n]))
+        reasons = [reason for _, reason in suppressions.items[:n]]
+        self._listed()
+        assert not callable(self._suppression)
+        reasons.extend(e.reason for e in self._suppression if e.at.timestamp() <= ts)
+        return tuple(dict.fromkeys(reasons))
+
+    def _listed(self) -> dict[str, float]:
+        """When each of the subject's addresses went on the suppression list (its earliest
+        entry, stored or derived from any subject's events: by address, whoever gave it)."""
+        if self._listed_since is None:
+            if callable(self._suppression):
+                lookup, emails = self._suppression, self.emails
+                self._suppression = tuple(lookup(emails)) if emails else ()
+            since: dict[str, float] = {}
+            for entry in self._suppression:
+                norm, ts = normalise_email(entry.email), entry.at.timestamp()
+                if norm not in since or ts < since[norm]:
+                    since[norm] = ts
+            self._listed_since = since
+        return self._listed_since
+
+    def address_suppressed(self, email: str, ts: float) -> bool:
+        """Whether ``email`` is on the suppression list at ``ts`` (from its entry's date on,
+        whichever subject gave it, before or after it was listed)."""
+        since = self._listed().get(normalise_email(email))
+        return since is not None and since <= ts
+
+    def record_suppressed(self, record: Record, ts: float) -> bool:
+        """Whether the address ``record`` holds is on the suppression list at ``ts``."""
+        category = self.policy.info.email_category
+        value = record.data.get(category) if category else None
+        if not isinstance(value, str) or not value.strip():
+            return False
+        return self.address_suppressed(value, ts)
+
+    def usable_addresses(self, records: Iterable[Record], ts: float) -> tuple[str, ...]:
+        """The addresses of ``records``, normalised, each once, that are not on the list."""
+        category = self.policy.info.email_category
+        found: dict[str, None] = {}
+        for record in records:
+            value = record.data.get(category) if category else None
+            if isinstance(value, str) and value.strip():
+                norm = normalise_email(value)
+                if not self.address_suppressed(norm, ts):
+                    found.setdefault(norm, None)
+        return tuple(found)
 
     def objected(self, purpose: str, ts: float) -> bool:
         objections = (self._state or self._subject_state())[0]
@@ -452,6 +594,21 @@ class SubjectHistory:
         n = timeline.count_upto(ts)
         for at, event in reversed(timeline.items[:n]):
             if event.kind in kinds and effect in kinds[event.kind].effects:
+                found: dt.datetime = at
+                return found
+        return None
+
+    def record_latest(self, record_id: str, kinds: Sequence[str], ts: float) -> dt.datetime | None:
+        """The latest event of ``kinds`` naming ``record_id`` at or before ``ts``."""
+        if self._record_events is None:
+            self._index_events()
+        assert self._record_events is not None
+        timeline = self._record_events.get(record_id)
+        if timeline is None:
+            return None
+        n = timeline.count_upto(ts)
+        for at, event in reversed(timeline.items[:n]):
+            if event.kind in kinds:
                 found: dt.datetime = at
                 return found
         return None
@@ -511,6 +668,16 @@ CONTEXTS = {
 }
 
 
+def _record_fact(fact: Fact) -> Name:
+    kinds = fact.latest or ()
+
+    def latest(c: Ctx) -> dt.datetime | None:
+        assert c.record is not None  # a record context
+        return c.history.record_latest(c.record.id, kinds, c.ts)
+
+    return Name(fact.name, INSTANT, fact.clause, latest)
+
+
 def _getter(attr: str) -> Any:
     def get(ctx: Ctx) -> Any:
         return getattr(ctx.record, attr)
@@ -538,7 +705,7 @@ def _vocabulary(policy: Policy, context: str) -> Vocabulary:
         "subject.suppressed": Name(
             "subject.suppressed",
             BOOL,
-            "the subject's email is on the suppression list",
+            "the subject has unsubscribed, objected to marketing or been erased",
             lambda c: c.history.suppressed(c.ts),
         ),
         "subject.restricted": Name(
@@ -549,7 +716,11 @@ def _vocabulary(policy: Policy, context: str) -> Vocabulary:
         ),
     }
     for fact in policy.facts.values():
-        name = f"subject.{fact.id}"
+        name = fact.name
+        if fact.of_record:
+            if "record" in parts and fact.latest is not None:
+                names[name] = _record_fact(fact)
+            continue
         if fact.latest is not None:
             kinds = fact.latest
 
@@ -592,6 +763,12 @@ def _vocabulary(policy: Policy, context: str) -> Vocabulary:
                     Type(Kind.SET, "category"),
                     "the categories of data the record holds",
                     lambda c: c.record.categories,
+                ),
+                "record.suppressed": Name(
+                    "record.suppressed",
+                    BOOL,
+                    "the record's email address is on the suppression list (whoever gave it)",
+                    lambda c: c.history.record_suppressed(c.record, c.ts),
                 ),
                 "record.resolved_at": Name(
                     "record.resolved_at",

@@ -51,7 +51,7 @@ from fairproc.store import (
     normalise_data,
     row_value,
 )
-from fairproc.world import Ctx, SubjectHistory, World, vocabulary
+from fairproc.world import Ctx, SubjectHistory, World, listed_entries, vocabulary
 
 __all__ = [
     "CONDITIONS",
@@ -269,7 +269,7 @@ def reference_history(world: World, policy: Policy, subject: str) -> SubjectHist
     addresses it gave: what the reference interpreter reads."""
     records, events = world.subject_records(subject), world.subject_events(subject)
     emails = SubjectHistory(policy, subject, records, ()).emails
-    entries = world.suppression_entries(emails) if emails else ()
+    entries = listed_entries(world, policy, emails)
     return SubjectHistory(policy, subject, records, events, entries)
 
 
