@@ -45,12 +45,12 @@ class MemoryStore(BaseStore):
         self._revision = 0
         self._deciding: threading.Thread | None = None  # the thread inside apply_decided
         self._audit_key = secrets.token_bytes(32)
+        self._givers: tuple[int, str, GiverIndex] | None = None  # (revision, category, index)
 
     def audit_key(self) -> bytes:
         """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): made
         with the store, gone with it."""
         return self._audit_key
-        self._givers: tuple[int, str, GiverIndex] | None = None  # (revision, category, index)
 
     @property
     def revision(self) -> int:

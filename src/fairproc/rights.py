@@ -17,7 +17,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import attrs
@@ -93,24 +93,32 @@ def plan_request(
     corrections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RequestResult:
     """Decide a request received at ``at``; nothing is changed until the result is applied."""
+    plan = partial(
+        _snapshot_plan,
+        engine,
+        subject,
+        right,
+        at,
+        verified=verified,
+        complex=complex,
+        purposes=purposes,
+        corrections=corrections,
+    )
+    return _logged(engine, plan)
 
-    def plan() -> RequestResult:
-        # One request reads the store as it stands: its revision once, not once per question.
-        with engine.snapshot():
-            return _plan_request(
-                engine,
-                subject,
-                right,
-                at,
-                verified=verified,
-                complex=complex,
-                purposes=purposes,
-                corrections=corrections,
-            )
 
+def _logged(engine: Engine, ask: Callable[[], RequestResult]) -> RequestResult:
     if engine.log is not None:  # the request is logged, the questions it asked on the way not
-        return engine.log.around(engine, plan, lambda result: result.decision)
-    return plan()
+        return engine.log.around(engine, ask, lambda result: result.decision)
+    return ask()
+
+
+def _snapshot_plan(
+    engine: Engine, subject: str, right: str, at: dt.datetime, **options: Any
+) -> RequestResult:
+    # One request reads the store as it stands: its revision once, not once per question.
+    with engine.snapshot():
+        return _plan_request(engine, subject, right, at, **options)
 
 
 def _plan_request(
@@ -553,31 +561,35 @@ def request(
     An unverified request (``verified`` is false unless said) is refused and changes nothing.
     """
 
-    def plan() -> RequestResult:
-        return plan_request(
-            engine,
-            subject,
-            right,
-            at,
-            verified=verified,
-            complex=complex,
-            purposes=purposes,
-            corrections=corrections,
-        )
+    plan = partial(
+        _snapshot_plan,
+        engine,
+        subject,
+        right,
+        at,
+        verified=verified,
+        complex=complex,
+        purposes=purposes,
+        corrections=corrections,
+    )
 
-    result = plan()
-    if not result.changes:
-        return result  # it writes nothing: no need to hold the store
-    # Decided again as part of the write: a concurrent request (two erasures of one subject)
-    # has then either written first, and this one sees it, or waits; nothing is done twice.
-    decided: list[RequestResult] = []
+    def carry_out() -> RequestResult:
+        result = plan()
+        if not result.changes:
+            return result  # it writes nothing: no need to hold the store
+        # Decided again as part of the write: a concurrent request (two erasures of one
+        # subject) has then either written first, and this one sees it, or waits; nothing is
+        # done twice.
+        decided: list[RequestResult] = []
 
-    def decide(_: Any) -> ChangeSet:
-        decided.append(plan())
-        return decided[-1].changes
+        def decide(_: Any) -> ChangeSet:
+            decided.append(plan())
+            return decided[-1].changes
 
-    apply_decided(engine, decide)
-    return decided[-1]
+        apply_decided(engine, decide)
+        return decided[-1]
+
+    return _logged(engine, carry_out)  # logged once: the request as carried out
 
 
 def apply_decided(engine: Engine, decide: Callable[[Any], ChangeSet]) -> ChangeSet:
@@ -590,15 +602,33 @@ def apply_decided(engine: Engine, decide: Callable[[Any], ChangeSet]) -> ChangeS
             store.audit_key()  # made (a write of its own) before the write is begun
         decided: list[ChangeSet] = []
 
-        def named(view: Any) -> ChangeSet:
+        def audited(view: Any) -> ChangeSet:
             decided.append(decide(view))
-            return pseudonymised(decided[-1], store)
+            return _audited(engine, decided[-1])
 
-        store.apply_decided(named)
+        store.apply_decided(audited)
         return decided[-1]
     changes = decide(store)
     apply_changes(engine, changes)
     return changes
+
+
+def _audited(engine: Engine, changes: ChangeSet) -> ChangeSet:
+    """``changes`` as written: every audit entry names the policy it was decided under, and
+    its subject as the store's log names it (a pseudonym where the store keeps a key)."""
+    if not changes.audit:
+        return changes
+    policy = engine.policy
+    stamped = attrs.evolve(
+        changes,
+        audit=tuple(
+            attrs.evolve(a, policy_version=policy.info.version, policy_digest=policy.digest)
+            if a.policy_digest is None
+            else a
+            for a in changes.audit
+        ),
+    )
+    return pseudonymised(stamped, engine.store)
 
 
 def apply_changes(engine: Engine, changes: ChangeSet) -> None:
@@ -609,21 +639,10 @@ def apply_changes(engine: Engine, changes: ChangeSet) -> None:
     """
     if not changes:
         return
-    policy = engine.policy
-    if changes.audit:  # every audit entry names the policy it was decided under
-        changes = attrs.evolve(
-            changes,
-            audit=tuple(
-                attrs.evolve(a, policy_version=policy.info.version, policy_digest=policy.digest)
-                if a.policy_digest is None
-                else a
-                for a in changes.audit
-            ),
-        )
+    changes = _audited(engine, changes)
     apply = getattr(engine.store, "apply", None)
     if callable(apply):
-        # The audit log names subjects by pseudonym where the store keeps a key for it.
-        apply(pseudonymised(changes, engine.store))
+        apply(changes)
         return
     with_changes = getattr(engine.store, "with_changes", None)
     if not callable(with_changes):
