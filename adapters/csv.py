@@ -26,7 +26,9 @@ of a write grows with the folder: this store suits small and medium data sets, a
 people want to read and diff.
 
 Reads stream row by row, so memory does not grow with the files; a lookup by subject or id
-reads the file through.
+reads the file through. A UTF-8 byte order mark is accepted; a byte that is not UTF-8 is an
+error naming its line; an empty (0-byte) file is not a store file; a record id on two rows is
+refused (naming both lines) by every pass over ``records.csv``, writes included.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,10 +56,10 @@ from fairproc.store import (
     AuditEntry,
     BaseStore,
     ChangeSet,
+    Decide,
     StoreError,
     audit_detail,
     audit_from_stored,
-    build_history,
     check_changes,
     decode_data,
     encode_data,
@@ -83,6 +87,8 @@ REVISION = ".fairproc-revision"
 WRITE_LOCK = ".fairproc-write.lock"
 COMMIT_LOCK = ".fairproc-commit.lock"
 TEMP_MARK = ".tmp-"
+SPOOL_MARK = ".fairproc-spool-"
+AUDIT_KEY = ".fairproc-audit-key"
 SPLIT_BLOCK = 1000  # rows a partition file takes at a time while a sweep splits the store
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "'")
 _BATCH = 500
@@ -126,10 +132,40 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class _SeenIds:
+    """The record ids one pass over records.csv has met, in a Bloom filter of about 3% of the
+    file's size (a set of the ids would cost more than the rows it streams), with the few ids
+    it may have met before: those are checked exactly, reading the file again, after the pass.
+    """
+
+    def __init__(self, file_bytes: int):
+        self.size = max(1 << 16, file_bytes // 4)  # bits: 10 or more per row of 40 bytes
+        self.bits = bytearray(self.size // 8 + 1)
+        self.maybe: set[str] = set()
+
+    def add(self, record_id: str) -> None:
+        h = hash(record_id) & 0xFFFFFFFFFFFFFFFF
+        step = (h >> 32) | 1
+        bits, size, new = self.bits, self.size, False
+        for i in range(3):
+            at = (h + i * step) % size
+            mask = 1 << (at & 7)
+            if not bits[at >> 3] & mask:
+                bits[at >> 3] |= mask
+                new = True
+        if not new:
+            self.maybe.add(record_id)
+
+
 class CsvStore(BaseStore):
     """A store in a folder of CSV files (see the module's docstring)."""
 
     partition_bytes = 4 * 1024 * 1024  # history_batches: the most it reads into memory at once
+    write_batch = 100_000
+    """Items per batch of a sweep's apply (:func:`fairproc.sweep.apply_sweep`): every write
+    reads and rewrites the files, so a batch costs about the same whatever its size; small
+    batches would cost a pass over the store each (50,000 records in batches of 1,000: 50
+    rewrites)."""
 
     def __init__(self, folder: str | os.PathLike[str]):
         if fcntl is None:  # pragma: no cover
@@ -137,16 +173,47 @@ class CsvStore(BaseStore):
                 "the CSV store needs POSIX file locks (fcntl), which this system lacks"
             )
         self.folder = Path(folder)
+        self._deciding = threading.local()  # .active: this thread is inside apply_decided
         if self.folder.exists() and not self.folder.is_dir():
             raise StoreError(f"csv store: {self.folder} is a file, not a folder")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreError(f"csv store: cannot create folder {self.folder}: {error}") from None
+        for leftover in self.folder.glob(f"{SPOOL_MARK}*"):
+            # A spool a killed sweep left with a name (only where O_TMPFILE is missing): its
+            # rows are personal data, and nothing else would ever remove them.
+            leftover.unlink(missing_ok=True)
         with self._snapshot(tuple(HEADERS)) as handles:
             for name, handle in handles.items():
                 if handle is not None:
-                    self._header(name, csv.reader(handle))
+                    self._header(name, csv.reader(handle), handle)
+
+    def audit_key(self) -> bytes:
+        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`):
+        ``.fairproc-audit-key`` in the folder, mode 0600, made on first use."""
+        path = self.folder / AUDIT_KEY
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise StoreError(f"csv store: cannot make its audit key {path}: {error}") from None
+        else:
+            # Written whole before anyone can read it: another process waits for the lock.
+            with open(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_hex(32) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+        for _ in range(100):
+            try:
+                text = path.read_text("ascii").strip()
+            except OSError as error:
+                raise StoreError(f"csv store: cannot read its audit key {path}: {error}") from None
+            if len(text) == 64:
+                return bytes.fromhex(text)
+            time.sleep(0.01)  # another process is writing it this moment
+        raise StoreError(f"csv store: its audit key {path} is damaged (expected 64 hex digits)")
 
     # -- files and locks --
 
@@ -200,7 +267,7 @@ class CsvStore(BaseStore):
                             try:
                                 # Closed in the finally below, when the caller is done.
                                 handles[name] = open(  # noqa: SIM115
-                                    self.path(name), encoding="utf-8", newline=""
+                                    self.path(name), encoding="utf-8-sig", newline=""
                                 )
                             except FileNotFoundError:
                                 handles[name] = None
@@ -215,15 +282,22 @@ class CsvStore(BaseStore):
 
     # -- reading rows --
 
-    def _header(self, name: str, reader: Any) -> None:
+    def _header(self, name: str, reader: Any, handle: IO[str] | None = None) -> None:
         path = self.path(name)
         try:
             header = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as error:
+        except UnicodeDecodeError as error:
+            raise self._undecodable(name, handle, error) from None
+        except csv.Error as error:
             raise StoreError(f"{path}:1: cannot read the header: {error}") from None
         expected = HEADERS[name]
         if header is None:
-            return
+            # fairproc never writes an empty file (a missing file is an empty table): this one
+            # was truncated or made by hand, and may be the wrong folder altogether.
+            raise StoreError(
+                f"{path}: is empty (0 bytes), which is not a fairproc CSV store file: expected "
+                f"the header line {','.join(expected)!r} (remove the file if the table is empty)"
+            )
         if tuple(header) != expected:
             raise StoreError(
                 f"{path}:1: wrong header {','.join(header)!r}; expected {','.join(expected)!r}"
@@ -235,15 +309,22 @@ class CsvStore(BaseStore):
             return
         path = self.path(name)
         reader = csv.reader(handle)
-        self._header(name, reader)
+        self._header(name, reader, handle)
         width = len(HEADERS[name])
         line = 1
+        # A duplicated record id would let one subject's erasure delete another's record, so
+        # every pass over the file refuses it; the ids are remembered compactly (_SeenIds).
+        ids = _SeenIds(os.fstat(handle.fileno()).st_size) if name == "records" else None
         while True:
             try:
                 row = next(reader)
             except StopIteration:
+                if ids is not None and ids.maybe:
+                    self._check_unique(handle, ids.maybe)
                 return
-            except (csv.Error, UnicodeDecodeError) as error:
+            except UnicodeDecodeError as error:
+                raise self._undecodable(name, handle, error) from None
+            except csv.Error as error:
                 raise StoreError(f"{path}:{reader.line_num}: malformed row: {error}") from None
             line = reader.line_num
             if not row:
@@ -253,7 +334,47 @@ class CsvStore(BaseStore):
                     f"{path}:{line}: expected {width} fields ({','.join(HEADERS[name])}), "
                     f"got {len(row)}"
                 )
-            yield line, [unescape(cell) for cell in row]
+            cells = [unescape(cell) for cell in row]
+            if ids is not None:
+                ids.add(cells[0])
+            yield line, cells
+
+    def _check_unique(self, handle: IO[str], maybe: set[str]) -> None:
+        """Read records.csv again for the ids ``maybe`` met twice: the first one that was
+        is refused, naming both its lines."""
+        handle.seek(0)
+        reader = csv.reader(handle)
+        next(reader, None)
+        first: dict[str, int] = {}
+        for row in reader:
+            record_id = unescape(row[0]) if row else None
+            if record_id is None or record_id not in maybe:
+                continue
+            if record_id in first:
+                raise StoreError(
+                    f"{self.path('records')}:{reader.line_num}: record id {record_id!r} is "
+                    f"also on line {first[record_id]}; a record id must be unique (fix or "
+                    "remove one of the two rows)"
+                )
+            first[record_id] = reader.line_num
+
+    def _undecodable(
+        self, name: str, handle: IO[str] | None, error: UnicodeDecodeError
+    ) -> StoreError:
+        """The error for bytes that are not UTF-8, naming their line: the text layer decodes
+        ahead of the CSV reader, so the line is found by reading the file's bytes again."""
+        line = 0
+        if handle is not None:
+            raw = handle.buffer  # type: ignore[attr-defined]
+            raw.seek(0)
+            for number, data in enumerate(raw, start=1):
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    line = number
+                    break
+        where = f"{self.path(name)}:{line}" if line else str(self.path(name))
+        return StoreError(f"{where}: not UTF-8 text ({error.reason})")
 
     def _parse(self, name: str, line: int, cells: list[str]) -> Any:
         field = ""
@@ -311,11 +432,13 @@ class CsvStore(BaseStore):
                 return "0"
 
     def get_record(self, record_id: str) -> Record | None:
-        for record in self._read("records"):
-            if record.id == record_id:
-                found: Record = record
-                return found
-        return None
+        found: Record | None = None
+        with self._snapshot(("records",)) as handles:
+            # Read through, not stopping at the first match: a duplicated id is refused.
+            for line, cells in self._rows("records", handles["records"]):
+                if cells[0] == record_id:
+                    found = self._parse("records", line, cells)
+        return found
 
     def subject_records(self, subject: str) -> Sequence[Record]:
         return tuple(r for r in self._read("records") if r.subject == subject)
@@ -364,21 +487,22 @@ class CsvStore(BaseStore):
             for line, cells in self._rows("events", handles["events"]):
                 if cells[0] in keep:
                     events[cells[0]].append(self._parse("events", line, cells))
-        bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
-        emails = [m for h in bare.values() for m in h.emails]
-        entries = self._entries_for(emails)
-        for entry in derived_entries(self, policy, emails, events.get):
-            entries[normalise_email(entry.email)].append(entry)
+        found: dict[str, SubjectHistory] = {}
+        entries: dict[str, list[SuppressionEntry]] | None = None
 
         def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
+            # Read when a fact first needs the list (a sweep never does): one pass over
+            # suppression.csv for every address of these subjects.
+            nonlocal entries
+            if entries is None:
+                every = [m for h in found.values() for m in h.emails]
+                entries = self._entries_for(every)
+                for entry in derived_entries(self, policy, every, events.get):
+                    entries[normalise_email(entry.email)].append(entry)
             return [x for m in emails for x in entries.get(normalise_email(m), ())]
 
-        return {
-            s: build_history(policy, s, records[s], events[s], lookup)
-            if any(m in entries for m in h.emails)
-            else h
-            for s, h in bare.items()
-        }
+        found.update((s, SubjectHistory(policy, s, records[s], events[s], lookup)) for s in wanted)
+        return found
 
     def history_batches(
         self, policy: Policy, size: int = 20
@@ -389,10 +513,12 @@ class CsvStore(BaseStore):
         for every batch).
 
         Files of up to ``partition_bytes`` (records and events together) are read once. Larger
-        ones are first split by a hash of the subject into partitions of about that size, in a
-        private temporary folder (``tempfile``'s, removed afterwards), then read one by one;
-        each partition's suppression entries come from one pass over ``suppression.csv``. All
-        from one snapshot of the files."""
+        ones are first split by a hash of the subject into partitions of about that size, in two
+        spool files (:meth:`_spool`: unnamed, private, inside the store's folder, so a sweep
+        killed part way leaves no personal data anywhere, and none outside the folder an
+        erasure works on), then read partition by partition; each partition's suppression
+        entries come from one pass over ``suppression.csv``. All from one snapshot of the
+        files."""
         with self._snapshot(("records", "events", "suppression")) as handles:
             files = (handles["records"], handles["events"])
             total = sum(os.fstat(f.fileno()).st_size for f in files if f is not None)
@@ -402,58 +528,61 @@ class CsvStore(BaseStore):
             if parts == 1:
                 yield from self._partition(policy, records, events, handles["suppression"], size)
                 return
-            with tempfile.TemporaryDirectory(prefix="fairproc-csv-") as temp:
-                split = self._split(Path(temp), parts, records, events)
-                for record_path, event_path in split:
-                    with (
-                        open(record_path, "rb") as record_file,
-                        open(event_path, "rb") as event_file,
-                    ):
-                        yield from self._partition(
-                            policy,
-                            self._split_rows(record_file),
-                            self._split_rows(event_file),
-                            handles["suppression"],
-                            size,
-                        )
-                    os.unlink(record_path)
-                    os.unlink(event_path)
+            with self._spool() as record_spool, self._spool() as event_spool:
+                record_blocks = self._split(record_spool, parts, records, 1)
+                event_blocks = self._split(event_spool, parts, events, 0)
+                for part in range(parts):
+                    yield from self._partition(
+                        policy,
+                        self._split_rows(record_spool, record_blocks[part]),
+                        self._split_rows(event_spool, event_blocks[part]),
+                        handles["suppression"],
+                        size,
+                    )
+
+    def _spool(self) -> IO[bytes]:
+        """A spool file with no name, in the store's folder, mode 0600: gone when closed or
+        when the process dies (``O_TMPFILE``; where the system lacks it, ``tempfile`` unlinks
+        the file as it makes it, and a name left by a kill in between goes at the next open)."""
+        try:
+            return tempfile.TemporaryFile(prefix=SPOOL_MARK, dir=self.folder)
+        except OSError as error:
+            raise StoreError(
+                f"csv store: cannot make a spool file in {self.folder}: {error}"
+            ) from None
 
     @staticmethod
     def _split(
-        folder: Path,
-        parts: int,
-        records: Iterable[tuple[int, list[str]]],
-        events: Iterable[tuple[int, list[str]]],
-    ) -> list[tuple[Path, Path]]:
-        """Rows (with their line numbers) written to ``parts`` pairs of files by subject, in
-        marshalled blocks: the rows are parsed already, and marshal writes and reads them back
-        several times faster than CSV would (the files are private and short-lived)."""
-        paths = [(folder / f"records-{i}.bin", folder / f"events-{i}.bin") for i in range(parts)]
-        for side, rows, column in ((0, records, 1), (1, events, 0)):
-            files = [open(p[side], "wb") for p in paths]  # noqa: SIM115
-            try:
-                blocks: list[list[tuple[int, list[str]]]] = [[] for _ in files]
-                for row in rows:
-                    i = hash(row[1][column]) % parts
-                    block = blocks[i]
-                    block.append(row)
-                    if len(block) >= SPLIT_BLOCK:
-                        _write_block(files[i], block)
-                        blocks[i] = []
-                for f, block in zip(files, blocks, strict=True):
-                    if block:
-                        _write_block(f, block)
-            finally:
-                for f in files:
-                    f.close()
-        return paths
+        spool: IO[bytes], parts: int, rows: Iterable[tuple[int, list[str]]], column: int
+    ) -> list[list[int]]:
+        """Rows (with their line numbers) written to ``spool`` in marshalled blocks, each
+        block of one partition (by a hash of the subject in ``column``): where each partition's
+        blocks start. The rows are parsed already, and marshal writes and reads them back
+        several times faster than CSV would (the file is private and short-lived)."""
+        starts: list[list[int]] = [[] for _ in range(parts)]
+        blocks: list[list[tuple[int, list[str]]]] = [[] for _ in range(parts)]
+        for row in rows:
+            i = hash(row[1][column]) % parts
+            block = blocks[i]
+            block.append(row)
+            if len(block) >= SPLIT_BLOCK:
+                starts[i].append(spool.tell())
+                _write_block(spool, block)
+                blocks[i] = []
+        for i, block in enumerate(blocks):
+            if block:
+                starts[i].append(spool.tell())
+                _write_block(spool, block)
+        spool.flush()
+        return starts
 
     @staticmethod
-    def _split_rows(handle: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+    def _split_rows(spool: IO[bytes], starts: Sequence[int]) -> Iterator[tuple[int, list[str]]]:
         # Length-prefixed: marshal.load on a file reads it a few bytes at a time.
-        while size := int.from_bytes(handle.read(8), "little"):
-            block: list[tuple[int, list[str]]] = marshal.loads(handle.read(size))
+        for start in starts:
+            spool.seek(start)
+            size = int.from_bytes(spool.read(8), "little")
+            block: list[tuple[int, list[str]]] = marshal.loads(spool.read(size))
             yield from block
 
     def _partition(
@@ -501,43 +630,67 @@ class CsvStore(BaseStore):
 
     # -- writes --
 
+    def apply_decided(self, decide: Decide) -> ChangeSet:
+        """``decide`` and its changes under the folder's write lock (see
+        :class:`fairproc.store.DecidedWrites`): no other writer, in this process or another,
+        commits between ``decide``'s reads and this write."""
+        assert fcntl is not None
+        with self._lock(WRITE_LOCK, fcntl.LOCK_EX):
+            self._deciding.active = True
+            try:
+                changes = decide(self)
+            finally:
+                self._deciding.active = False
+            check_changes(changes)
+            if changes:
+                self._write_locked(normalised(changes))
+        return changes
+
     def apply(self, changes: ChangeSet) -> None:
         check_changes(changes)
         if not changes:
             return
+        if getattr(self._deciding, "active", False):
+            # The write lock is this thread's already: taking it again would wait forever.
+            raise StoreError(f"csv store {self.folder}: cannot write while deciding a write")
         changes = normalised(changes)
         assert fcntl is not None
         with self._lock(WRITE_LOCK, fcntl.LOCK_EX):
-            with self._lock(COMMIT_LOCK, fcntl.LOCK_EX):
-                self._recover()
-            for leftover in self.folder.glob(f"*{TEMP_MARK}*"):
-                leftover.unlink()  # from a writer killed before its commit
-            token = secrets.token_hex(4)
-            moves: list[tuple[str, str]] = []
-            try:
-                if changes.put_records or changes.delete_records:
-                    moves.append(self._rewrite_records(changes, token))
-                events = [self._event_row(e) for e in changes.add_events]
-                if changes.delete_subject_events or changes.delete_record_events:
-                    moves.append(self._rewrite_events(changes, events, token))
-                    events = []
-                appended = (
-                    ("events", events),
-                    ("suppression", [self._entry_row(s) for s in changes.add_suppression]),
-                    ("audit", [self._audit_row(a) for a in changes.audit]),
-                )
-                for name, rows in appended:
-                    if rows:
-                        moves.append(self._append(name, rows, token))
-                moves.append(self._next_revision(token))
-                _stage("prepared")
-            except BaseException:
-                for temp, _ in moves:
-                    (self.folder / temp).unlink(missing_ok=True)
-                raise
-            # From here the journal, once written, decides: a failure part way through the
-            # replacements is completed by the next reader or writer, never undone.
-            self._commit(moves, token)
+            self._write_locked(changes)
+
+    def _write_locked(self, changes: ChangeSet) -> None:
+        """Write ``changes`` (checked and normalised), the write lock held."""
+        assert fcntl is not None
+        with self._lock(COMMIT_LOCK, fcntl.LOCK_EX):
+            self._recover()
+        for leftover in self.folder.glob(f"*{TEMP_MARK}*"):
+            leftover.unlink()  # from a writer killed before its commit
+        token = secrets.token_hex(4)
+        moves: list[tuple[str, str]] = []
+        try:
+            if changes.put_records or changes.delete_records:
+                moves.append(self._rewrite_records(changes, token))
+            events = [self._event_row(e) for e in changes.add_events]
+            if changes.delete_subject_events or changes.delete_record_events:
+                moves.append(self._rewrite_events(changes, events, token))
+                events = []
+            appended = (
+                ("events", events),
+                ("suppression", [self._entry_row(s) for s in changes.add_suppression]),
+                ("audit", [self._audit_row(a) for a in changes.audit]),
+            )
+            for name, rows in appended:
+                if rows:
+                    moves.append(self._append(name, rows, token))
+            moves.append(self._next_revision(token))
+            _stage("prepared")
+        except BaseException:
+            for temp, _ in moves:
+                (self.folder / temp).unlink(missing_ok=True)
+            raise
+        # From here the journal, once written, decides: a failure part way through the
+        # replacements is completed by the next reader or writer, never undone.
+        self._commit(moves, token)
 
     def _temp(self, target: str, token: str) -> Path:
         return self.folder / f"{target}{TEMP_MARK}{os.getpid()}-{token}"
@@ -626,7 +779,7 @@ class CsvStore(BaseStore):
                 if handle is None:
                     writer.writerow(HEADERS[name])
                 else:
-                    self._header(name, csv.reader(handle))
+                    self._header(name, csv.reader(handle), handle)
                     handle.seek(0)
                     shutil.copyfileobj(handle, out)
                     out.flush()

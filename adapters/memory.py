@@ -8,6 +8,7 @@ whole change set first, then applies it while keeping an undo log, so an error a
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
@@ -17,6 +18,7 @@ from fairproc.store import (
     AuditEntry,
     BaseStore,
     ChangeSet,
+    Decide,
     StoreError,
     check_changes,
     normalised,
@@ -41,7 +43,14 @@ class MemoryStore(BaseStore):
         self._suppression: dict[str, list[SuppressionEntry]] = {}
         self._audit: list[AuditEntry] = []
         self._revision = 0
+        self._deciding: threading.Thread | None = None  # the thread inside apply_decided
+        self._audit_key = secrets.token_bytes(32)
         self._givers: tuple[int, str, GiverIndex] | None = None  # (revision, category, index)
+
+    def audit_key(self) -> bytes:
+        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): made
+        with the store, gone with it."""
+        return self._audit_key
 
     @property
     def revision(self) -> int:
@@ -120,12 +129,26 @@ class MemoryStore(BaseStore):
 
     # -- writes --
 
+    def apply_decided(self, decide: Decide) -> ChangeSet:
+        """``decide`` and its changes under the store's lock: no other thread writes between
+        (:class:`fairproc.store.DecidedWrites`)."""
+        with self._lock:
+            self._deciding = threading.current_thread()
+            try:
+                changes = decide(self)
+            finally:
+                self._deciding = None
+            self.apply(changes)
+        return changes
+
     def apply(self, changes: ChangeSet) -> None:
         check_changes(changes)
         if not changes:
             return
         changes = normalised(changes)
         with self._lock:
+            if self._deciding is threading.current_thread():
+                raise StoreError("memory store: cannot write while deciding a write")
             undo: list[Callable[[], None]] = []
             try:
                 for record_id in changes.delete_records:

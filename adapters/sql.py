@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,6 +47,7 @@ from fairproc.store import (
     BaseStore,
     ChangeSet,
     ConditionLike,
+    Decide,
     Row,
     StoreError,
     audit_detail,
@@ -160,6 +162,13 @@ def _tables(md: sa.MetaData, prefix: str, collation: str | None) -> dict[str, sa
             sa.Index(f"{p}suppression_email", "email_norm"),
             **kw,
         ),
+        "keys": sa.Table(
+            f"{p}keys",
+            md,
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("value", sa.String(128), nullable=False),
+            **kw,
+        ),
         "audit": sa.Table(
             f"{p}audit",
             md,
@@ -219,6 +228,8 @@ class SqlStore(BaseStore):
             self.meta, self.records = t["meta"], t["records"]
             self.categories, self.events = t["categories"], t["events"]
             self.suppression, self.audit = t["suppression"], t["audit"]
+            self.keys = t["keys"]
+            self._audit_key: bytes | None = None
             self.tables = Tables(self.records, self.categories, self.events, self.suppression)
             self._ensure_schema(create)
         except BaseException:
@@ -697,6 +708,50 @@ class SqlStore(BaseStore):
             m = self.meta
             conn.execute(sa.update(m).where(m.c.name == "revision").values(value=m.c.value + 1))
             self._write(conn, changes)
+
+    def apply_decided(self, decide: Decide) -> ChangeSet:
+        """``decide`` and its changes in one write transaction (see
+        :class:`fairproc.store.DecidedWrites`): the revision row is locked first (SQLite:
+        ``BEGIN IMMEDIATE``), so every read ``decide`` makes, on this transaction's
+        connection, sees what every earlier writer committed and no other writer can commit
+        until this one has; a change set it returns empty writes nothing, not even a new
+        revision."""
+        with self._begin_write("apply a decided change set") as conn:
+            m = self.meta
+            revision = m.c.name == "revision"
+            # The row lock every writer takes; READ COMMITTED reads after it see their work.
+            conn.execute(sa.select(m.c.value).where(revision).with_for_update()).scalar_one()
+            self._held.conn = conn  # decide's reads go through this transaction
+            try:
+                changes = decide(self)
+            finally:
+                self._held.conn = None
+            check_changes(changes)
+            if changes:
+                conn.execute(sa.update(m).where(revision).values(value=m.c.value + 1))
+                self._write(conn, normalised(changes))
+        return changes
+
+    def audit_key(self) -> bytes:
+        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): a
+        row of ``<prefix>keys``, made on first use (two processes making it at once: the
+        first one's is kept)."""
+        if self._audit_key is None:
+            k = self.keys
+            named = k.c.name == "audit"
+            with self._read("read its audit key") as conn:
+                found = conn.execute(sa.select(k.c.value).where(named)).scalar()
+            if found is None:
+                try:
+                    with self._begin_write("make its audit key") as conn:
+                        conn.execute(sa.insert(k).values(name="audit", value=secrets.token_hex(32)))
+                except StoreError as error:
+                    if not isinstance(error.__cause__, exc.IntegrityError):
+                        raise
+                with self._read("read its audit key") as conn:
+                    found = conn.execute(sa.select(k.c.value).where(named)).scalar_one()
+            self._audit_key = bytes.fromhex(found)
+        return self._audit_key
 
     def _next_seq(self, conn: sa.Connection, table: sa.Table) -> int:
         return (

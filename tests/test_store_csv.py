@@ -347,3 +347,168 @@ def test_history_batches_split_a_large_store_and_give_each_subject_once(
     ours, theirs = plan_sweep(Engine(policy, store), at), plan_sweep(Engine(policy, memory), at)
     assert sorted(i.record for i in ours.items) == sorted(i.record for i in theirs.items)
     assert ours.counts() == theirs.counts() and len(ours.items) > 20
+
+
+# --- reading what people and other tools write (issue 17, finding 4) ------------------------
+
+
+def _records_file(folder: Path, *rows: str, bom: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "\r\n".join([",".join(HEADERS["records"]), *rows]) + "\r\n"
+    (folder / "records.csv").write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+
+
+def test_a_duplicated_record_id_is_refused_naming_both_lines(folder: Path) -> None:
+    from fairproc import Engine, load_policy
+    from fairproc.rights import request
+
+    _records_file(
+        folder,
+        "q1,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+        "q2,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+        "q1,bob,quick_quote,2024-01-31T10:00:00Z,{}",
+    )
+    before = files(folder)
+    store = CsvStore(folder)
+    message = r"records\.csv:4: record id 'q1' is also on line 2"
+    with pytest.raises(StoreError, match=message):
+        list(store.iter_records())
+    with pytest.raises(StoreError, match=message):
+        store.subject_records("ada")
+    with pytest.raises(StoreError, match=message):
+        store.get_record("q1")
+    # Erasing ada would delete bob's q1 too, unaudited: refused, and nothing changed.
+    engine = Engine(load_policy("flexioffices"), store)
+    with pytest.raises(StoreError, match=message):
+        request(engine, "ada", "erasure", T, verified=True)
+    with pytest.raises(StoreError, match=message):
+        store.apply(ChangeSet(delete_records=["q1"]))
+    assert files(folder) == before
+
+
+def test_many_distinct_ids_are_not_taken_for_duplicates(store: CsvStore) -> None:
+    store.apply(ChangeSet(put_records=[rec(f"r{i}") for i in range(30_000)]))
+    assert sum(1 for _ in store.iter_records()) == 30_000
+
+
+def test_a_byte_order_mark_is_accepted(folder: Path) -> None:
+    _records_file(folder, "q1,ada,quick_quote,2024-01-31T10:00:00Z,{}", bom=True)
+    store = CsvStore(folder)
+    assert [r.id for r in store.iter_records()] == ["q1"]
+    store.apply(ChangeSet(put_records=[rec("q2")]))
+    assert [r.id for r in store.iter_records()] == ["q1", "q2"]
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(folder: Path) -> None:
+    _records_file(
+        folder,
+        "q1,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+        "q2,ada,quick_quote,2024-01-31T10:00:00Z,{}",
+    )
+    with open(folder / "records.csv", "ab") as f:
+        f.write(b"q3,ad\xff,quick_quote,2024-01-31T10:00:00Z,{}\r\n")
+    with pytest.raises(StoreError, match=r"records\.csv:4: not UTF-8 text"):
+        list(CsvStore(folder).iter_records())
+
+
+def test_an_empty_file_is_not_a_store(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "records.csv").write_bytes(b"")
+    with pytest.raises(StoreError, match=r"records\.csv: is empty \(0 bytes\).*not a fairproc"):
+        CsvStore(folder)
+
+
+# --- spools (issue 17, finding 5) -----------------------------------------------------------
+
+SWEEP_KILLER = textwrap.dedent(
+    """
+    import datetime as dt, os, signal, sys
+    from fairproc import Engine, load_policy
+    from fairproc.adapters.csv import CsvStore
+    from fairproc.sweep import plan_sweep
+
+    store = CsvStore(sys.argv[1])
+    store.partition_bytes = 2_000  # many partitions: the split spools every row
+
+    def kill(done, total):
+        os.kill(os.getpid(), signal.SIGKILL)  # part way through, spools open
+
+    engine = Engine(load_policy("flexioffices"), store)
+    plan_sweep(engine, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), progress=kill, in_memory=0)
+    """
+)
+
+
+def test_a_sweep_killed_part_way_leaves_no_spool_anywhere(folder: Path, tmp_path: Path) -> None:
+    store = CsvStore(folder)
+    when = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    store.apply(
+        ChangeSet(
+            put_records=[
+                Record(f"w{i}", f"person{i}@example.com", "website_visit", when, {"n": "x" * 50})
+                for i in range(300)
+            ]
+        )
+    )
+    before = sorted(p.name for p in folder.iterdir())
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", SWEEP_KILLER, str(folder)],
+        check=False,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    assert proc.returncode == -signal.SIGKILL
+    # Nothing in the temporary folder, nothing new in the store's: no name holds the rows.
+    assert list(temp.iterdir()) == []
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_split_spools_unnamed_and_private_in_the_stores_folder(store: CsvStore) -> None:
+    from fairproc import load_policy
+
+    store.apply(ChangeSet(put_records=[rec(i, f"s{i}", note="y" * 80) for i in range(200)]))
+    store.partition_bytes = 2_000
+    opened: list[int] = []
+    real = store._spool
+
+    def spy() -> object:
+        spool = real()
+        opened.append(spool.fileno())
+        info = os.fstat(spool.fileno())
+        assert info.st_nlink == 0 and info.st_mode & 0o077 == 0  # unnamed, private
+        where = Path(os.readlink(f"/proc/self/fd/{spool.fileno()}"))
+        assert where.parent == store.folder.resolve()  # in the store's folder
+        return spool
+
+    store._spool = spy  # type: ignore[method-assign]
+    batches = store.history_batches(load_policy("flexioffices"))
+    seen = sum(len(b) for b in batches)
+    assert seen == 200 and len(opened) == 2
+    leftovers = [p for p in store.folder.iterdir() if p.name.startswith(".fairproc-spool-")]
+    assert leftovers == []
+
+
+def test_a_named_spool_left_behind_goes_at_the_next_open(store: CsvStore) -> None:
+    left = store.folder / ".fairproc-spool-abc123"
+    left.write_bytes(b"rows of personal data")
+    CsvStore(store.folder)
+    assert not left.exists()
+
+
+def test_a_plans_spool_has_no_name_and_is_private() -> None:
+    from fairproc.sweep import SweepItem, SweepItems
+
+    items = SweepItems.of(
+        (
+            SweepItem(f"r{i}", f"person{i}@example.com", "website_visit", "delete", "x", T)
+            for i in range(5000)
+        ),
+        in_memory=0,
+    )
+    spool = items._spool
+    assert spool is not None
+    info = os.fstat(spool.fileno())
+    # Gone with the process, however it ends: no name a kill could leave behind.
+    assert info.st_nlink == 0 and info.st_mode & 0o077 == 0
+    assert len(items) == 5000 and items[4999].subject == "person4999@example.com"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -137,16 +138,17 @@ def test_an_interrupted_sweep_leaves_whole_batches_and_can_run_again(
     store = open_store(f"sqlite:///{tmp_path}/interrupted.db")
     engine = _engine(flexi, store, _world(flexi))
     plan = plan_sweep(engine, SWEEP_AT)
-    real_apply = store.apply
+    real_write = store._write  # type: ignore[attr-defined]
     calls = {"n": 0}
 
-    def failing_apply(changes: ChangeSet) -> None:
+    def failing_write(conn: Any, changes: ChangeSet) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("power cut")
-        real_apply(changes)
+        real_write(conn, changes)
 
-    monkeypatch.setattr(store, "apply", failing_apply)
+    # Inside the write transaction a batch is decided and written in.
+    monkeypatch.setattr(store, "_write", failing_write)
     with pytest.raises(RuntimeError, match="power cut"):
         apply_sweep(engine, plan, batch_size=1)
     monkeypatch.undo()

@@ -371,12 +371,16 @@ def _open_store(url: str) -> Any:
     is_flag=True,
     help="Delete (or anonymise) what is due; without it the sweep is a dry run.",
 )
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    help="Records per atomic batch of --apply (default: the store's; 1000 on SQL).",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def sweep_cmd(
-    store_url: str, at: str, policy: str, do_apply: bool, batch_size: int, fmt: str
+    store_url: str, at: str, policy: str, do_apply: bool, batch_size: int | None, fmt: str
 ) -> None:
     """Find the records whose retention falls due at WHEN; with --apply, delete them in atomic
     batches, each record with an audit entry. Exit 0, or 2 on bad input."""
@@ -391,7 +395,7 @@ def sweep_cmd(
         engine = Engine(load_policy(policy), store)
         show = fmt == "text" and sys.stderr.isatty()
         plan = plan_sweep(engine, when)
-        applied = 0
+        applied = kept = gone = 0
         if do_apply and plan.items:
             with click.progressbar(
                 length=len(plan.items), label="sweeping", file=sys.stderr, hidden=not show
@@ -402,14 +406,17 @@ def sweep_cmd(
                     bar.update(count - done["n"])
                     done["n"] = count
 
-                applied = apply_sweep(engine, plan, batch_size, progress).applied
+                result = apply_sweep(engine, plan, batch_size, progress)
+                applied, kept, gone = result.applied, result.kept, result.gone
     except FairprocError as exc:
         _fail(str(exc))
         return
     finally:
         store.close()
     if fmt == "json":
-        click.echo(json.dumps({**plan.to_dict(), "applied": applied}, indent=2))
+        click.echo(
+            json.dumps({**plan.to_dict(), "applied": applied, "kept": kept, "gone": gone}, indent=2)
+        )
         return
     counts = plan.counts()
     click.echo(
@@ -422,7 +429,9 @@ def sweep_cmd(
         for rule, n in sorted(counts.items()):
             click.echo(f"  {rule:<{width}}  {n}")
     if do_apply:
-        click.echo(f"applied: {applied} records")
+        # Each batch is decided again as it is written: what changed since the plan is said.
+        since = f"; since the plan, {kept} now kept, {gone} already gone" if kept or gone else ""
+        click.echo(f"applied: {applied} records{since}")
 
 
 @main.command("request")
@@ -509,6 +518,7 @@ def request_cmd(
     """Carry out a data-subject request: RIGHT is access, rectification, erasure, objection,
     restriction, portability or complaint. Prints the decision; exit 0, or 2 on bad input."""
     from fairproc.engine import Engine
+    from fairproc.exports import write_exports
     from fairproc.loader import load_policy
     from fairproc.rights import LawTerms, access_report, request
 
@@ -556,19 +566,18 @@ def request_cmd(
         return
     finally:
         store.close()
-    written = []
+    written: list[Path] = []
     if out is not None and result.export is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        base = out / f"{subject}-{right}"
-        base.with_suffix(".json").write_text(result.export_json() + "\n", encoding="utf-8")
-        written.append(base.with_suffix(".json"))
+        # The subject id names the files, encoded: it never chooses where they go.
+        texts = {".json": result.export_json() + "\n"}
         if right == "access":
-            base.with_suffix(".md").write_text(access_report(result.export), encoding="utf-8")
-            written.append(base.with_suffix(".md"))
+            texts[".md"] = access_report(result.export)
         if right == "portability":
-            csv_text = str(result.export["csv"])
-            base.with_suffix(".csv").write_text(csv_text, encoding="utf-8")
-            written.append(base.with_suffix(".csv"))
+            texts[".csv"] = str(result.export["csv"])
+        try:
+            written = write_exports(out, subject, right, texts)
+        except OSError as exc:
+            _fail(f"--out {out}: cannot write the exports: {exc}")
     if fmt == "json":
         click.echo(
             json.dumps(

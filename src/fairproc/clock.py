@@ -81,8 +81,18 @@ class Period:
         """``instant`` moved by this period (backwards when ``sign`` is -1).
 
         Years, months, weeks and days with dateutil's relativedelta on the local wall clock
-        (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
+        (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds. A date past the
+        years 1 to 9999 is an :class:`InputError` naming the period and the instant.
         """
+        try:
+            return self._add_to(instant, tz, sign)
+        except (OverflowError, ValueError):
+            raise InputError.one(
+                f"{self} {'after' if sign > 0 else 'before'} {instant.isoformat()} falls outside "
+                "the dates that can be held (years 1 to 9999)"
+            ) from None
+
+    def _add_to(self, instant: dt.datetime, tz: dt.tzinfo, sign: int) -> dt.datetime:
         result = to_local(instant, tz)
         step = _calendar_step(self, sign)
         if step is not None:

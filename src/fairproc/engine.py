@@ -187,17 +187,20 @@ class Engine:
     def _checked(self, record: Record) -> Record:
         """``record`` if the policy knows its source and its time is aware; else InputError."""
         if record.source not in self.policy.sources:
-            raise self._unknown("source", record.source, self.policy.sources)
+            # Named by the record: the question may be about its subject (an access request).
+            raise self._unknown(
+                "source", record.source, self.policy.sources, f"record {record.id!r}: "
+            )
         collected = record.collected_at
         if not isinstance(collected, dt.datetime) or collected.utcoffset() is None:
             # the message is built only for a record that fails (this runs on every question)
             require_aware(collected, f"record {record.id!r}: collected_at")
         return record
 
-    def _unknown(self, what: str, value: str, known: Iterable[str]) -> InputError:
+    def _unknown(self, what: str, value: str, known: Iterable[str], where: str = "") -> InputError:
         known = sorted(known)
         return InputError.one(
-            f"unknown {what} {value!r}"
+            f"{where}unknown {what} {value!r}"
             + did_you_mean(str(value), known)
             + f" (known: {', '.join(known)})"
         )

@@ -299,7 +299,8 @@ class _Loader:
             self.index[name] = LineIndex(text)
             try:
                 doc = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
+            except (tomllib.TOMLDecodeError, RecursionError) as exc:
+                # RecursionError: arrays or tables nested deeper than the parser can go.
                 # tomllib says "(at line N, column M)", or "(at end of document)": the last line.
                 match = re.search(r"line (\d+)", str(exc))
                 line = int(match.group(1)) if match else max(1, len(text.splitlines()))

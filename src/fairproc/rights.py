@@ -16,8 +16,8 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache, partial
 from typing import Any
 
 import attrs
@@ -27,7 +27,7 @@ from fairproc.decisions import Check, Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError, did_you_mean
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
-from fairproc.store import AuditEntry, ChangeSet
+from fairproc.store import AuditEntry, AuditKeys, ChangeSet, DecidedWrites, pseudonymised
 from fairproc.world import Ctx, SubjectHistory
 
 RIGHTS = (
@@ -133,25 +133,34 @@ def plan_request(
     ``law``: what the law's clocks and grounds read (identity confirmed, fee, clarification,
     manifestly unfounded, restriction ground, compelling grounds); used only when the engine
     has a law layer."""
+    plan = partial(
+        _snapshot_plan,
+        engine,
+        subject,
+        right,
+        at,
+        verified=verified,
+        complex=complex,
+        purposes=purposes,
+        corrections=corrections,
+        law=law,
+    )
+    return _logged(engine, plan)
 
-    def plan() -> RequestResult:
-        # One request reads the store as it stands: its revision once, not once per question.
-        with engine.snapshot():
-            return _plan_request(
-                engine,
-                subject,
-                right,
-                at,
-                verified=verified,
-                complex=complex,
-                purposes=purposes,
-                corrections=corrections,
-                law=law or LawTerms(),
-            )
 
+def _logged(engine: Engine, ask: Callable[[], RequestResult]) -> RequestResult:
     if engine.log is not None:  # the request is logged, the questions it asked on the way not
-        return engine.log.around(engine, plan, lambda result: result.decision)
-    return plan()
+        return engine.log.around(engine, ask, lambda result: result.decision)
+    return ask()
+
+
+def _snapshot_plan(
+    engine: Engine, subject: str, right: str, at: dt.datetime, **options: Any
+) -> RequestResult:
+    # One request reads the store as it stands: its revision once, not once per question.
+    options["law"] = options.get("law") or LawTerms()
+    with engine.snapshot():
+        return _plan_request(engine, subject, right, at, **options)
 
 
 def _plan_request(
@@ -637,7 +646,9 @@ def request(
 
     An unverified request (``verified`` is false unless said) is refused and changes nothing.
     """
-    result = plan_request(
+
+    plan = partial(
+        _snapshot_plan,
         engine,
         subject,
         right,
@@ -648,8 +659,63 @@ def request(
         corrections=corrections,
         law=law,
     )
-    apply_changes(engine, result.changes)
-    return result
+
+    def carry_out() -> RequestResult:
+        result = plan()
+        if not result.changes:
+            return result  # it writes nothing: no need to hold the store
+        # Decided again as part of the write: a concurrent request (two erasures of one
+        # subject) has then either written first, and this one sees it, or waits; nothing is
+        # done twice.
+        decided: list[RequestResult] = []
+
+        def decide(_: Any) -> ChangeSet:
+            decided.append(plan())
+            return decided[-1].changes
+
+        apply_decided(engine, decide)
+        return decided[-1]
+
+    return _logged(engine, carry_out)  # logged once: the request as carried out
+
+
+def apply_decided(engine: Engine, decide: Callable[[Any], ChangeSet]) -> ChangeSet:
+    """Decide a write and make it as one step (:class:`fairproc.store.DecidedWrites`) when the
+    engine's store can; otherwise decide, then :func:`apply_changes` (a store that holds no
+    write lock gives no guarantee against concurrent writers). The changes made."""
+    store = engine.store
+    if isinstance(store, DecidedWrites):
+        if isinstance(store, AuditKeys):
+            store.audit_key()  # made (a write of its own) before the write is begun
+        decided: list[ChangeSet] = []
+
+        def audited(view: Any) -> ChangeSet:
+            decided.append(decide(view))
+            return _audited(engine, decided[-1])
+
+        store.apply_decided(audited)
+        return decided[-1]
+    changes = decide(store)
+    apply_changes(engine, changes)
+    return changes
+
+
+def _audited(engine: Engine, changes: ChangeSet) -> ChangeSet:
+    """``changes`` as written: every audit entry names the policy it was decided under, and
+    its subject as the store's log names it (a pseudonym where the store keeps a key)."""
+    if not changes.audit:
+        return changes
+    policy = engine.policy
+    stamped = attrs.evolve(
+        changes,
+        audit=tuple(
+            attrs.evolve(a, policy_version=policy.info.version, policy_digest=policy.digest)
+            if a.policy_digest is None
+            else a
+            for a in changes.audit
+        ),
+    )
+    return pseudonymised(stamped, engine.store)
 
 
 def apply_changes(engine: Engine, changes: ChangeSet) -> None:
@@ -660,17 +726,7 @@ def apply_changes(engine: Engine, changes: ChangeSet) -> None:
     """
     if not changes:
         return
-    policy = engine.policy
-    if changes.audit:  # every audit entry names the policy it was decided under
-        changes = attrs.evolve(
-            changes,
-            audit=tuple(
-                attrs.evolve(a, policy_version=policy.info.version, policy_digest=policy.digest)
-                if a.policy_digest is None
-                else a
-                for a in changes.audit
-            ),
-        )
+    changes = _audited(engine, changes)
     apply = getattr(engine.store, "apply", None)
     if callable(apply):
         apply(changes)

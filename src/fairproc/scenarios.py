@@ -310,7 +310,8 @@ class _Reader:
         self.lines = LineIndex(text)
         try:
             doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:
+            # RecursionError: arrays or tables nested deeper than the parser can go.
             import re
 
             match = re.search(r"line (\d+)", str(exc))
@@ -929,7 +930,25 @@ def run_paths(
             continue
         if law is not None:
             scenario = attrs.evolve(scenario, law=law)
-        results.append(run_scenario(scenario, store_factory, log))
+        try:
+            results.append(run_scenario(scenario, store_factory, log))
+        except ProblemsError as exc:
+            # Data the store cannot keep (NaN or infinity on a SQL or CSV store): this file
+            # fails, named, and the run goes on to the next.
+            results.append(
+                ScenarioResult(
+                    str(path),
+                    scenario.title,
+                    problems=tuple(
+                        attrs.evolve(
+                            p, file=str(path), message=f"cannot be put in the store: {p.message}"
+                        )
+                        if p.file is None
+                        else p
+                        for p in exc.problems
+                    ),
+                )
+            )
     return results
 
 

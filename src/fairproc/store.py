@@ -35,6 +35,8 @@ it (tuples become lists); ``subject_records`` lists records in the order they we
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import importlib
 import json
 import math
@@ -97,8 +99,9 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 class AuditEntry:
     """One line of the append-only audit log: what was done, when, about whom, by whom.
 
-    It names things (the record, the rule, the field that changed), never their values: the
-    audit log must hold no personal data beyond the subject's id.
+    It names things (the record, the rule, the field that changed), never their values; the
+    entries fairproc writes name their subject by pseudonym where the store keeps a key
+    (:class:`AuditKeys`), as an id may itself be personal data.
     """
 
     at: dt.datetime
@@ -232,6 +235,81 @@ class Store(HistorySource, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+Decide = Callable[["Store"], ChangeSet]
+"""What :meth:`DecidedWrites.apply_decided` calls: the store as it stands in, the changes to
+make out (reads only: it must not write)."""
+
+
+@runtime_checkable
+class DecidedWrites(Protocol):
+    """A store that can decide a write and make it as one step.
+
+    Deciding from one read and writing later loses to a concurrent writer: two sweeps both
+    delete (and audit) the same record, a sweep deletes a record another process has since
+    given a reason to keep. ``apply_decided(decide)`` takes the store's write lock (SQL: the
+    write transaction, its revision row locked; CSV: the folder's write lock; memory: its
+    lock), calls ``decide(store)``, whose reads see every write committed before and none
+    after, applies the :class:`ChangeSet` it returns in the same step, and returns it: only
+    the writer whose change set deleted a row audits it and counts it. ``decide`` must not
+    write (a write inside it is refused)."""
+
+    def apply_decided(self, decide: Decide) -> ChangeSet: ...
+
+
+@runtime_checkable
+class AuditKeys(Protocol):
+    """A store that keeps a secret key for naming subjects in its audit log.
+
+    An audit entry outlives what it records: an email address used as a subject id would
+    survive the subject's erasure in the log. So the audit entries fairproc writes name their
+    subject by :func:`subject_pseudonym` under the store's key (memory: made with the store;
+    SQL: a row of ``<prefix>keys``; CSV: ``.fairproc-audit-key``, mode 0600), created on first
+    use and kept with the data. Without the key a pseudonym cannot be traced back to an id,
+    nor an id guessed from a list of addresses; with it, :func:`subject_audit` answers for an
+    id."""
+
+    def audit_key(self) -> bytes: ...
+
+
+PSEUDONYM = "hmac-sha256:"
+"""How a pseudonymised subject in the audit log begins."""
+
+
+def subject_pseudonym(key: bytes, subject: str) -> str:
+    """``subject`` as the audit log names it: an HMAC-SHA256 of the id under ``key`` (128
+    bits of it, in hex, after :data:`PSEUDONYM`)."""
+    digest = hmac.new(key, subject.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return PSEUDONYM + digest.hexdigest()[:32]
+
+
+def audit_subject(store: object, subject: str) -> str:
+    """How ``store``'s audit log names ``subject``: its pseudonym under the store's key, or
+    the id itself for a store that keeps no key (:class:`AuditKeys`)."""
+    if isinstance(store, AuditKeys) and not subject.startswith(PSEUDONYM):
+        return subject_pseudonym(store.audit_key(), subject)
+    return subject
+
+
+def pseudonymised(changes: ChangeSet, store: object) -> ChangeSet:
+    """``changes`` with each audit entry's subject as ``store``'s log names it."""
+    if not isinstance(store, AuditKeys) or not any(a.subject for a in changes.audit):
+        return changes
+    return attrs.evolve(
+        changes,
+        audit=[
+            a if a.subject is None else attrs.evolve(a, subject=audit_subject(store, a.subject))
+            for a in changes.audit
+        ],
+    )
+
+
+def subject_audit(store: Store, subject: str) -> list[AuditEntry]:
+    """Every audit entry about ``subject`` (given by its id), in the order written: was the
+    subject erased, when, under which rule (``[(a.at, a.rule, a.record) for a in ... if
+    a.action == "erase"]``)."""
+    return list(store.audit_entries(audit_subject(store, subject)))
 
 
 # --- instants and data, as every adapter stores them -----------------------------------------
@@ -405,6 +483,8 @@ class _Checker:
         if not isinstance(value, Mapping):
             self.add(path, f"expected a table, got {type(value).__name__}")
             return
+        if not value:
+            return  # most audit entries' detail: nothing to encode (a sweep writes thousands)
         for key in value:
             self.text([*path, str(key)], key)
         try:
@@ -496,7 +576,7 @@ def normalised(changes: ChangeSet) -> ChangeSet:
                 a,
                 at=utc(a.at),
                 due=None if a.due is None else utc(a.due),
-                detail=normalise_data(a.detail),
+                detail=normalise_data(a.detail) if a.detail else {},
             )
             for a in changes.audit
         ],

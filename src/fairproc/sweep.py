@@ -45,13 +45,14 @@ from fairproc.retention import (
 )
 from fairproc.retention import due_condition as due_condition  # re-exported
 from fairproc.retention import review_condition as review_condition  # re-exported
-from fairproc.rights import apply_changes
+from fairproc.rights import apply_decided
 from fairproc.store import (
     AuditEntry,
     BaseStore,
     ChangeSet,
     count_matching,
     instant_to_us,
+    load_histories,
     select_rows,
     us_to_instant,
 )
@@ -248,6 +249,8 @@ class SweepResult:
     plan: SweepPlan
     applied: int  # records deleted or anonymised by this run
     batches: int
+    gone: int = 0  # planned records no longer held when their batch was written
+    kept: int = 0  # planned records whose retention, decided again then, was no longer due
 
 
 def _iso(value: dt.datetime) -> str:
@@ -502,52 +505,95 @@ def plan_sweep(
 
 
 def apply_sweep(
-    engine: Engine, plan: SweepPlan, batch_size: int = 1000, progress: Progress | None = None
+    engine: Engine,
+    plan: SweepPlan,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
 ) -> SweepResult:
-    """Apply ``plan`` in atomic batches; safe to run again after an interruption."""
+    """Apply ``plan`` in atomic batches; safe to run again after an interruption, and beside
+    other sweeps and requests writing the same store.
+
+    Each batch is decided again as it is written (:func:`fairproc.rights.apply_decided`: in
+    the store's write transaction, or under its write lock): a planned record the store no
+    longer holds is skipped (``gone``: another writer deleted or anonymised it, and audited
+    it), and each one still held has its retention decided afresh at ``plan.at`` by the
+    engine, so a record something now keeps (an ``office_let`` recorded since the plan) is
+    skipped too (``kept``); the rest are deleted or anonymised with one audit entry each,
+    under the rule and date that govern now. ``applied`` counts only this run's writes.
+
+    ``batch_size``: items per batch; by default the store's ``write_batch`` (a store whose
+    every write rewrites its files, as the CSV store's does, takes large batches), else 1000.
+    """
+    if batch_size is None:
+        batch_size = int(getattr(engine.store, "write_batch", WRITE_BATCH))
     if batch_size < 1:
         raise InputError.one(f"batch_size must be at least 1, got {batch_size}")
-    applied = batches = done = 0
+    applied = batches = done = gone = kept = 0
     total = len(plan.items)
-    for batch in _chunks(plan.items, batch_size):
-        changes = _batch_changes(engine, plan.at, batch)
+    for items in _chunks(plan.items, batch_size):
+        batch = _Batch(engine, plan.at, items)
+        changes = apply_decided(engine, batch.changes)
         if changes:
-            apply_changes(engine, changes)
             batches += 1
             applied += len(changes.delete_records) + len(changes.put_records)
-        done += len(batch)
+        gone += batch.gone
+        kept += batch.kept
+        done += len(items)
         if progress is not None:
             progress(done, total)
-    return SweepResult(plan, applied, batches)
+    return SweepResult(plan, applied, batches, gone, kept)
 
 
-def _batch_changes(engine: Engine, at: dt.datetime, batch: Iterable[SweepItem]) -> ChangeSet:
-    delete: list[str] = []
-    put: list[Record] = []
-    audit: list[AuditEntry] = []
-    for item in batch:
-        record = engine.store.get_record(item.record)
-        if record is None:  # applied by an earlier, interrupted run
-            continue
-        if item.action == "anonymise":
-            put.append(attrs.evolve(record, subject=f"anonymised:{record.id}", data={}))
-        else:
-            delete.append(record.id)
-        # No subject and no values: the audit trail outlives what it records.
-        audit.append(AuditEntry(at, item.action, record=record.id, rule=item.rule, due=item.due))
-    return ChangeSet(
-        delete_records=delete,
-        put_records=put,
-        delete_record_events=[*delete, *(r.id for r in put)],
-        audit=audit,
-    )
+WRITE_BATCH = 1000
+"""Items per batch of :func:`apply_sweep` on a store that names no ``write_batch``."""
+
+
+class _Batch:
+    """One batch of a plan, decided again against the store as the write sees it."""
+
+    def __init__(self, engine: Engine, at: dt.datetime, items: Sequence[SweepItem]):
+        self.engine, self.at, self.items = engine, at, items
+        self.gone = self.kept = 0
+
+    def changes(self, store: Any) -> ChangeSet:
+        engine, at = self.engine, self.at
+        self.gone = self.kept = 0  # counted for the decision that is written
+        histories = load_histories(store, engine.policy, (i.subject for i in self.items))
+        held = {r.id: (r, h) for h in histories.values() for r in h.records}
+        delete: list[str] = []
+        put: list[Record] = []
+        audit: list[AuditEntry] = []
+        for item in self.items:
+            found = held.pop(item.record, None)
+            if found is None:  # deleted or anonymised since the plan (by this run or another)
+                self.gone += 1
+                continue
+            record, history = found
+            action, until, governing = engine.retention_action(record, at, history)
+            if action != "delete" or governing is None or until is None:
+                self.kept += 1  # something keeps it now (or puts it to review)
+                continue
+            if governing.action == "anonymise":
+                put.append(attrs.evolve(record, subject=f"anonymised:{record.id}", data={}))
+            else:
+                delete.append(record.id)
+            # No subject and no values: the audit trail outlives what it records.
+            audit.append(
+                AuditEntry(at, governing.action, record=record.id, rule=governing.id, due=until)
+            )
+        return ChangeSet(
+            delete_records=delete,
+            put_records=put,
+            delete_record_events=[*delete, *(r.id for r in put)],
+            audit=audit,
+        )
 
 
 def sweep(
     engine: Engine,
     at: dt.datetime,
     apply: bool = False,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     in_memory: int = IN_MEMORY,
 ) -> SweepResult:
