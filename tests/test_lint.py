@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from fairproc import Engine, LintFinding, Policy, lint, load_policy
 from fairproc.lint import SEVERITIES, at_least
 from helpers import london, write_policy
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # The notice's gaps, as the reference policy encodes them: (code, rule) -> severity
 REFERENCE_GAPS = {
@@ -268,3 +271,16 @@ def test_a_category_a_purpose_uses_is_not_unused(tmp_path: Path) -> None:
     policy = load_policy(write_policy(tmp_path, files))
     rules = {f.rule for f in lint(policy) if f.code == "category_unused"}
     assert rules == {"category.receipt"}
+
+
+def test_a_retention_period_no_date_can_carry_is_an_error(tmp_path: Path) -> None:
+    """keep = "P8000Y" would fail every decision that weighs it: lint says so first."""
+    folder = tmp_path / "flexioffices"
+    shutil.copytree(ROOT / "rules" / "flexioffices", folder)
+    retention = folder / "retention.toml"
+    text = retention.read_text(encoding="utf-8")
+    retention.write_text(text.replace('keep = "P12M"', 'keep = "P8000Y"'), encoding="utf-8")
+    findings = [f for f in lint(load_policy(folder)) if f.code == "period_out_of_range"]
+    assert [(f.rule, f.severity) for f in findings] == [("retention.cookies", "error")]
+    assert "P8000Y" in findings[0].message and "9999" in findings[0].message
+    assert not [f for f in lint(load_policy("flexioffices")) if f.code == "period_out_of_range"]

@@ -707,7 +707,7 @@ def test_a_policy_prints_short() -> None:
     policy = load_policy("flexioffices")
     text = str(policy)
     assert text == repr(policy)
-    assert text.startswith("<Policy flexioffices 'Flexioffices: Fair Processing Notice")
+    assert text.startswith("<Policy flexioffices 1.0 'Flexioffices: Fair Processing Notice")
     assert f"{len(policy.purposes)} purposes" in text
     assert f"{len(policy.rule_index())} rules" in text
     assert len(text) < 200 and "\n" not in text

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from fairproc.errors import PolicyError, suggesting
+from fairproc.errors import PolicyError, ProblemsError, suggesting
 from fairproc.interop.mapping import FIDES_TABLES, Interop, interop_folder, load_interop
 from fairproc.interop.terms import (
     DPV_VERSION,
@@ -218,6 +218,26 @@ def lint(policy: Policy, at: dt.date | None = None) -> list[LintFinding]:
                     f"every safeguard {recipient.id} relies on is invalid",
                     recipient.rule_id,
                     recipient.clause,
+                )
+            )
+
+    # A period no date can carry (keep = "P8000Y") would fail every decision that weighs it:
+    # tried from the start of this century, as a record collected then would be.
+    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    for rule in policy.retention:
+        if rule.keep is None:
+            continue
+        try:
+            rule.keep.add_to(since, policy.tz)
+        except ProblemsError as exc:
+            add(
+                LintFinding(
+                    "period_out_of_range",
+                    "error",
+                    f"keep = {rule.keep} cannot be counted from a record's date: "
+                    + exc.problems[0].message,
+                    rule.id,
+                    rule.clause,
                 )
             )
 

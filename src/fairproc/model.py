@@ -388,7 +388,8 @@ class Policy:
                 ("rules", self.rule_index()),
             )
         )
-        return f"<Policy {self.id} {self.info.title!r}: {counts}>"
+        version = f" {self.info.version}" if self.info.version else ""
+        return f"<Policy {self.id}{version} {self.info.title!r}: {counts}>"
 
     @property
     def tz(self) -> dt.tzinfo:
