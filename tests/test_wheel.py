@@ -7,7 +7,7 @@ sqlite:///scenarios.db``, the shipped scenarios on SQLite from the wheel alone.
 Slow (a build and a virtual environment), so it runs when ``FAIRPROC_TEST_WHEEL`` is set: to
 the path of a built wheel, or to ``build`` to build one here. ``.ci/run`` sets it in its wheel
 section. Every ```sh line of the two pages runs in one shell, in page order, quickstart first;
-it must exit 0, or the status a trailing ``# exit N`` comment gives. The quickstart's
+it must exit 0, or the status its trailing comment gives (``# ...exit N``). The quickstart's
 ``pip install fairproc`` installs the wheel instead (the one substitution), a ```toml block the
 text says to "Save this as `path`" is saved there, and the quickstart's Python blocks run as
 the one script the page says they are, with the installed interpreter.
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WHEEL = os.environ.get("FAIRPROC_TEST_WHEEL")
 INSTALL = "pip install fairproc"
 SAVE_AS = re.compile(r"Save this as `([^`]+)`:\s*$")
-EXIT = re.compile(r"#\s*exit (\d+)\b")
+EXIT = re.compile(r"#.*\bexit (\d+)\b")  # a trailing comment naming the status
 
 pytestmark = pytest.mark.skipif(
     not WHEEL,
