@@ -543,6 +543,7 @@ def export_fides_cmd(policy: str, output: Path | None) -> None:
         return
     _write_export(text, output)
 
+
 @main.command("diff")
 @click.argument("old")
 @click.argument("new")

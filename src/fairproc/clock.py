@@ -83,6 +83,19 @@ class Period:
         Years, months, weeks and days with dateutil's relativedelta on the local wall clock
         (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds.
         """
+        # A host asking at a new instant every call still shifts the same few anchors (a
+        # record's collection, the last interaction): remembered by instant, not by the
+        # datetime (two wall times of the repeated hour compare equal in one zone).
+        key = (self, instant.timestamp(), tz, sign)
+        found = _SHIFTED.get(key)
+        if found is None:
+            found = self._shift(instant, tz, sign)
+            if len(_SHIFTED) >= SHIFTED_SIZE:
+                _SHIFTED.clear()
+            _SHIFTED[key] = found
+        return found
+
+    def _shift(self, instant: dt.datetime, tz: dt.tzinfo, sign: int) -> dt.datetime:
         result = to_local(instant, tz)
         step = _calendar_step(self, sign)
         if step is not None:
@@ -116,6 +129,10 @@ class Period:
         elapsed = sign * (self.hours * 3600 + self.minutes * 60 + self.seconds) * 10**6
         return days * 86_400 * 10**6 + here - there + elapsed
 
+
+SHIFTED_SIZE = 4096
+"""Shifted instants :meth:`Period.add_to` remembers, at the most (a full table starts afresh)."""
+_SHIFTED: dict[tuple[Period, float, dt.tzinfo, int], dt.datetime] = {}
 
 _CalendarStep = tuple[relativedelta, dict[int, int]]  # the step, and days it moves each date
 

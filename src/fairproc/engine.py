@@ -744,10 +744,15 @@ def _facts_of(ctx: Ctx, conditions: Iterable[Any]) -> Any:
     if not conds:
         return lambda: {}
 
+    kept: list[Mapping[str, Any]] = []  # read once: an explanation and to_dict both ask
+
     def facts() -> Mapping[str, Any]:
+        if kept:
+            return kept[0]
         out: dict[str, Any] = {}
         for cond in conds:
             out.update(cond.read_facts(ctx))
+        kept.append(out)
         return out
 
     return facts
