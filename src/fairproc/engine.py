@@ -705,20 +705,6 @@ class Engine:
         elif history.suppressed(ts) and "suppressed" not in reasons:
             reasons.append("suppressed")
 
-        def checks() -> list[Check]:
-            if not states:
-                return [
-                    Check(
-                        purpose.rule_id,
-                        False,
-                        purpose.clause,
-                        purpose.note,
-                        reason="no_email",
-                        detail=f"no record of {subject} holds an address ({info.email_category})",
-                    )
-                ]
-            return [c for st in states for c in self._process_checks(st, st[0].id)]
-
         return Decision(
             "may_email",
             "allowed" if ok else "denied",
@@ -726,9 +712,29 @@ class Engine:
             {"subject": subject},
             addresses=history.usable_addresses(usable, ts) if ok else None,
             reasons=tuple(dict.fromkeys(reasons)),
-            checks=LazyChecks(checks),
+            checks=LazyChecks(email_checks, self, purpose, subject, states),
             tz=self.tz,
         )
+
+
+def email_checks(
+    engine: Engine, purpose: Purpose, subject: str, states: Sequence[_ProcessState]
+) -> list[Check]:
+    """The checks of a may_email decision: each record's may_process checks, or the one
+    failure when no record of the subject holds an address."""
+    if not states:
+        category = engine.policy.info.email_category
+        return [
+            Check(
+                purpose.rule_id,
+                False,
+                purpose.clause,
+                purpose.note,
+                reason="no_email",
+                detail=f"no record of {subject} holds an address ({category})",
+            )
+        ]
+    return [c for st in states for c in engine._process_checks(st, st[0].id)]
 
 
 def _has_value(value: Any) -> bool:

@@ -1,0 +1,328 @@
+"""The policy's questions compiled: one specialised function per question and source (and
+purpose), made once per engine.
+
+The engine's questions (:class:`fairproc.engine.Engine`) are the reference: they find the
+rules that apply in the engine's indexes at every call. Compiled, each ``may_process`` for a
+(source, purpose), each ``route`` for a source and each ``retention`` for a source is a closure
+holding exactly the rules that can apply, their conditions' compiled closures, reasons and
+outcomes bound in, so nothing is looked up in the policy while it decides. While deciding it
+records a compact trace as plain data (which grant held, the erasure instant, the retention
+verdict, which rule passed); the explanation is built from that trace the first time anyone
+reads it, by the engine's own check builders, so a compiled decision says word for word what
+the engine's says (``tests/test_compiled.py`` holds them to it on generated worlds).
+
+>>> from fairproc.compiled import compile_questions
+>>> questions = compile_questions(engine)          # doctest: +SKIP
+>>> questions.may_process(record, "marketing_updates", at).explain()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from fairproc.clock import require_aware
+from fairproc.conditions import Compiled, remember
+from fairproc.decisions import Decision, LazyChecks
+from fairproc.engine import Engine, _has_value, _retention_checks, email_checks
+from fairproc.errors import InputError
+from fairproc.model import Purpose, Record, RoutingRule
+from fairproc.retention import Kept, Verdict, choose, forecast, rules_for
+from fairproc.world import Ctx
+
+__all__ = ["CompiledQuestions", "compile_questions"]
+
+# (allowed, the reasons a denial gives, the trace an explanation is built from)
+Process = Callable[[Record, Ctx], tuple[bool, tuple[str, ...], tuple[Any, ...]]]
+Weigh = Callable[[Record, Ctx], Kept]
+Route = Callable[[Record, Ctx], Decision]
+
+
+def compile_questions(engine: Engine) -> CompiledQuestions:
+    """The engine's questions compiled for its policy: make it once and keep it beside the
+    engine (it asks the engine's store, through the engine's cache of histories)."""
+    return CompiledQuestions(engine)
+
+
+class CompiledQuestions:
+    """``may_process``, ``may_email``, ``route`` and ``retention`` of an engine, compiled per
+    source and purpose; each gives the decision the engine gives."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        policy = engine.policy
+        self._weigh: dict[str, Weigh] = {s: self._compile_weigh(s) for s in policy.sources}
+        self._process: dict[tuple[str, str], Process] = {
+            (source, purpose.id): self._compile_process(source, purpose)
+            for source in policy.sources
+            for purpose in policy.purposes.values()
+        }
+        self._route: dict[str, Route] = {s: self._compile_route(s) for s in policy.sources}
+        info = policy.info
+        self._marketing = (
+            policy.purposes[info.marketing_purpose]
+            if info.marketing_purpose is not None and info.email_category is not None
+            else None
+        )
+
+    # -- retention --
+
+    def _compile_weigh(self, source: str) -> Weigh:
+        """``retention.weigh`` for records of ``source``: its rules, their conditions and
+        periods bound in, in policy order."""
+        tz = self.engine.tz
+        steps: list[tuple[Any, Compiled | None, str, Compiled | None, Any]] = []
+        for rule in rules_for(self.engine.policy, source):
+            when = rule.when.evaluate if rule.when is not None else None
+            if rule.review:
+                steps.append((rule, when, "review", None, None))
+            elif rule.forever or rule.keep is None or rule.from_ is None:
+                steps.append((rule, when, "keep", None, None))
+            else:
+                steps.append((rule, when, "dated", rule.from_.evaluate, rule.keep))
+        plan = tuple(steps)
+
+        def weigh(record: Record, ctx: Ctx) -> Kept:
+            verdicts: list[Verdict] = []
+            ts = ctx.ts
+            for rule, when, kind, anchor_of, keep in plan:
+                if when is not None and not when(ctx):
+                    continue
+                if kind != "dated":
+                    verdicts.append(Verdict(rule, kind, None))
+                    continue
+                anchor = anchor_of(ctx)  # type: ignore[misc]
+                if anchor is None:
+                    verdicts.append(Verdict(rule, "keep", None))
+                else:
+                    until = keep.add_to(anchor, tz)
+                    verdicts.append(
+                        Verdict(rule, "keep" if ts < until.timestamp() else "delete", until)
+                    )
+            return choose(verdicts)
+
+        return weigh
+
+    def _retain(self, rec: Record, ctx: Ctx) -> Kept:
+        """The record's retention at the context's instant, remembered as the engine does
+        (the same memo key: the engine's questions and these share what is worked out)."""
+        memo = ctx.history.memo
+        key = ("retention", rec.id, ctx.ts)
+        hit = memo.get(key)
+        if hit is not None and (hit[0] is rec or hit[0] == rec):
+            found: Kept = hit[1]
+            return found
+        kept = self._weigh[rec.source](rec, ctx)
+        remember(memo, key, (rec, kept))
+        return kept
+
+    # -- may_process --
+
+    def _compile_process(self, source: str, purpose: Purpose) -> Process:
+        engine = self.engine
+        grants = engine._grants.get((purpose.id, source), ())
+        # per grant: its condition, and the processing rules its basis binds
+        plans = tuple(
+            (
+                grant,
+                grant.when.evaluate if grant.when is not None else None,
+                tuple(
+                    (p, p.require.evaluate, p.reason)
+                    for p in engine._processing.get((purpose.id, grant.basis), ())
+                ),
+            )
+            for grant in grants
+        )
+        unbased = tuple(
+            (p, p.require.evaluate, p.reason) for p in engine._any_basis.get(purpose.id, ())
+        )
+        no_grant = "condition_not_met" if grants else "purpose_not_declared"
+        retain = self._retain
+
+        def decide(rec: Record, ctx: Ctx) -> tuple[bool, tuple[str, ...], tuple[Any, ...]]:
+            grant = None
+            rules = unbased
+            for g, when, bound in plans:
+                if when is None or when(ctx):
+                    grant, rules = g, bound
+                    break
+            erased = ctx.history.record_event_at(rec.id, "erase", ctx.ts)
+            kept = retain(rec, ctx)
+            if grant is not None:
+                ctx.basis = grant.basis
+            passed = [bool(require(ctx)) for _, require, _ in rules]
+            trace = (
+                rec,
+                purpose,
+                ctx,
+                grants,
+                grant,
+                erased,
+                kept,
+                tuple(p for p, _, _ in rules),
+                passed,
+            )
+            expired = kept.governing is not None and kept.action == "delete"
+            if grant is not None and erased is None and not expired and all(passed):
+                return True, (), trace
+            reasons: list[str] = []
+            if grant is None:
+                reasons.append(no_grant)
+            if erased is not None:
+                reasons.append("erased")
+            if expired:
+                reasons.append("retention_expired")
+            for (_, _, reason), ok in zip(rules, passed, strict=True):
+                if not ok and reason:
+                    reasons.append(reason)
+            return False, tuple(dict.fromkeys(reasons)), trace
+
+        return decide
+
+    def may_process(self, record: Record | str, purpose: str, at: dt.datetime) -> Decision:
+        """:meth:`Engine.may_process`, compiled."""
+        engine = self.engine
+        at = require_aware(at)
+        rec = engine._record(record)
+        decide = self._process.get((rec.source, purpose))
+        if decide is None:
+            engine._purpose(purpose)  # the engine's error for an unknown purpose
+            raise AssertionError(purpose)  # pragma: no cover - every pair is compiled
+        ctx = Ctx(at, engine.history(rec.subject), rec, purpose)
+        ok, reasons, trace = decide(rec, ctx)
+        return Decision(
+            "may_process",
+            "allowed" if ok else "denied",
+            at,
+            {"record": rec.id, "purpose": purpose},
+            basis=ctx.basis,
+            reasons=reasons,
+            checks=LazyChecks(engine._process_checks, trace, None),
+            tz=engine.tz,
+        )
+
+    # -- may_email --
+
+    def may_email(self, subject: str, at: dt.datetime) -> Decision:
+        """:meth:`Engine.may_email`, compiled."""
+        engine = self.engine
+        at = require_aware(at)
+        purpose = self._marketing
+        if purpose is None:
+            raise InputError.one(
+                "the policy names no marketing_purpose and email_category "
+                "in [policy], so may_email cannot be asked"
+            )
+        category = engine.policy.info.email_category
+        assert category is not None
+        history = engine.history(subject)
+        ok = False
+        reasons: list[str] = []
+        traces: list[tuple[Any, ...]] = []
+        usable: list[Record] = []
+        ts = at.timestamp()
+        process = self._process
+        for rec in history.records:
+            if rec.collected_at.timestamp() > ts or not _has_value(rec.data.get(category)):
+                continue
+            allowed, why, trace = process[(rec.source, purpose.id)](
+                rec, Ctx(at, history, rec, purpose.id)
+            )
+            traces.append(trace)
+            if allowed:
+                ok = True
+                usable.append(rec)
+            reasons.extend(why)
+        if not traces:
+            reasons.append("no_email")
+        if ok:
+            reasons = []
+        elif history.suppressed(ts) and "suppressed" not in reasons:
+            reasons.append("suppressed")
+        return Decision(
+            "may_email",
+            "allowed" if ok else "denied",
+            at,
+            {"subject": subject},
+            addresses=history.usable_addresses(usable, ts) if ok else None,
+            reasons=tuple(dict.fromkeys(reasons)),
+            checks=LazyChecks(email_checks, engine, purpose, subject, traces),
+            tz=engine.tz,
+        )
+
+    # -- route --
+
+    def _compile_route(self, source: str) -> Route:
+        engine = self.engine
+        tz = engine.tz
+        plan = tuple(
+            (
+                rule,
+                rule.when.evaluate if rule.when is not None else None,
+                rule.then,
+                rule.otherwise,
+                rule.due.evaluate if rule.due is not None else None,
+            )
+            for rule in engine._routing.get(source, ())
+        )
+        route_checks = engine._route_checks
+
+        def route(rec: Record, ctx: Ctx) -> Decision:
+            passed: list[tuple[RoutingRule, bool]] = []
+            for rule, when, then, otherwise, due_of in plan:
+                holds = True if when is None else bool(when(ctx))
+                if holds or otherwise is not None:
+                    outcome = then if holds else otherwise
+                    assert outcome is not None
+                    return Decision(
+                        "route",
+                        outcome,
+                        ctx.at,
+                        {"record": rec.id},
+                        due=due_of(ctx) if due_of is not None else None,
+                        checks=LazyChecks(route_checks, rule, ctx, holds, outcome, passed),
+                        tz=tz,
+                    )
+                passed.append((rule, holds))
+            return Decision(
+                "route",
+                "not_applicable",
+                ctx.at,
+                {"record": rec.id},
+                reasons=("no_routing_rule",),
+                checks=LazyChecks(route_checks, None, ctx, False, "not_applicable", passed),
+                tz=tz,
+            )
+
+        return route
+
+    def route(self, record: Record | str, at: dt.datetime) -> Decision:
+        """:meth:`Engine.route`, compiled."""
+        engine = self.engine
+        at = require_aware(at)
+        rec = engine._record(record)
+        return self._route[rec.source](rec, Ctx(at, engine.history(rec.subject), rec))
+
+    # -- retention --
+
+    def retention(self, record: Record | str, at: dt.datetime) -> Decision:
+        """:meth:`Engine.retention`, compiled."""
+        engine = self.engine
+        at = require_aware(at)
+        rec = engine._record(record)
+        ctx = Ctx(at, engine.history(rec.subject), rec)
+        kept = self._retain(rec, ctx)
+        action = kept.action
+        until = forecast(engine.policy, ctx.history, rec, at, kept)
+        return Decision(
+            "retention",
+            action,
+            at,
+            {"record": rec.id},
+            until=until,
+            due=until if action == "delete" else None,
+            reasons=() if kept.verdicts else ("no_retention_rule",),
+            checks=LazyChecks(_retention_checks, kept, ctx),
+            tz=engine.tz,
+        )
