@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 from dateutil.relativedelta import relativedelta
 
 from fairproc import Engine, Event, Record, World, load_policy
+from fairproc.compiled import compile_questions
 
 UTC = dt.UTC
 AT = dt.datetime(2027, 1, 1, 12, tzinfo=UTC)
@@ -471,59 +472,81 @@ def main(argv: list[str] | None = None) -> int:
     engine, handbook, quote, visit, records, events = world()
 
     # question: (fairproc at an instant, its answer as the hand gives it, hand-written)
+    compiled = compile_questions(Engine(POLICY, World(records, events)))
+    # (question, how fairproc asks it, at an instant; its answer as the hand gives it;
+    # hand-written). "engine": the interpreter, the reference; "compiled": fairproc.compiled,
+    # on an engine of its own (nothing remembered is shared between the two).
     questions: list[
-        tuple[str, Callable[[dt.datetime], Any], Callable[[Any], Any], Callable[[dt.datetime], Any]]
-    ] = [
-        (
-            "may_process",
-            lambda at: engine.may_process(handbook, "marketing_updates", at),
-            lambda d: d.allowed,
-            lambda at: hand_may_process_marketing(handbook, records, events, at),
-        ),
-        (
-            "route",
-            lambda at: engine.route(quote, at),
-            lambda d: (d.outcome, d.due),
-            lambda at: hand_route(quote, events, at),
-        ),
-        (
-            "may_email",
-            lambda at: engine.may_email("ada", at),
-            lambda d: d.addresses or (),
-            lambda at: hand_may_email(records, events, at),
-        ),
-        (
-            "retention",
-            lambda at: engine.retention(visit, at),
-            lambda d: (d.outcome, d.until),
-            lambda at: hand_retention(visit, records, events, at),
-        ),
-        (
-            "may_share",
-            lambda at: engine.may_share(handbook, "marketing_consultancy", at),
-            lambda d: d.categories,
-            lambda at: hand_may_share_consultancy(handbook, records, events, at),
-        ),
-    ]
+        tuple[
+            str,
+            str,
+            Callable[[dt.datetime], Any],
+            Callable[[Any], Any],
+            Callable[[dt.datetime], Any],
+        ]
+    ] = []
+    for way, asked in (("engine", engine), ("compiled", compiled)):
+        questions += [
+            (
+                "may_process",
+                way,
+                lambda at, q=asked: q.may_process(handbook, "marketing_updates", at),
+                lambda d: d.allowed,
+                lambda at: hand_may_process_marketing(handbook, records, events, at),
+            ),
+            (
+                "route",
+                way,
+                lambda at, q=asked: q.route(quote, at),
+                lambda d: (d.outcome, d.due),
+                lambda at: hand_route(quote, events, at),
+            ),
+            (
+                "may_email",
+                way,
+                lambda at, q=asked: q.may_email("ada", at),
+                lambda d: d.addresses or (),
+                lambda at: hand_may_email(records, events, at),
+            ),
+            (
+                "retention",
+                way,
+                lambda at, q=asked: q.retention(visit, at),
+                lambda d: (d.outcome, d.until),
+                lambda at: hand_retention(visit, records, events, at),
+            ),
+        ]
+        if hasattr(asked, "may_share"):
+            questions.append(
+                (
+                    "may_share",
+                    way,
+                    lambda at, q=asked: q.may_share(handbook, "marketing_consultancy", at),
+                    lambda d: d.categories,
+                    lambda at: hand_may_share_consultancy(handbook, records, events, at),
+                )
+            )
+    order = list(dict.fromkeys(name for name, *_ in questions))
+    questions.sort(key=lambda q: order.index(q[0]))  # each question's ways side by side
     # The answers must agree before the times mean anything: at the bench's instants, and
     # across the years the rules turn on (the visit falls due, the window closes).
     checks = [AT + dt.timedelta(minutes=k) for k in range(0, 10_007, 997)]
     checks += [AT + dt.timedelta(days=d) for d in range(0, 365 * 5, 61)]
-    for name, ours, answer, hand in questions:
+    for name, way, ours, answer, hand in questions:
         for at in checks:
             got, want = answer(ours(at)), hand(at)
-            assert got == want, f"{name} at {at}: fairproc {got!r}, hand-written {want!r}"
+            assert got == want, f"{name} ({way}) at {at}: fairproc {got!r}, hand {want!r}"
 
     print(
         f"decision latency, warmed: median (fastest-slowest) of {repeat} runs x {n} calls, "
         "CPU microseconds per call"
     )
     header = (
-        f"{'question':<12} {'instant':<5} {'fairproc':>24} {'+ explain()':>24} "
+        f"{'question':<12} {'fairproc':<9} {'instant':<5} {'decision':>24} {'+ explain()':>24} "
         f"{'hand-written':>24} {'ratio':>6} {'explained':>9}"
     )
     print(header)
-    for name, ours, _, hand in questions:
+    for name, way, ours, _, hand in questions:
         for label in ("same", "new"):
             if label == "same":
                 at_ours = at_explained = at_hand = itertools.repeat(AT)
@@ -534,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             told = per_call(lambda t=text, a=at_explained: t(next(a)), n, repeat)
             limit = per_call(lambda h=hand, a=at_hand: h(next(a)), n, repeat)
             print(
-                f"{name:<12} {label:<5} {plain!s:>24} {told!s:>24} {limit!s:>24} "
+                f"{name:<12} {way:<9} {label:<5} {plain!s:>24} {told!s:>24} {limit!s:>24} "
                 f"{plain.median / limit.median:5.1f}x {told.median / limit.median:8.1f}x"
             )
 
@@ -543,16 +566,23 @@ def main(argv: list[str] | None = None) -> int:
         "may_process (marketing_updates, a handbook download) at a new instant each call, "
         "the facts computed in the timed part for each peer"
     )
-    at_fp = instants(AT)
-    fairproc_new = per_call(
-        lambda: engine.may_process(handbook, "marketing_updates", next(at_fp)), n, repeat
-    )
-    at_fx = instants(AT)
-    fairproc_told = per_call(
-        lambda: engine.may_process(handbook, "marketing_updates", next(at_fx)).explain(),
-        n,
-        repeat,
-    )
+    ours: dict[str, Timing] = {}
+    for way, asked in (("engine", engine), ("compiled", compiled)):
+        at_fp, at_fx = instants(AT), instants(AT)
+        ours[f"fairproc {way}"] = per_call(
+            lambda q=asked, a=at_fp: q.may_process(handbook, "marketing_updates", next(a)),
+            n,
+            repeat,
+        )
+        ours[f"fairproc {way} + explain()"] = per_call(
+            lambda q=asked, a=at_fx: q.may_process(
+                handbook, "marketing_updates", next(a)
+            ).explain(),
+            n,
+            repeat,
+        )
+    fairproc_new = ours["fairproc compiled"]
+    fairproc_told = ours["fairproc compiled + explain()"]
     peers: list[tuple[str, Callable[[dict[str, Any]], Any] | str]] = [
         ("durable-rules post", durable_decider()),
         ("rule-engine matches", rule_engine_decider()),
@@ -562,12 +592,12 @@ def main(argv: list[str] | None = None) -> int:
         peers += [("casbin enforce", casbin), ("casbin enforce_ex", casbin)]
     else:
         peers += [("casbin enforce", casbin[0]), ("casbin enforce_ex", casbin[1])]
-    print(f"{'':<28} {'us per call':>24} {'vs fairproc':>12} {'vs fairproc + explain()':>24}")
-    print(f"{'fairproc':<28} {fairproc_new!s:>24}")
-    print(f"{'fairproc + explain()':<28} {fairproc_told!s:>24}")
+    print(f"{'':<31} {'us per call':>24} {'/ compiled':>11} {'/ compiled + explain()':>23}")
+    for label, timing in ours.items():
+        print(f"{label:<31} {timing!s:>24}")
     for label, decider in peers:
         if isinstance(decider, str):
-            print(f"{label:<28} {decider:>24}")
+            print(f"{label:<31} {decider:>24}")
             continue
         for at in checks:
             verdict = decider(facts(handbook, records, events, at))
@@ -578,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
             lambda d=decider, a=at_peer: d(facts(handbook, records, events, next(a))), n, repeat
         )
         print(
-            f"{label:<28} {timing!s:>24} {timing.median / fairproc_new.median:11.1f}x "
-            f"{timing.median / fairproc_told.median:23.1f}x"
+            f"{label:<31} {timing!s:>24} {timing.median / fairproc_new.median:10.1f}x "
+            f"{timing.median / fairproc_told.median:22.1f}x"
         )
     return 0
 
