@@ -170,6 +170,7 @@ def suppression_lookup(store: HistorySource, policy: Policy) -> SuppressionLooku
 
 
 _revisions = itertools.count(1)
+_NOT_YET = object()  # a memo miss (None is an answer)
 
 
 class World:
@@ -307,6 +308,7 @@ class SubjectHistory:
 
     __slots__ = (
         "_by_kind",
+        "_collected_ts",
         "_emails",
         "_events",
         "_listed_since",
@@ -342,6 +344,7 @@ class SubjectHistory:
         self._record_events: dict[str, _Timeline] | None = None
         self._state: tuple[_Timeline, _Timeline, _Timeline] | None = None
         self._listed_since: dict[str, float] | None = None
+        self._collected_ts: tuple[float, ...] | None = None
         # while :meth:`counted` works out its fixpoint: (instant, the records counted so far)
         self._provisional: tuple[float, frozenset[str]] | None = None
         # values at an instant, remembered (conditions.remember): the history never changes
@@ -463,16 +466,35 @@ class SubjectHistory:
         """The latest collection at or before ``ctx.at`` of a record that counts as an
         interaction then (:meth:`counted`), or of the record asked about."""
         ts = ctx.ts
+        own = ctx.record
+        # Every rule of a decision, and its explanation, reads it again: remembered per
+        # instant and record, once the records counted then are settled (not while
+        # :meth:`counted` is still working them out).
+        settled = self._provisional is None or self._provisional[0] != ts
+        key = ("last_collection", ts, None if own is None else own.id)
+        if settled:
+            hit = self.memo.get(key, _NOT_YET)
+            if hit is not _NOT_YET:
+                found: dt.datetime | None = hit
+                return found
         counted = self.counted(ctx)
         best: dt.datetime | None = None
         best_ts = 0.0
-        own = ctx.record
-        for record in self.records:
-            at = record.collected_at.timestamp()
-            counts = record.id in counted or (own is not None and record.id == own.id)
-            if counts and at <= ts and (best is None or at > best_ts):
+        own_id = None if own is None else own.id
+        for record, at in zip(self.records, self._collected(), strict=True):
+            later = at <= ts and (best is None or at > best_ts)
+            if later and (record.id in counted or record.id == own_id):
                 best, best_ts = record.collected_at, at
+        if settled:
+            remember(self.memo, key, best)
         return best
+
+    def _collected(self) -> tuple[float, ...]:
+        """Each record's collection instant as a timestamp, in the order of :attr:`records`."""
+        found = self._collected_ts
+        if found is None:
+            found = self._collected_ts = tuple(r.collected_at.timestamp() for r in self.records)
+        return found
 
     def counted(self, ctx: Ctx) -> frozenset[str]:
         """The ids of the records whose collection counts as an interaction at ``ctx.at``:
@@ -487,7 +509,7 @@ class SubjectHistory:
             return found
         from fairproc.retention import weigh  # retention reads its facts from here
 
-        collected = [r for r in self.records if r.collected_at.timestamp() <= ts]
+        collected = [r for r, at in zip(self.records, self._collected(), strict=True) if at <= ts]
         counted = frozenset(r.id for r in collected)
         outer = self._provisional
         try:
