@@ -11,7 +11,7 @@ import datetime as dt
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -39,6 +39,9 @@ from fairproc.retention import (
     weigh,
 )
 from fairproc.world import Ctx, HistorySource, SubjectHistory, World, listed_entries
+
+if TYPE_CHECKING:
+    from fairproc.whole_store import Allowed, MarketingAddress
 
 __all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
 
@@ -664,6 +667,22 @@ class Engine:
             checks=tuple(checks),
             tz=self.tz,
         )
+
+    # -- the whole store --
+
+    def processable(self, purpose: str, at: dt.datetime) -> Iterator[Allowed]:
+        """Every record of the store that may be processed for ``purpose`` at ``at``, streamed,
+        selected by the store where it can (:mod:`fairproc.whole_store`)."""
+        from fairproc.whole_store import processable
+
+        return processable(self, purpose, at)
+
+    def may_email_all(self, at: dt.datetime) -> Iterator[MarketingAddress]:
+        """Every address marketing email may go to at ``at``, each once, streamed: the marketing
+        list (:mod:`fairproc.whole_store`)."""
+        from fairproc.whole_store import may_email_all
+
+        return may_email_all(self, at)
 
     # -- email --
 

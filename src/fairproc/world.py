@@ -806,6 +806,12 @@ def _vocabulary(policy: Policy, context: str) -> Vocabulary:
                     "when the enquiry the record holds was resolved",
                     lambda c: c.history.record_event_at(c.record.id, "resolve", c.ts),
                 ),
+                "record.erased_at": Name(
+                    "record.erased_at",
+                    INSTANT,
+                    "when the record was erased (the latest event naming it with effect erase)",
+                    lambda c: c.history.record_event_at(c.record.id, "erase", c.ts),
+                ),
             }
         )
     if "event" in parts:
