@@ -296,7 +296,10 @@ def _utc_day_offset(tz: dt.tzinfo, day: int) -> int | None:
     return first // _US
 
 
+@lru_cache(maxsize=64)
 def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name`` (remembered: ``Policy.tz`` asks for it on every retention
+    weighed, and ``ZoneInfo(name)`` is dear to call even when it has the zone cached)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -228,9 +228,9 @@ class Decision:
             lines.append("  " + "; ".join(extras))
         for finding in self.findings:
             lines.append(f"  finding {finding.code}: {finding.message}")
+        tz = self.tz
         for check in self.checks:
-            mark = {True: "pass", False: "FAIL", None: "info"}[check.passed]
-            head = f"  [{mark}] {check.rule}"
+            head = f"  [{_MARKS[check.passed]}] {check.rule}"
             if check.scope:
                 head += f" ({check.scope})"
             if check.reason and check.passed is False:
@@ -239,7 +239,7 @@ class Decision:
                 head += f": {check.detail}"
             lines.append(head)
             for name, value in check.facts.items():
-                lines.append(f"         {name} = {_fact(value, self.tz)}")
+                lines.append(f"         {name} = {_fact(value, tz)}")
             lines.append(f'         notice: "{check.clause}"')
             if check.note:
                 lines.append(f"         reading: {check.note}")
@@ -249,6 +249,7 @@ class Decision:
         return self.explain()
 
 
+_MARKS = {True: "pass", False: "FAIL", None: "info"}
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # strftime's %a, C locale
 _WHEN_SIZE = 1024
 _WHENS: dict[tuple[float, dt.tzinfo | None], str] = {}

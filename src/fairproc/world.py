@@ -443,13 +443,14 @@ class SubjectHistory:
             found: dt.datetime | None = memo[key]
             return found
         best: dt.datetime | None = None
+        best_ts = 0.0
         by_kind = self._kinds()
         for kind in kinds:
             timeline = by_kind.get(kind)
             if timeline is not None:
-                hit = timeline.latest(ts)
-                if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
-                    best = hit[0]
+                i = bisect_right(timeline.times, ts)
+                if i and (best is None or timeline.times[i - 1] > best_ts):
+                    best, best_ts = timeline.items[i - 1][0], timeline.times[i - 1]
         remember(memo, key, best)
         return best
 
