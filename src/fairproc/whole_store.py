@@ -27,6 +27,7 @@ import attrs
 
 from fairproc.clock import require_aware
 from fairproc.conditions import (
+    And,
     Compare,
     Const,
     In,
@@ -100,13 +101,31 @@ def processable_node(policy: Policy, purpose: str) -> Node:
     )
 
 
+_UNLISTED = Not(Ref("record.suppressed"))
+
+
+def _requires_unlisted(policy: Policy, purpose: str) -> bool:
+    """Whether every basis the purpose may run on has a processing rule requiring the
+    record's address not to be listed (then the marketing list need not ask again: asked
+    twice, a database works out the same subquery twice)."""
+
+    def requires(node: Node) -> bool:
+        return node == _UNLISTED or (isinstance(node, And) and _UNLISTED in node.items)
+
+    return all(
+        any(requires(r.require.node) for r in policy.processing if r.applies(purpose, g.basis))
+        for g in policy.purposes[purpose].bases
+    )
+
+
 def _email_node(policy: Policy, purpose: str, category: str) -> Node:
+    unlisted = TRUE if _requires_unlisted(policy, purpose) else _UNLISTED
     return all_of(
         [
             processable_node(policy, purpose),
             In(Const(category, Type(Kind.STRING, "category")), Ref("record.categories")),
             Compare("<=", Ref("record.collected_at"), Ref("at")),
-            Not(Ref("record.suppressed")),
+            unlisted,
         ]
     )
 
