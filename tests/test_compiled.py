@@ -20,7 +20,7 @@ from fairproc.testing import strategies as fst
 
 POLICY: Policy = load_policy("flexioffices")
 UTC = dt.UTC
-COMPILED = ("may_process", "may_email", "retention", "route")
+COMPILED = ("may_process", "may_email", "retention", "route", "may_share")
 
 CASES = fst.worlds(POLICY).flatmap(
     lambda w: st.tuples(
@@ -82,6 +82,8 @@ def test_bad_input_gets_the_engines_error() -> None:
         compiled.may_process("r1", "marketing", at)
     with pytest.raises(InputError, match="no record with id 'r9'"):
         compiled.route("r9", at)
+    with pytest.raises(InputError, match="unknown recipient 'printer'"):
+        compiled.may_share("r1", "printer", at)
     with pytest.raises(InputError):
         compiled.retention("r1", at.replace(tzinfo=None))
     assert compiled.may_email("ada", at).allowed

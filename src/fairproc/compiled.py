@@ -3,7 +3,8 @@ purpose), made once per engine.
 
 The engine's questions (:class:`fairproc.engine.Engine`) are the reference: they find the
 rules that apply in the engine's indexes at every call. Compiled, each ``may_process`` for a
-(source, purpose), each ``route`` for a source and each ``retention`` for a source is a closure
+(source, purpose), each ``route`` and ``retention`` for a source and each ``may_share`` for a
+recipient is a closure
 holding exactly the rules that can apply, their conditions' compiled closures, reasons and
 outcomes bound in, so nothing is looked up in the policy while it decides. While deciding it
 records a compact trace as plain data (which grant held, the erasure instant, the retention
@@ -22,12 +23,21 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from fairproc.clock import require_aware
 from fairproc.conditions import Compiled, remember
-from fairproc.decisions import Decision, LazyChecks
-from fairproc.engine import Engine, _has_value, _retention_checks, email_checks
+from fairproc.decisions import Check, Decision, Finding, LazyChecks
+from fairproc.engine import (
+    Engine,
+    _facts_of,
+    _has_value,
+    _retention_checks,
+    _retention_detail,
+    email_checks,
+)
 from fairproc.errors import InputError
-from fairproc.model import Purpose, Record, RoutingRule
+from fairproc.model import Purpose, Recipient, Record, RoutingRule
 from fairproc.retention import Kept, Verdict, choose, forecast, rules_for
 from fairproc.world import Ctx
 
@@ -37,6 +47,7 @@ __all__ = ["CompiledQuestions", "compile_questions"]
 Process = Callable[[Record, Ctx], tuple[bool, tuple[str, ...], tuple[Any, ...]]]
 Weigh = Callable[[Record, Ctx], Kept]
 Route = Callable[[Record, Ctx], Decision]
+Share = Callable[[Record, Ctx, bool], Decision]
 
 
 def compile_questions(engine: Engine) -> CompiledQuestions:
@@ -46,8 +57,8 @@ def compile_questions(engine: Engine) -> CompiledQuestions:
 
 
 class CompiledQuestions:
-    """``may_process``, ``may_email``, ``route`` and ``retention`` of an engine, compiled per
-    source and purpose; each gives the decision the engine gives."""
+    """``may_process``, ``may_email``, ``route``, ``retention`` and ``may_share`` of an engine,
+    compiled per source, purpose and recipient; each gives the decision the engine gives."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -59,6 +70,9 @@ class CompiledQuestions:
             for purpose in policy.purposes.values()
         }
         self._route: dict[str, Route] = {s: self._compile_route(s) for s in policy.sources}
+        self._share: dict[str, Share] = {
+            r.id: self._compile_share(r) for r in policy.recipients.values()
+        }
         info = policy.info
         self._marketing = (
             policy.purposes[info.marketing_purpose]
@@ -304,6 +318,95 @@ class CompiledQuestions:
         rec = engine._record(record)
         return self._route[rec.source](rec, Ctx(at, engine.history(rec.subject), rec))
 
+    # -- may_share --
+
+    def _compile_share(self, recipient: Recipient) -> Share:
+        """``may_share`` for one recipient: its condition, categories, sharing rules and the
+        purpose it requires bound in."""
+        engine = self.engine
+        policy = engine.policy
+        when = recipient.when.evaluate if recipient.when is not None else None
+        shown = None if recipient.categories is None else frozenset(recipient.categories)
+        order = tuple(policy.categories)
+        shares = tuple((r, r.require.evaluate, r.reason) for r in engine._sharing[recipient.id])
+        purpose = (
+            policy.purposes[recipient.requires_purpose]
+            if recipient.requires_purpose is not None
+            else None
+        )
+        located = recipient.location is not None
+        retain, process = self._retain, self._process
+        tz = engine.tz
+
+        def share(rec: Record, ctx: Ctx, court_order: bool) -> Decision:
+            holds = True if when is None else bool(when(ctx))
+            held = rec.categories if shown is None else rec.categories & shown
+            categories = tuple(c for c in order if c in held)
+            reasons: list[str] = []
+            if not (holds and categories):
+                reasons.append("condition_not_met" if not holds else "no_shared_categories")
+            kept = retain(rec, ctx)
+            if kept.governing is not None and kept.action == "delete":
+                reasons.append("retention_expired")
+            passed = [bool(require(ctx)) for _, require, _ in shares]
+            for (_, _, reason), ok in zip(shares, passed, strict=True):
+                if not ok and reason:
+                    reasons.append(reason)
+            trace: tuple[Any, ...] | None = None
+            processed = True
+            if purpose is not None:
+                sub = Ctx(ctx.at, ctx.history, rec, purpose.id)
+                processed, why, trace = process[(rec.source, purpose.id)](rec, sub)
+                reasons.extend(why)
+            transfer: tuple[list[Check], list[Finding], bool] | None = None
+            if located:
+                transfer = engine._transfer_checks(recipient, ctx.at)
+                if not transfer[2]:
+                    reasons.extend(c.reason for c in transfer[0] if c.passed is False and c.reason)
+            allowed = (
+                holds
+                and bool(categories)
+                and (kept.governing is None or kept.action != "delete")
+                and all(passed)
+                and processed
+                and (transfer is None or transfer[2])
+            )
+            return Decision(
+                "may_share",
+                "allowed" if allowed else "denied",
+                ctx.at,
+                {"record": rec.id, "recipient": recipient.id, "court_order": court_order},
+                categories=categories if allowed else None,
+                findings=tuple(transfer[1]) if transfer is not None else (),
+                reasons=() if allowed else tuple(dict.fromkeys(reasons)),
+                checks=LazyChecks(
+                    _share_checks,
+                    engine,
+                    recipient,
+                    ctx,
+                    (holds, categories, kept, shares, passed, purpose, trace, transfer),
+                ),
+                tz=tz,
+            )
+
+        return share
+
+    def may_share(
+        self, record: Record | str, recipient: str, at: dt.datetime, court_order: bool = False
+    ) -> Decision:
+        """:meth:`Engine.may_share`, compiled."""
+        engine = self.engine
+        at = require_aware(at)
+        rec = engine._record(record)
+        share = self._share.get(recipient)
+        if share is None:
+            engine._recipient(recipient)  # the engine's error for an unknown recipient
+            raise AssertionError(recipient)  # pragma: no cover - every recipient is compiled
+        ctx = Ctx(
+            at, engine.history(rec.subject), rec, recipient=recipient, court_order=court_order
+        )
+        return share(rec, ctx, court_order)
+
     # -- retention --
 
     def retention(self, record: Record | str, at: dt.datetime) -> Decision:
@@ -326,3 +429,55 @@ class CompiledQuestions:
             checks=LazyChecks(_retention_checks, kept, ctx),
             tz=engine.tz,
         )
+
+
+def _share_checks(
+    engine: Engine, recipient: Recipient, ctx: Ctx, trace: tuple[Any, ...]
+) -> list[Check]:
+    """The checks of a compiled may_share decision, as the engine builds them."""
+    holds, categories, kept, shares, passed, purpose, process, transfer = trace
+    checks = [
+        Check(
+            recipient.rule_id,
+            holds and bool(categories),
+            recipient.clause,
+            recipient.note,
+            reason=None
+            if holds and categories
+            else ("condition_not_met" if not holds else "no_shared_categories"),
+            detail="may see " + (", ".join(categories) or "none of its data"),
+            facts_fn=_facts_of(ctx, [recipient.when]),
+        )
+    ]
+    if kept.governing is not None:
+        rule = kept.governing
+        checks.append(
+            Check(
+                rule.id,
+                kept.action != "delete",
+                rule.clause,
+                rule.note,
+                reason="retention_expired" if kept.action == "delete" else None,
+                detail=_retention_detail(kept.action, kept.until),
+                facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+            )
+        )
+    for (share, _, reason), ok in zip(shares, passed, strict=True):
+        checks.append(
+            Check(
+                share.id,
+                ok,
+                share.clause,
+                share.note,
+                reason=None if ok else reason,
+                facts_fn=_facts_of(ctx, [share.require]),
+            )
+        )
+    if process is not None:
+        checks.extend(engine._process_checks(process, purpose.id))
+    if transfer is not None:
+        tchecks, _, ok = transfer
+        checks.extend(
+            attrs.evolve(c, passed=None) if ok and c.passed is False else c for c in tchecks
+        )
+    return checks
