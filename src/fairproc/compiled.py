@@ -1,12 +1,12 @@
 """The policy's questions compiled: one specialised function per question and source (and
-purpose), made once per engine.
+purpose, or recipient), made once per engine.
 
 The engine's questions (:class:`fairproc.engine.Engine`) are the reference: they find the
 rules that apply in the engine's indexes at every call. Compiled, each ``may_process`` for a
 (source, purpose), each ``route`` and ``retention`` for a source and each ``may_share`` for a
-recipient is a closure
-holding exactly the rules that can apply, their conditions' compiled closures, reasons and
-outcomes bound in, so nothing is looked up in the policy while it decides. While deciding it
+recipient is a closure holding exactly the rules that can apply, their conditions' compiled
+closures, reasons and outcomes bound in, so nothing is looked up in the policy while it
+decides. While deciding it
 records a compact trace as plain data (which grant held, the erasure instant, the retention
 verdict, which rule passed); the explanation is built from that trace the first time anyone
 reads it, by the engine's own check builders, so a compiled decision says word for word what
