@@ -23,22 +23,17 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import attrs
-
 from fairproc.clock import require_aware
-from fairproc.conditions import Compiled, remember
+from fairproc.conditions import Compiled
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.engine import (
     Engine,
-    _facts_of,
-    _has_value,
-    _retention_checks,
-    _retention_detail,
-    email_checks,
+    marketing,
+    process_outcome,
+    share_checks,
 )
-from fairproc.errors import InputError
-from fairproc.model import Purpose, Recipient, Record, RoutingRule
-from fairproc.retention import Kept, Verdict, choose, forecast, rules_for
+from fairproc.model import Purpose, Recipient, Record
+from fairproc.retention import Kept, Verdict, choose, rules_for
 from fairproc.world import Ctx
 
 __all__ = ["CompiledQuestions", "compile_questions"]
@@ -73,12 +68,6 @@ class CompiledQuestions:
         self._share: dict[str, Share] = {
             r.id: self._compile_share(r) for r in policy.recipients.values()
         }
-        info = policy.info
-        self._marketing = (
-            policy.purposes[info.marketing_purpose]
-            if info.marketing_purpose is not None and info.email_category is not None
-            else None
-        )
 
     # -- retention --
 
@@ -121,15 +110,7 @@ class CompiledQuestions:
     def _retain(self, rec: Record, ctx: Ctx) -> Kept:
         """The record's retention at the context's instant, remembered as the engine does
         (the same memo key: the engine's questions and these share what is worked out)."""
-        memo = ctx.history.memo
-        key = ("retention", rec.id, ctx.ts)
-        hit = memo.get(key)
-        if hit is not None and (hit[0] is rec or hit[0] == rec):
-            found: Kept = hit[1]
-            return found
-        kept = self._weigh[rec.source](rec, ctx)
-        remember(memo, key, (rec, kept))
-        return kept
+        return self.engine._retain(rec, ctx, self._weigh[rec.source])
 
     # -- may_process --
 
@@ -151,7 +132,6 @@ class CompiledQuestions:
         unbased = tuple(
             (p, p.require.evaluate, p.reason) for p in engine._any_basis.get(purpose.id, ())
         )
-        no_grant = "condition_not_met" if grants else "purpose_not_declared"
         retain = self._retain
 
         def decide(rec: Record, ctx: Ctx) -> tuple[bool, tuple[str, ...], tuple[Any, ...]]:
@@ -166,31 +146,8 @@ class CompiledQuestions:
             if grant is not None:
                 ctx.basis = grant.basis
             passed = [bool(require(ctx)) for _, require, _ in rules]
-            trace = (
-                rec,
-                purpose,
-                ctx,
-                grants,
-                grant,
-                erased,
-                kept,
-                tuple(p for p, _, _ in rules),
-                passed,
-            )
-            expired = kept.governing is not None and kept.action == "delete"
-            if grant is not None and erased is None and not expired and all(passed):
-                return True, (), trace
-            reasons: list[str] = []
-            if grant is None:
-                reasons.append(no_grant)
-            if erased is not None:
-                reasons.append("erased")
-            if expired:
-                reasons.append("retention_expired")
-            for (_, _, reason), ok in zip(rules, passed, strict=True):
-                if not ok and reason:
-                    reasons.append(reason)
-            return False, tuple(dict.fromkeys(reasons)), trace
+            prules = tuple(p for p, _, _ in rules)
+            return process_outcome((rec, purpose, ctx, grants, grant, erased, kept, prules, passed))
 
         return decide
 
@@ -204,110 +161,29 @@ class CompiledQuestions:
             engine._purpose(purpose)  # the engine's error for an unknown purpose
             raise AssertionError(purpose)  # pragma: no cover - every pair is compiled
         ctx = Ctx(at, engine.history(rec.subject), rec, purpose)
-        ok, reasons, trace = decide(rec, ctx)
-        return Decision(
-            "may_process",
-            "allowed" if ok else "denied",
-            at,
-            {"record": rec.id, "purpose": purpose},
-            basis=ctx.basis,
-            reasons=reasons,
-            checks=LazyChecks(engine._process_checks, trace, None),
-            tz=engine.tz,
-        )
+        return engine.process_decision(rec, ctx, decide(rec, ctx))
 
     # -- may_email --
 
     def may_email(self, subject: str, at: dt.datetime) -> Decision:
         """:meth:`Engine.may_email`, compiled."""
-        engine = self.engine
         at = require_aware(at)
-        purpose = self._marketing
-        if purpose is None:
-            raise InputError.one(
-                "the policy names no marketing_purpose and email_category "
-                "in [policy], so may_email cannot be asked"
-            )
-        category = engine.policy.info.email_category
-        assert category is not None
-        history = engine.history(subject)
-        ok = False
-        reasons: list[str] = []
-        traces: list[tuple[Any, ...]] = []
-        usable: list[Record] = []
-        ts = at.timestamp()
+        purpose, _ = marketing(self.engine.policy)
         process = self._process
-        for rec in history.records:
-            if rec.collected_at.timestamp() > ts or not _has_value(rec.data.get(category)):
-                continue
-            allowed, why, trace = process[(rec.source, purpose.id)](
-                rec, Ctx(at, history, rec, purpose.id)
-            )
-            traces.append(trace)
-            if allowed:
-                ok = True
-                usable.append(rec)
-            reasons.extend(why)
-        if not traces:
-            reasons.append("no_email")
-        if ok:
-            reasons = []
-        elif history.suppressed(ts) and "suppressed" not in reasons:
-            reasons.append("suppressed")
-        return Decision(
-            "may_email",
-            "allowed" if ok else "denied",
-            at,
-            {"subject": subject},
-            addresses=history.usable_addresses(usable, ts) if ok else None,
-            reasons=tuple(dict.fromkeys(reasons)),
-            checks=LazyChecks(email_checks, engine, purpose, subject, traces),
-            tz=engine.tz,
+        return self.engine.email_decision(
+            subject, at, lambda rec, ctx: process[(rec.source, purpose.id)](rec, ctx)
         )
 
     # -- route --
 
     def _compile_route(self, source: str) -> Route:
-        engine = self.engine
-        tz = engine.tz
-        plan = tuple(
-            (
-                rule,
-                rule.when.evaluate if rule.when is not None else None,
-                rule.then,
-                rule.otherwise,
-                rule.due.evaluate if rule.due is not None else None,
-            )
-            for rule in engine._routing.get(source, ())
-        )
-        route_checks = engine._route_checks
+        """``route`` for records of ``source``: its routing rules, in order, with their
+        conditions compiled, bound in (the engine keeps the same plan per source)."""
+        plan = self.engine._route_plans.get(source, ())
+        decide = self.engine.route_decision
 
         def route(rec: Record, ctx: Ctx) -> Decision:
-            passed: list[tuple[RoutingRule, bool]] = []
-            for rule, when, then, otherwise, due_of in plan:
-                holds = True if when is None else bool(when(ctx))
-                if holds or otherwise is not None:
-                    outcome = then if holds else otherwise
-                    assert outcome is not None
-                    return Decision(
-                        "route",
-                        outcome,
-                        ctx.at,
-                        {"record": rec.id},
-                        due=due_of(ctx) if due_of is not None else None,
-                        checks=LazyChecks(route_checks, rule, ctx, holds, outcome, passed),
-                        tz=tz,
-                    )
-                passed.append((rule, holds))
-            return Decision(
-                "route",
-                "not_applicable",
-                ctx.at,
-                {"record": rec.id},
-                reasons=("no_routing_rule",),
-                checks=LazyChecks(route_checks, None, ctx, False, "not_applicable", passed),
-                tz=tz,
-            )
+            return decide(rec, ctx, plan)
 
         return route
 
@@ -380,7 +256,7 @@ class CompiledQuestions:
                 findings=tuple(transfer[1]) if transfer is not None else (),
                 reasons=() if allowed else tuple(dict.fromkeys(reasons)),
                 checks=LazyChecks(
-                    _share_checks,
+                    share_checks,
                     engine,
                     recipient,
                     ctx,
@@ -415,69 +291,4 @@ class CompiledQuestions:
         at = require_aware(at)
         rec = engine._record(record)
         ctx = Ctx(at, engine.history(rec.subject), rec)
-        kept = self._retain(rec, ctx)
-        action = kept.action
-        until = forecast(engine.policy, ctx.history, rec, at, kept)
-        return Decision(
-            "retention",
-            action,
-            at,
-            {"record": rec.id},
-            until=until,
-            due=until if action == "delete" else None,
-            reasons=() if kept.verdicts else ("no_retention_rule",),
-            checks=LazyChecks(_retention_checks, kept, ctx),
-            tz=engine.tz,
-        )
-
-
-def _share_checks(
-    engine: Engine, recipient: Recipient, ctx: Ctx, trace: tuple[Any, ...]
-) -> list[Check]:
-    """The checks of a compiled may_share decision, as the engine builds them."""
-    holds, categories, kept, shares, passed, purpose, process, transfer = trace
-    checks = [
-        Check(
-            recipient.rule_id,
-            holds and bool(categories),
-            recipient.clause,
-            recipient.note,
-            reason=None
-            if holds and categories
-            else ("condition_not_met" if not holds else "no_shared_categories"),
-            detail="may see " + (", ".join(categories) or "none of its data"),
-            facts_fn=_facts_of(ctx, [recipient.when]),
-        )
-    ]
-    if kept.governing is not None:
-        rule = kept.governing
-        checks.append(
-            Check(
-                rule.id,
-                kept.action != "delete",
-                rule.clause,
-                rule.note,
-                reason="retention_expired" if kept.action == "delete" else None,
-                detail=_retention_detail(kept.action, kept.until),
-                facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
-            )
-        )
-    for (share, _, reason), ok in zip(shares, passed, strict=True):
-        checks.append(
-            Check(
-                share.id,
-                ok,
-                share.clause,
-                share.note,
-                reason=None if ok else reason,
-                facts_fn=_facts_of(ctx, [share.require]),
-            )
-        )
-    if process is not None:
-        checks.extend(engine._process_checks(process, purpose.id))
-    if transfer is not None:
-        tchecks, _, ok = transfer
-        checks.extend(
-            attrs.evolve(c, passed=None) if ok and c.passed is False else c for c in tchecks
-        )
-    return checks
+        return engine.retention_decision(rec, ctx, self._retain(rec, ctx))

@@ -39,6 +39,7 @@ from fairproc.conditions import (
     Type,
 )
 from fairproc.decisions import Decision
+from fairproc.engine import marketing
 from fairproc.errors import InputError
 from fairproc.model import Policy, Record, normalise_email
 from fairproc.retention import TRUE, all_of, any_of, due_node, not_of, source_in
@@ -180,14 +181,8 @@ def may_email_all(engine: Any, at: dt.datetime) -> Iterator[MarketingAddress]:
     """Every address marketing email may go to at ``at``, each once (the first record giving
     it names it): the union of ``may_email(subject, at).addresses`` over every subject."""
     at = require_aware(at)
-    info = engine.policy.info
-    if info.marketing_purpose is None or info.email_category is None:
-        raise InputError.one(
-            "the policy names no marketing_purpose and email_category "
-            "in [policy], so may_email cannot be asked"
-        )
-    category = info.email_category
-    node = _email_node(engine.policy, info.marketing_purpose, category)
+    purpose, category = marketing(engine.policy)
+    node = _email_node(engine.policy, purpose.id, category)
     seen: set[str] = set()  # an address given in several records goes out once
     for record in _records(engine, node, at):
         value = record.data.get(category)
