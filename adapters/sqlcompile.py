@@ -90,6 +90,8 @@ MAX_SAMPLES = 20_000
 SENTINEL = -(2**62)
 PURE_FUNCTIONS = frozenset({"in_office_hours", "local_time", "local_date", "weekday"})
 TRUTHS = ("subject.suppressed", "record.suppressed", "subject.restricted")
+# names that are the latest event naming the record with an effect
+RECORD_EFFECTS = {"record.resolved_at": "resolve", "record.erased_at": "erase"}
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 COLUMNS = {  # names that are columns of the records table (never NULL)
     "record.id": ("id", Kind.STRING),
@@ -969,12 +971,13 @@ class Compiler:
         """The rows whose greatest instant ``name`` is (none: always missing), or None when
         ``name`` is not a latest instant."""
         r, at_us = self.r, self.at_us
-        if name == "record.resolved_at":
-            kinds = self.kinds("resolve")
+        effect = RECORD_EFFECTS.get(name)
+        if effect is not None:
+            kinds = self.kinds(effect)
             if not kinds:
                 return ()
 
-            def resolved(e: Any) -> list[ColumnElement[bool]]:
+            def resolved(e: Any, kinds: list[str] = kinds) -> list[ColumnElement[bool]]:
                 return [
                     # Through the index on the record: it finds the record's own events.
                     self.unindexed(e.c.subject) == r.c.subject,

@@ -60,13 +60,18 @@ def prefix(n: int) -> str:
     return f"bench_v{worlds.VERSION}_n{n}_"
 
 
-def median_ms(fn: Callable[[str], Any], subjects: list[str]) -> float:
+SPREAD: dict[str, tuple[float, float]] = {}  # column: (p90, slowest) of the last measure
+
+
+def median_ms(fn: Callable[[str], Any], subjects: list[str], column: str = "") -> float:
     times = []
     for subject in subjects:
         started = time.perf_counter()
         fn(subject)
         times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    ms = sorted(t * 1000 for t in times)
+    SPREAD[column] = (statistics.quantiles(ms, n=10)[-1], ms[-1])
+    return statistics.median(ms)
 
 
 def measure(store: SqlStore, n: int) -> dict[str, float]:
@@ -115,12 +120,15 @@ def measure(store: SqlStore, n: int) -> dict[str, float]:
             history = Engine(worlds.POLICY, store).history(subject)
             assert hand(subject) == len(history.records) + len(history.events)
         sizes.clear()
-        return {
-            "plan_request": median_ms(request, a),
-            "history": median_ms(engine.history, b),
-            "hand": median_ms(hand, c),
+        found = {
+            "plan_request": median_ms(request, a, "plan_request"),
+            "history": median_ms(engine.history, b, "history"),
+            "hand": median_ms(hand, c, "hand"),
             "rows": statistics.mean(sizes),
         }
+        for column, (p90, slowest) in SPREAD.items():
+            found[f"{column} p90"], found[f"{column} max"] = p90, slowest
+        return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{found['plan_request'] / found['hand']:>12.1f}x "
             f"{found['history'] / found['hand']:>12.1f}x"
         )
+    print(f"spread: p90 / slowest of the same {SAMPLES} lookups (milliseconds)")
+    for name, found in rows:
+        if isinstance(found, dict):
+            print(
+                f"{name:<10} "
+                + "  ".join(
+                    f"{column} {found[f'{column} p90']:.2f} / {found[f'{column} max']:.2f}"
+                    for column in ("plan_request", "history", "hand")
+                )
+            )
     sqlite_row = dict(rows).get("sqlite")
     if isinstance(sqlite_row, dict):
         took = sqlite_row["plan_request"]

@@ -2,9 +2,12 @@
 
     python bench/run.py [--quick]
 
-Runs ``decisions.py`` (decision latency beside hand-written code and two rule engines),
-``sweep.py`` (retention sweeps over 10,000 to 1,000,000 records on memory, SQLite and CSV,
-beside a plain loop and plain SQL), ``access.py`` (an access request among 1,000,000 records
+Runs ``decisions.py`` (decision latency, with and without explanations, beside hand-written
+code, durable-rules, rule-engine and casbin), ``coldstart.py`` (a new process importing
+fairproc and loading the shipped policy), ``sweep.py`` (retention sweeps over 10,000 to
+1,000,000 records on memory, SQLite and CSV, beside a plain loop and plain SQL),
+``whole_store.py`` (the marketing list and the records processable for marketing, asked of the
+whole SQLite store), ``access.py`` (an access request among 1,000,000 records
 on SQLite and PostgreSQL, beside hand-written SQL) and, when durable-rules can be imported,
 ``reactive.py`` (events per second through the reactive engine). ``--quick`` passes through
 (fewer iterations, at most 100,000 records; ``reactive.py`` then posts 2,000 events). The
@@ -32,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     quick = ["--quick"] if args.quick else []
     runs: list[tuple[str, list[str]]] = [
         ("decisions.py", quick),
+        ("coldstart.py", quick),
         ("sweep.py", quick),
+        ("whole_store.py", quick),
         ("access.py", quick),
     ]
     reactive = HERE / "reactive.py"

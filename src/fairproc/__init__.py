@@ -10,16 +10,44 @@
 'pass_to_providers'
 """
 
+from typing import TYPE_CHECKING, Any
+
 from fairproc.clock import Period
 from fairproc.conditions import Condition
 from fairproc.decisions import Check, Decision, Finding
 from fairproc.engine import Engine
 from fairproc.errors import FairprocError, InputError, PolicyError, Problem
-from fairproc.lint import LintFinding, lint
 from fairproc.loader import load_policy, shipped_policies
 from fairproc.model import Event, Policy, Record, SuppressionEntry
-from fairproc.store import AuditEntry, ChangeSet, Store, StoreError, open_store
 from fairproc.world import HistorySource, SubjectHistory, World
+
+if TYPE_CHECKING:
+    from fairproc.lint import LintFinding, lint
+    from fairproc.store import AuditEntry, ChangeSet, Store, StoreError, open_store
+
+# The edges a host may never touch (lint and its interop tables, the store) are imported on
+# first use: a process that only asks questions starts without them.
+_LAZY = {
+    "LintFinding": "fairproc.lint",
+    "lint": "fairproc.lint",
+    "AuditEntry": "fairproc.store",
+    "ChangeSet": "fairproc.store",
+    "Store": "fairproc.store",
+    "StoreError": "fairproc.store",
+    "open_store": "fairproc.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fairproc' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AuditEntry",

@@ -84,6 +84,19 @@ class Period:
         (29 Feb + P1Y = 28 Feb), then elapsed hours, minutes and seconds. A date past the
         years 1 to 9999 is an :class:`InputError` naming the period and the instant.
         """
+        # A host asking at a new instant every call still shifts the same few anchors (a
+        # record's collection, the last interaction): remembered by instant, not by the
+        # datetime (two wall times of the repeated hour compare equal in one zone).
+        key = (self, instant.timestamp(), tz, sign)
+        found = _SHIFTED.get(key)
+        if found is None:
+            found = self._shift(instant, tz, sign)
+            if len(_SHIFTED) >= SHIFTED_SIZE:
+                _SHIFTED.clear()
+            _SHIFTED[key] = found
+        return found
+
+    def _shift(self, instant: dt.datetime, tz: dt.tzinfo, sign: int) -> dt.datetime:
         try:
             return self._add_to(instant, tz, sign)
         except (OverflowError, ValueError):
@@ -126,6 +139,10 @@ class Period:
         elapsed = sign * (self.hours * 3600 + self.minutes * 60 + self.seconds) * 10**6
         return days * 86_400 * 10**6 + here - there + elapsed
 
+
+SHIFTED_SIZE = 4096
+"""Shifted instants :meth:`Period.add_to` remembers, at the most (a full table starts afresh)."""
+_SHIFTED: dict[tuple[Period, float, dt.tzinfo, int], dt.datetime] = {}
 
 _CalendarStep = tuple[relativedelta, dict[int, int]]  # the step, and days it moves each date
 
@@ -289,7 +306,10 @@ def _utc_day_offset(tz: dt.tzinfo, day: int) -> int | None:
     return first // _US
 
 
+@lru_cache(maxsize=64)
 def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name`` (remembered: ``Policy.tz`` asks for it on every retention
+    weighed, and ``ZoneInfo(name)`` is dear to call even when it has the zone cached)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

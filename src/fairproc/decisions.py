@@ -11,7 +11,6 @@ from typing import Any, overload
 import attrs
 
 from fairproc.clock import to_local
-from fairproc.convert import converter
 
 _NO_FACTS: Mapping[str, Any] = {}
 
@@ -45,6 +44,8 @@ class Check:
         return self.facts_fn()
 
     def to_dict(self) -> dict[str, Any]:
+        from fairproc.convert import converter  # cattrs: imported when first rendered
+
         out: dict[str, Any] = {"rule": self.rule, "passed": self.passed}
         for key in ("reason", "detail", "scope"):
             value = getattr(self, key)
@@ -170,6 +171,8 @@ class Decision:
     # -- rendering --
 
     def to_dict(self) -> dict[str, Any]:
+        from fairproc.convert import converter  # cattrs: imported when first rendered
+
         out: dict[str, Any] = {
             "question": self.question,
             **dict(self.asked),
@@ -198,7 +201,15 @@ class Decision:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def explain(self) -> str:
-        """The decision and its trace, for a person."""
+        """The decision and its trace, for a person: rendered on first read and kept (a
+        decision never changes)."""
+        found: str | None = self.__dict__.get("_explained")
+        if found is None:
+            found = self._render()
+            object.__setattr__(self, "_explained", found)
+        return found
+
+    def _render(self) -> str:
         asked = ", ".join(f"{k}={v}" for k, v in self.asked.items())
         lines = [f"{self.question}({asked}) at {_when(self.at, self.tz)}: {self.outcome.upper()}"]
         extras = []
@@ -222,9 +233,9 @@ class Decision:
             lines.append("  " + "; ".join(extras))
         for finding in self.findings:
             lines.append(f"  finding {finding.code}: {finding.message}")
+        tz = self.tz
         for check in self.checks:
-            mark = {True: "pass", False: "FAIL", None: "info"}[check.passed]
-            head = f"  [{mark}] {check.rule}"
+            head = f"  [{_MARKS[check.passed]}] {check.rule}"
             if check.scope:
                 head += f" ({check.scope})"
             if check.reason and check.passed is False:
@@ -233,7 +244,7 @@ class Decision:
                 head += f": {check.detail}"
             lines.append(head)
             for name, value in check.facts.items():
-                lines.append(f"         {name} = {_fact(value, self.tz)}")
+                lines.append(f"         {name} = {_fact(value, tz)}")
             if check.layer == "law":
                 lines.append(f"         law: {check.clause}")
             else:
@@ -246,12 +257,43 @@ class Decision:
         return self.explain()
 
 
+_MARKS = {True: "pass", False: "FAIL", None: "info"}
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # strftime's %a, C locale
+_WHEN_SIZE = 1024
+_WHENS: dict[tuple[float, dt.tzinfo | None], str] = {}
+
+
 def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
-    utc = value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if tz is None:
-        return utc
-    local = to_local(value, tz)
-    return f"{local.strftime('%a %Y-%m-%d %H:%M:%S %Z')} ({utc})"
+    """``value`` as an explanation shows it: local (weekday, date, time, zone) and UTC.
+
+    An explanation shows the same few instants again and again (the record's collection, the
+    last interaction), so each is written once (``strftime`` is the dearest step of an
+    explanation) and remembered by instant and zone."""
+    key = (value.timestamp(), tz)
+    found = _WHENS.get(key)
+    if found is None:
+        utc = value.astimezone(dt.UTC)
+        found = _stamp(utc) + "Z"
+        if tz is not None:
+            local = to_local(value, tz)
+            found = (
+                f"{_WEEKDAYS[local.weekday()]} {_stamp(local, ' ')} {local.tzname() or ''}"
+                f" ({found})"
+            )
+        if len(_WHENS) >= _WHEN_SIZE:
+            _WHENS.clear()
+        _WHENS[key] = found
+    return found
+
+
+def _stamp(value: dt.datetime, sep: str = "T") -> str:
+    """``%Y-%m-%d<sep>%H:%M:%S`` without strftime (which pads no year before 1000 here)."""
+    if value.year < 1000:
+        return value.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}{sep}"
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
 
 
 def _fact(value: Any, tz: dt.tzinfo | None) -> str:

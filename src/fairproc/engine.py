@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -40,6 +40,9 @@ from fairproc.retention import (
 )
 from fairproc.world import Ctx, HistorySource, SubjectHistory, World, listed_entries
 
+if TYPE_CHECKING:
+    from fairproc.whole_store import Allowed, MarketingAddress
+
 __all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
 
 ERASED_RULE = "right.erasure"
@@ -51,6 +54,12 @@ _ProcessState = tuple[Any, ...]
 
 
 _T = TypeVar("_T")
+
+# A routing rule as routing reads it: the rule, its ``when`` (compiled; None: always), its
+# ``then`` and ``otherwise`` outcomes, and its ``due`` (compiled; None: no due time).
+RoutePlan = tuple[
+    RoutingRule, Callable[[Any], Any] | None, str, str | None, Callable[[Any], Any] | None
+]
 
 
 class DecisionLogger(Protocol):
@@ -101,6 +110,7 @@ class Engine:
             for purpose in p.purposes
         }
         self._routing: dict[str, tuple[RoutingRule, ...]] = {}
+        self._route_plans: dict[str, tuple[RoutePlan, ...]] = {}
         self._sharing: dict[str, tuple[SharingRule, ...]] = {
             recipient: tuple(r for r in p.sharing if r.applies(recipient))
             for recipient in p.recipients
@@ -113,6 +123,16 @@ class Engine:
             routes = tuple(rule for rule in p.routing if source in rule.sources)
             if routes:
                 self._routing[source] = routes
+                self._route_plans[source] = tuple(
+                    (
+                        rule,
+                        rule.when.evaluate if rule.when is not None else None,
+                        rule.then,
+                        rule.otherwise,
+                        rule.due.evaluate if rule.due is not None else None,
+                    )
+                    for rule in routes
+                )
         for purpose in p.purposes.values():
             for grant in purpose.bases:
                 self._processing[(purpose.id, grant.basis)] = tuple(
@@ -156,25 +176,35 @@ class Engine:
         revision = self._revision if self._pinned else self._current()
         cached = self._histories.get(subject)
         if cached is None:
-            records = [self._checked(r) for r in self.store.subject_records(subject)]
-            events = self.store.subject_events(subject)
-            for event in events:
-                require_aware(event.at, f"event {event.kind!r} of subject {event.subject!r}: at")
-                if event.kind not in self.policy.events:
-                    # A misspelt kind would silently mean nothing (an unsubscribe ignored).
-                    raise self._unknown("event kind", event.kind, self.policy.events)
-            history = SubjectHistory(self.policy, subject, records, events)
-            entries = listed_entries(
-                self.store, self.policy, history.emails, lambda s: events if s == subject else None
-            )
-            for entry in entries:
-                require_aware(entry.at, f"suppression entry {entry.email!r}: at")
-            if entries:
-                history = SubjectHistory(self.policy, subject, records, events, entries)
-            cached = history
+            # The subject's records, events and suppression entries in one read-only
+            # transaction on one connection where the store offers it: on a database server
+            # that is a round trip per statement, not three (a connection's begin, the
+            # statement, its end), and the reads agree with each other.
+            reading = getattr(self.store, "reading", None)
+            with reading() if callable(reading) else nullcontext():
+                cached = self._load_history(subject)
             if revision is not None:
                 self._histories[subject] = cached
         return cached
+
+    def _load_history(self, subject: str) -> SubjectHistory:
+        """The subject's history as the store holds it now (checked as it is read)."""
+        records = [self._checked(r) for r in self.store.subject_records(subject)]
+        events = self.store.subject_events(subject)
+        for event in events:
+            require_aware(event.at, f"event {event.kind!r} of subject {event.subject!r}: at")
+            if event.kind not in self.policy.events:
+                # A misspelt kind would silently mean nothing (an unsubscribe ignored).
+                raise self._unknown("event kind", event.kind, self.policy.events)
+        history = SubjectHistory(self.policy, subject, records, events)
+        entries = listed_entries(
+            self.store, self.policy, history.emails, lambda s: events if s == subject else None
+        )
+        for entry in entries:
+            require_aware(entry.at, f"suppression entry {entry.email!r}: at")
+        if entries:
+            history = SubjectHistory(self.policy, subject, records, events, entries)
+        return history
 
     def _record(self, record: Record | str) -> Record:
         if isinstance(record, Record):
@@ -225,12 +255,18 @@ class Engine:
         rec = self._record(record)
         found = self._purpose(purpose)
         ctx = Ctx(at, self.history(rec.subject), rec, purpose)
-        ok, reasons, state = self._process(rec, found, ctx)
+        return self.process_decision(rec, ctx, self._process(rec, found, ctx))
+
+    def process_decision(
+        self, rec: Record, ctx: Ctx, decided: tuple[bool, tuple[str, ...], _ProcessState]
+    ) -> Decision:
+        """The may_process decision from what ``_process`` (or a compiled one) decided."""
+        ok, reasons, state = decided
         decision = Decision(
             "may_process",
             "allowed" if ok else "denied",
-            at,
-            {"record": rec.id, "purpose": purpose},
+            ctx.at,
+            {"record": rec.id, "purpose": ctx.purpose},
             basis=ctx.basis,
             reasons=reasons,
             checks=LazyChecks(self._process_checks, state, None),
@@ -238,7 +274,9 @@ class Engine:
         )
         if self.law is None:
             return decision
-        return self.law.beneath(decision, self.law.process_checks(self, rec, found, ctx.basis, at))
+        found = self._purpose(ctx.purpose or "")
+        checks = self.law.process_checks(self, rec, found, ctx.basis, ctx.at)
+        return self.law.beneath(decision, checks)
 
     def _process(
         self, rec: Record, purpose: Purpose, ctx: Ctx
@@ -262,22 +300,7 @@ class Engine:
             # names each rule that failed, not only the first.
             prules = self._any_basis.get(purpose.id, ())
         passed = [bool(prule.require.evaluate(ctx)) for prule in prules]
-        state = (rec, purpose, ctx, grants, grant, erased, kept, prules, passed)
-        expired = kept.governing is not None and kept.action == "delete"
-        if grant is not None and erased is None and not expired and all(passed):
-            return True, (), state
-        # In the order the checks come, each reason once.
-        reasons: list[str] = []
-        if grant is None:
-            reasons.append("condition_not_met" if grants else "purpose_not_declared")
-        if erased is not None:
-            reasons.append("erased")
-        if expired:
-            reasons.append("retention_expired")
-        for prule, ok in zip(prules, passed, strict=True):
-            if not ok and prule.reason:
-                reasons.append(prule.reason)
-        return False, tuple(dict.fromkeys(reasons)), state
+        return process_outcome((rec, purpose, ctx, grants, grant, erased, kept, prules, passed))
 
     def _process_checks(self, state: _ProcessState, scope: str | None) -> list[Check]:
         """The checks of a ``_process`` decision: each rule, its clause, detail and facts."""
@@ -355,17 +378,20 @@ class Engine:
 
     # -- retention --
 
-    def _retain(self, rec: Record, ctx: Ctx) -> Kept:
+    def _retain(
+        self, rec: Record, ctx: Ctx, weigh: Callable[[Record, Ctx], Kept] | None = None
+    ) -> Kept:
         # Every question about a record weighs its retention (may_process for each purpose,
         # may_email for each record): remembered per record and instant, as facts are. The
         # record is part of the key, not just its id: a host may ask about an edited copy.
+        # ``weigh``: how to weigh it on a miss (a compiled weigher; the policy's by default).
         memo = ctx.history.memo
         key = ("retention", rec.id, ctx.ts)
         hit = memo.get(key)
         if hit is not None and (hit[0] is rec or hit[0] == rec):
             found: Kept = hit[1]
             return found
-        kept = self._weigh_retention(rec, ctx)
+        kept = (weigh or self._weigh_retention)(rec, ctx)
         remember(memo, key, (rec, kept))
         return kept
 
@@ -397,8 +423,11 @@ class Engine:
         at = require_aware(at)
         rec = self._record(record)
         ctx = Ctx(at, self.history(rec.subject), rec)
-        kept = self._retain(rec, ctx)
-        action = kept.action
+        return self.retention_decision(rec, ctx, self._retain(rec, ctx))
+
+    def retention_decision(self, rec: Record, ctx: Ctx, kept: Kept) -> Decision:
+        """The retention decision for ``rec`` at ``ctx.at`` from its weighed retention."""
+        at, action = ctx.at, kept.action
         until = forecast(self.policy, ctx.history, rec, at, kept)
         return Decision(
             "retention",
@@ -419,24 +448,27 @@ class Engine:
         ``phone_follow_up`` (with ``due``) or ``not_applicable``."""
         at = require_aware(at)
         rec = self._record(record)
-        rules = self._routing.get(rec.source, ())
         ctx = Ctx(at, self.history(rec.subject), rec)
+        return self.route_decision(rec, ctx, self._route_plans.get(rec.source, ()))
+
+    def route_decision(self, rec: Record, ctx: Ctx, plan: Sequence[RoutePlan]) -> Decision:
+        """Route ``rec`` by ``plan``: its source's routing rules, each with its ``when`` and
+        ``due`` compiled (:data:`RoutePlan`)."""
         # In policy order, the first rule that decides: one with no ``when``, or with an
         # ``otherwise``, or whose ``when`` holds (a rule with a ``when`` and no ``otherwise``
         # passes the question on when it does not hold).
         passed: list[tuple[RoutingRule, bool]] = []
-        for rule in rules:
-            holds = True if rule.when is None else bool(rule.when.evaluate(ctx))
-            if holds or rule.otherwise is not None:
-                outcome = rule.then if holds else rule.otherwise
+        for rule, when, then, otherwise, due_of in plan:
+            holds = True if when is None else bool(when(ctx))
+            if holds or otherwise is not None:
+                outcome = then if holds else otherwise
                 assert outcome is not None
-                due = rule.due.evaluate(ctx) if rule.due is not None else None
                 return Decision(
                     "route",
                     outcome,
-                    at,
+                    ctx.at,
                     {"record": rec.id},
-                    due=due,
+                    due=due_of(ctx) if due_of is not None else None,
                     checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome, passed),
                     tz=self.tz,
                 )
@@ -444,7 +476,7 @@ class Engine:
         return Decision(
             "route",
             "not_applicable",
-            at,
+            ctx.at,
             {"record": rec.id},
             reasons=("no_routing_rule",),
             checks=LazyChecks(self._route_checks, None, ctx, False, "not_applicable", passed),
@@ -603,67 +635,25 @@ class Engine:
         rec = self._record(record)
         r = self._recipient(recipient)
         ctx = Ctx(at, self.history(rec.subject), rec, recipient=r.id, court_order=court_order)
-        checks: list[Check] = []
-        findings: list[Finding] = []
         holds = True if r.when is None else bool(r.when.evaluate(ctx))
         allowed_categories = (
             rec.categories if r.categories is None else (rec.categories & frozenset(r.categories))
         )
         categories = tuple(c for c in self.policy.categories if c in allowed_categories)
-        checks.append(
-            Check(
-                r.rule_id,
-                holds and bool(categories),
-                r.clause,
-                r.note,
-                reason=None
-                if holds and categories
-                else ("condition_not_met" if not holds else "no_shared_categories"),
-                detail="may see " + (", ".join(categories) or "none of its data"),
-                facts_fn=_facts_of(ctx, [r.when]),
-            )
-        )
         # Sharing is processing: a record past its retention due date is not shared, and the
         # policy's sharing conditions (a restriction in force) bind every disclosure.
         kept = self._retain(rec, ctx)
-        if kept.governing is not None:
-            rule = kept.governing
-            checks.append(
-                Check(
-                    rule.id,
-                    kept.action != "delete",
-                    rule.clause,
-                    rule.note,
-                    reason="retention_expired" if kept.action == "delete" else None,
-                    detail=_retention_detail(kept.action, kept.until),
-                    facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
-                )
-            )
-        for share in self._sharing.get(r.id, ()):
-            passed = bool(share.require.evaluate(ctx))
-            checks.append(
-                Check(
-                    share.id,
-                    passed,
-                    share.clause,
-                    share.note,
-                    reason=None if passed else share.reason,
-                    facts_fn=_facts_of(ctx, [share.require]),
-                )
-            )
+        shares = tuple((x, x.require.evaluate, x.reason) for x in self._sharing.get(r.id, ()))
+        passed = [bool(require(ctx)) for _, require, _ in shares]
+        purpose = state = None
         if r.requires_purpose is not None:
             purpose = self.policy.purposes[r.requires_purpose]
-            sub = Ctx(at, ctx.history, rec, purpose.id)
-            checks.extend(self._process_checks(self._process(rec, purpose, sub)[2], purpose.id))
-        if r.location is not None:
-            tchecks, findings, _ = self._transfer_checks(r, at)
-            ok = any(c.passed for c in tchecks)
-            if not ok:
-                checks.extend(tchecks)
-            else:
-                checks.extend(
-                    attrs.evolve(c, passed=None) if c.passed is False else c for c in tchecks
-                )
+            state = self._process(rec, purpose, Ctx(at, ctx.history, rec, purpose.id))[2]
+        transfer = self._transfer_checks(r, at) if r.location is not None else None
+        findings = transfer[1] if transfer is not None else []
+        checks = share_checks(
+            self, r, ctx, (holds, categories, kept, shares, passed, purpose, state, transfer)
+        )
         ok = all(c.passed is not False for c in checks)
         decision = Decision(
             "may_share",
@@ -680,20 +670,41 @@ class Engine:
             return decision
         return self.law.beneath(decision, self.law.share_checks(self, rec, r, at))
 
+    # -- the whole store --
+
+    def processable(self, purpose: str, at: dt.datetime) -> Iterator[Allowed]:
+        """Every record of the store that may be processed for ``purpose`` at ``at``, streamed,
+        selected by the store where it can (:mod:`fairproc.whole_store`)."""
+        from fairproc.whole_store import processable
+
+        return processable(self, purpose, at)
+
+    def may_email_all(self, at: dt.datetime) -> Iterator[MarketingAddress]:
+        """Every address marketing email may go to at ``at``, each once, streamed: the marketing
+        list (:mod:`fairproc.whole_store`)."""
+        from fairproc.whole_store import may_email_all
+
+        return may_email_all(self, at)
+
     # -- email --
 
     def may_email(self, subject: str, at: dt.datetime) -> Decision:
         """May the subject be sent marketing email? ``allowed`` when some record with an email
         address may be processed for the policy's marketing purpose; otherwise the reasons."""
         at = require_aware(at)
-        info = self.policy.info
-        if info.marketing_purpose is None or info.email_category is None:
-            raise InputError.one(
-                "the policy names no marketing_purpose and email_category "
-                "in [policy], so may_email cannot be asked"
-            )
+        purpose, _ = marketing(self.policy)
+        return self.email_decision(subject, at, lambda rec, ctx: self._process(rec, purpose, ctx))
+
+    def email_decision(
+        self,
+        subject: str,
+        at: dt.datetime,
+        process: Callable[[Record, Ctx], tuple[bool, tuple[str, ...], _ProcessState]],
+    ) -> Decision:
+        """The may_email decision, each record with an address asked by ``process`` (the
+        engine's ``_process`` for the marketing purpose, or a compiled one)."""
+        purpose, category = marketing(self.policy)
         history = self.history(subject)
-        purpose = self.policy.purposes[info.marketing_purpose]
         ok = False
         reasons: list[str] = []
         states: list[_ProcessState] = []
@@ -702,11 +713,9 @@ class Engine:
         # exist yet.
         ts = at.timestamp()
         for rec in history.records:
-            if rec.collected_at.timestamp() > ts or not _has_value(
-                rec.data.get(info.email_category)
-            ):
+            if rec.collected_at.timestamp() > ts or not _has_value(rec.data.get(category)):
                 continue
-            allowed, why, state = self._process(rec, purpose, Ctx(at, history, rec, purpose.id))
+            allowed, why, state = process(rec, Ctx(at, history, rec, purpose.id))
             states.append(state)
             if allowed:
                 ok = True
@@ -720,20 +729,6 @@ class Engine:
         elif history.suppressed(ts) and "suppressed" not in reasons:
             reasons.append("suppressed")
 
-        def checks() -> list[Check]:
-            if not states:
-                return [
-                    Check(
-                        purpose.rule_id,
-                        False,
-                        purpose.clause,
-                        purpose.note,
-                        reason="no_email",
-                        detail=f"no record of {subject} holds an address ({info.email_category})",
-                    )
-                ]
-            return [c for st in states for c in self._process_checks(st, st[0].id)]
-
         decision = Decision(
             "may_email",
             "allowed" if ok else "denied",
@@ -741,12 +736,120 @@ class Engine:
             {"subject": subject},
             addresses=history.usable_addresses(usable, ts) if ok else None,
             reasons=tuple(dict.fromkeys(reasons)),
-            checks=LazyChecks(checks),
+            checks=LazyChecks(email_checks, self, purpose, subject, states),
             tz=self.tz,
         )
         if self.law is None:
             return decision
         return self.law.email(self, decision, subject, at)
+
+
+def share_checks(
+    engine: Engine, recipient: Recipient, ctx: Ctx, trace: tuple[Any, ...]
+) -> list[Check]:
+    """The checks of a may_share decision from what deciding it found: whether the
+    recipient's condition held and the categories it may see, the retention verdict, each
+    sharing rule and whether it passed, the purpose the recipient requires and its
+    ``_process`` state, and the transfer's checks (an invalid safeguard beside a valid one
+    informs rather than fails)."""
+    holds, categories, kept, shares, passed, purpose, state, transfer = trace
+    checks = [
+        Check(
+            recipient.rule_id,
+            holds and bool(categories),
+            recipient.clause,
+            recipient.note,
+            reason=None
+            if holds and categories
+            else ("condition_not_met" if not holds else "no_shared_categories"),
+            detail="may see " + (", ".join(categories) or "none of its data"),
+            facts_fn=_facts_of(ctx, [recipient.when]),
+        )
+    ]
+    if kept.governing is not None:
+        rule = kept.governing
+        checks.append(
+            Check(
+                rule.id,
+                kept.action != "delete",
+                rule.clause,
+                rule.note,
+                reason="retention_expired" if kept.action == "delete" else None,
+                detail=_retention_detail(kept.action, kept.until),
+                facts_fn=_facts_of(ctx, [rule.when, rule.from_]),
+            )
+        )
+    for (share, _, reason), ok in zip(shares, passed, strict=True):
+        checks.append(
+            Check(
+                share.id,
+                ok,
+                share.clause,
+                share.note,
+                reason=None if ok else reason,
+                facts_fn=_facts_of(ctx, [share.require]),
+            )
+        )
+    if state is not None:
+        checks.extend(engine._process_checks(state, purpose.id))
+    if transfer is not None:
+        tchecks, _, ok = transfer
+        checks.extend(
+            attrs.evolve(c, passed=None) if ok and c.passed is False else c for c in tchecks
+        )
+    return checks
+
+
+def process_outcome(state: _ProcessState) -> tuple[bool, tuple[str, ...], _ProcessState]:
+    """(allowed, the reasons a denial gives, ``state``) of a ``_process`` state: allowed when
+    a grant holds, the record is neither erased nor past its due date and every processing
+    rule passed; a denial's reasons in the order the checks come, each once."""
+    _, _, _, grants, grant, erased, kept, prules, passed = state
+    expired = kept.governing is not None and kept.action == "delete"
+    if grant is not None and erased is None and not expired and all(passed):
+        return True, (), state
+    reasons: list[str] = []
+    if grant is None:
+        reasons.append("condition_not_met" if grants else "purpose_not_declared")
+    if erased is not None:
+        reasons.append("erased")
+    if expired:
+        reasons.append("retention_expired")
+    for prule, ok in zip(prules, passed, strict=True):
+        if not ok and prule.reason:
+            reasons.append(prule.reason)
+    return False, tuple(dict.fromkeys(reasons)), state
+
+
+def marketing(policy: Policy) -> tuple[Purpose, str]:
+    """The policy's marketing purpose and email category; InputError when it names none."""
+    info = policy.info
+    if info.marketing_purpose is None or info.email_category is None:
+        raise InputError.one(
+            "the policy names no marketing_purpose and email_category "
+            "in [policy], so may_email cannot be asked"
+        )
+    return policy.purposes[info.marketing_purpose], info.email_category
+
+
+def email_checks(
+    engine: Engine, purpose: Purpose, subject: str, states: Sequence[_ProcessState]
+) -> list[Check]:
+    """The checks of a may_email decision: each record's may_process checks, or the one
+    failure when no record of the subject holds an address."""
+    if not states:
+        category = engine.policy.info.email_category
+        return [
+            Check(
+                purpose.rule_id,
+                False,
+                purpose.clause,
+                purpose.note,
+                reason="no_email",
+                detail=f"no record of {subject} holds an address ({category})",
+            )
+        ]
+    return [c for st in states for c in engine._process_checks(st, st[0].id)]
 
 
 def _has_value(value: Any) -> bool:
@@ -762,10 +865,15 @@ def _facts_of(ctx: Ctx, conditions: Iterable[Any]) -> Any:
     if not conds:
         return lambda: {}
 
+    kept: list[Mapping[str, Any]] = []  # read once: an explanation and to_dict both ask
+
     def facts() -> Mapping[str, Any]:
+        if kept:
+            return kept[0]
         out: dict[str, Any] = {}
         for cond in conds:
             out.update(cond.read_facts(ctx))
+        kept.append(out)
         return out
 
     return facts

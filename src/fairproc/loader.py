@@ -77,6 +77,7 @@ RECORD_NAMES = (
     "collected_at",
     "categories",
     "resolved_at",
+    "erased_at",
     "suppressed",
 )
 SINGLE = ("policy", "controller", "dpo", "supervisory_authority", "office_hours")

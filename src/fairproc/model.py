@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from fairproc.clock import OfficeHours, Period
+from fairproc.clock import OfficeHours, Period, zone
 from fairproc.conditions import Condition
 
 BASES = (
@@ -393,8 +393,6 @@ class Policy:
 
     @property
     def tz(self) -> dt.tzinfo:
-        from fairproc.clock import zone
-
         return zone(self.info.timezone)
 
     def rule_index(self) -> dict[str, Any]:

@@ -171,6 +171,7 @@ def suppression_lookup(store: HistorySource, policy: Policy) -> SuppressionLooku
 
 
 _revisions = itertools.count(1)
+_NOT_YET = object()  # a memo miss (None is an answer)
 
 
 class World:
@@ -308,6 +309,7 @@ class SubjectHistory:
 
     __slots__ = (
         "_by_kind",
+        "_collected_ts",
         "_emails",
         "_events",
         "_listed_since",
@@ -343,6 +345,7 @@ class SubjectHistory:
         self._record_events: dict[str, _Timeline] | None = None
         self._state: tuple[_Timeline, _Timeline, _Timeline] | None = None
         self._listed_since: dict[str, float] | None = None
+        self._collected_ts: tuple[float, ...] | None = None
         # while :meth:`counted` works out its fixpoint: (instant, the records counted so far)
         self._provisional: tuple[float, frozenset[str]] | None = None
         # values at an instant, remembered (conditions.remember): the history never changes
@@ -440,13 +443,14 @@ class SubjectHistory:
             found: dt.datetime | None = memo[key]
             return found
         best: dt.datetime | None = None
+        best_ts = 0.0
         by_kind = self._kinds()
         for kind in kinds:
             timeline = by_kind.get(kind)
             if timeline is not None:
-                hit = timeline.latest(ts)
-                if hit is not None and (best is None or hit[0].timestamp() > best.timestamp()):
-                    best = hit[0]
+                i = bisect_right(timeline.times, ts)
+                if i and (best is None or timeline.times[i - 1] > best_ts):
+                    best, best_ts = timeline.items[i - 1][0], timeline.times[i - 1]
         remember(memo, key, best)
         return best
 
@@ -463,20 +467,39 @@ class SubjectHistory:
         """The latest collection at or before ``ctx.at`` of a record that counts as an
         interaction then (:meth:`counted`), or of the record asked about."""
         ts = ctx.ts
+        own = ctx.record
+        # Every rule of a decision, and its explanation, reads it again: remembered per
+        # instant and record, once the records counted then are settled (not while
+        # :meth:`counted` is still working them out).
+        settled = self._provisional is None or self._provisional[0] != ts
+        key = ("last_collection", ts, None if own is None else own.id)
+        if settled:
+            hit = self.memo.get(key, _NOT_YET)
+            if hit is not _NOT_YET:
+                found: dt.datetime | None = hit
+                return found
         counted = self.counted(ctx)
         best: dt.datetime | None = None
         best_ts = 0.0
-        own = ctx.record
-        for record in self.records:
-            at = record.collected_at.timestamp()
-            counts = record.id in counted or (own is not None and record.id == own.id)
-            if counts and at <= ts and (best is None or at > best_ts):
+        own_id = None if own is None else own.id
+        for record, at in zip(self.records, self._collected(), strict=True):
+            later = at <= ts and (best is None or at > best_ts)
+            if later and (record.id in counted or record.id == own_id):
                 best, best_ts = record.collected_at, at
+        if settled:
+            remember(self.memo, key, best)
         return best
 
     def provisionally(self, ts: float, counted: frozenset[str]) -> None:
         """While :func:`fairproc.retention.fixpoint` works: count ``counted`` at ``ts``."""
         self._provisional = (ts, counted)
+
+    def _collected(self) -> tuple[float, ...]:
+        """Each record's collection instant as a timestamp, in the order of :attr:`records`."""
+        found = self._collected_ts
+        if found is None:
+            found = self._collected_ts = tuple(r.collected_at.timestamp() for r in self.records)
+        return found
 
     def counted(self, ctx: Ctx) -> frozenset[str]:
         """The ids of the records whose collection counts as an interaction at ``ctx.at``:
@@ -770,6 +793,12 @@ def _vocabulary(policy: Policy, context: str) -> Vocabulary:
                     INSTANT,
                     "when the enquiry the record holds was resolved",
                     lambda c: c.history.record_event_at(c.record.id, "resolve", c.ts),
+                ),
+                "record.erased_at": Name(
+                    "record.erased_at",
+                    INSTANT,
+                    "when the record was erased (the latest event naming it with effect erase)",
+                    lambda c: c.history.record_event_at(c.record.id, "erase", c.ts),
                 ),
             }
         )

@@ -1,0 +1,75 @@
+"""Cold start: a new Python process importing fairproc and loading the shipped policy.
+
+    python bench/coldstart.py [--runs N]
+
+Runs ``python -c 'import fairproc; fairproc.load_policy("flexioffices")'`` ``--runs`` times
+(default 20), each a process of its own, beside an empty interpreter (``python -c pass``) and
+``import fairproc`` alone, and prints the median and spread of the wall time and of the CPU
+time each process took (user + system, from the operating system's accounting of the child:
+on a machine other work shares, the CPU time is the steadier figure). The processes run from
+bytecode, as an installed package does (``PYTHONDONTWRITEBYTECODE`` is left out of their
+environment, and one untimed run writes the bytecode first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CASES = (
+    ("empty interpreter", "pass"),
+    ("import fairproc", "import fairproc"),
+    ("import + load_policy", 'import fairproc; fairproc.load_policy("flexioffices")'),
+)
+
+
+# As an installed package runs: from its bytecode (pip compiles it on install). A shell that
+# sets PYTHONDONTWRITEBYTECODE would otherwise have every process compile fairproc afresh.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def one(code: str) -> tuple[float, float]:
+    """(wall, cpu) seconds of a new process running ``code``."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code], env=ENV)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{code!r} failed with exit {process.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="processes per case")
+    parser.add_argument("--quick", action="store_true", help="10 processes per case")
+    args = parser.parse_args(argv)
+    runs = 10 if args.quick else args.runs
+    one('import fairproc; fairproc.load_policy("flexioffices")')  # bytecode written first
+    print(f"cold start: median (fastest-slowest) of {runs} processes, milliseconds")
+    print(f"{'':<22} {'wall':>22} {'cpu (user + system)':>22}")
+    # interleaved, so a burst of other work on the machine falls on every case alike
+    results: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in CASES}
+    for _ in range(runs):
+        for label, code in CASES:
+            results[label].append(one(code))
+    for label, _ in CASES:
+        walls = [w * 1000 for w, _ in results[label]]
+        cpus = [c * 1000 for _, c in results[label]]
+        print(
+            f"{label:<22} {_spread(walls):>22} {_spread(cpus):>22}",
+        )
+    return 0
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):6.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
