@@ -47,17 +47,27 @@ def test_an_erased_subjects_id_is_not_in_the_audit_log(
 def test_the_key_stays_with_the_store_and_differs_between_stores(
     tmp_path: Path, flexi: Policy
 ) -> None:
-    first = open_store(f"csv://{tmp_path}/one")
-    _erase(first, flexi)
-    key = tmp_path / "one" / ".fairproc-audit-key"
-    assert os.stat(key).st_mode & 0o077 == 0  # the key is private
-    assert EMAIL.encode() not in (tmp_path / "one" / "audit.csv").read_bytes()
-    reopened = open_store(f"csv://{tmp_path}/one")
-    assert [a.action for a in subject_audit(reopened, EMAIL)] == ["erase"]
-    second = open_store(f"sqlite:///{tmp_path}/two.db")
-    _erase(second, flexi)
-    assert {a.subject for a in first.audit_entries()}.isdisjoint(
-        a.subject for a in second.audit_entries()
-    )
-    again = open_store(f"sqlite:///{tmp_path}/two.db")
-    assert [a.action for a in subject_audit(again, EMAIL)] == ["erase"]
+    stores: list[Store] = []
+
+    def opened(url: str) -> Store:
+        stores.append(open_store(url))
+        return stores[-1]
+
+    try:
+        first = opened(f"csv://{tmp_path}/one")
+        _erase(first, flexi)
+        key = tmp_path / "one" / ".fairproc-audit-key"
+        assert os.stat(key).st_mode & 0o077 == 0  # the key is private
+        assert EMAIL.encode() not in (tmp_path / "one" / "audit.csv").read_bytes()
+        reopened = opened(f"csv://{tmp_path}/one")
+        assert [a.action for a in subject_audit(reopened, EMAIL)] == ["erase"]
+        second = opened(f"sqlite:///{tmp_path}/two.db")
+        _erase(second, flexi)
+        assert {a.subject for a in first.audit_entries()}.isdisjoint(
+            a.subject for a in second.audit_entries()
+        )
+        again = opened(f"sqlite:///{tmp_path}/two.db")
+        assert [a.action for a in subject_audit(again, EMAIL)] == ["erase"]
+    finally:
+        for store in stores:  # an unclosed SQLite connection is a ResourceWarning on 3.13
+            store.close()
