@@ -4,7 +4,7 @@ Files, each with a fixed header (a wrong header or a malformed row is an error n
 and line):
 
 * ``records.csv``: ``id,subject,source,collected_at,data`` (data: JSON, see
-  :func:`fairproc.store.encode_data`);
+  :func:`fairproc.storage.encode_data`);
 * ``events.csv``: ``subject,kind,at,record,purpose,id``;
 * ``suppression.csv``: ``email,at,reason``;
 * ``audit.csv``: ``at,action,subject,actor,detail``.
@@ -52,7 +52,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
-from fairproc.store import (
+from fairproc.storage import (
     AuditEntry,
     BaseStore,
     ChangeSet,
@@ -60,6 +60,7 @@ from fairproc.store import (
     StoreError,
     audit_detail,
     audit_from_stored,
+    build_history,
     check_changes,
     decode_data,
     encode_data,
@@ -190,7 +191,7 @@ class CsvStore(BaseStore):
                     self._header(name, csv.reader(handle), handle)
 
     def audit_key(self) -> bytes:
-        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`):
+        """The key naming subjects in the audit log (:class:`fairproc.storage.AuditKeys`):
         ``.fairproc-audit-key`` in the folder, mode 0600, made on first use."""
         path = self.folder / AUDIT_KEY
         try:
@@ -501,7 +502,7 @@ class CsvStore(BaseStore):
                     entries[normalise_email(entry.email)].append(entry)
             return [x for m in emails for x in entries.get(normalise_email(m), ())]
 
-        found.update((s, SubjectHistory(policy, s, records[s], events[s], lookup)) for s in wanted)
+        found.update((s, build_history(policy, s, records[s], events[s], lookup)) for s in wanted)
         return found
 
     def history_batches(
@@ -624,7 +625,7 @@ class CsvStore(BaseStore):
         subjects = list(records)
         for start in range(0, len(subjects), size):
             yield {
-                s: SubjectHistory(policy, s, records[s], events.get(s, ()), lookup)
+                s: build_history(policy, s, records[s], events.get(s, ()), lookup)
                 for s in subjects[start : start + size]
             }
 
@@ -632,7 +633,7 @@ class CsvStore(BaseStore):
 
     def apply_decided(self, decide: Decide) -> ChangeSet:
         """``decide`` and its changes under the folder's write lock (see
-        :class:`fairproc.store.DecidedWrites`): no other writer, in this process or another,
+        :class:`fairproc.storage.DecidedWrites`): no other writer, in this process or another,
         commits between ``decide``'s reads and this write."""
         assert fcntl is not None
         with self._lock(WRITE_LOCK, fcntl.LOCK_EX):

@@ -1,6 +1,6 @@
 """The in-memory store: the default, and the reference the other adapters are tested against.
 
-``find_records`` filters in Python (:func:`fairproc.store.filter_records`). ``apply`` checks the
+``find_records`` filters in Python (:func:`fairproc.storage.filter_records`). ``apply`` checks the
 whole change set first, then applies it while keeping an undo log, so an error at any step
 (even one nobody foresaw) leaves the store as it was.
 """
@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
-from fairproc.store import (
+from fairproc.storage import (
     AuditEntry,
     BaseStore,
     ChangeSet,
     Decide,
     StoreError,
+    build_history,
     check_changes,
     normalised,
 )
@@ -48,7 +49,7 @@ class MemoryStore(BaseStore):
         self._givers: tuple[int, str, GiverIndex] | None = None  # (revision, category, index)
 
     def audit_key(self) -> bytes:
-        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): made
+        """The key naming subjects in the audit log (:class:`fairproc.storage.AuditKeys`): made
         with the store, gone with it."""
         return self._audit_key
 
@@ -103,7 +104,7 @@ class MemoryStore(BaseStore):
     def histories(self, policy: Policy, subjects: Iterable[str]) -> dict[str, SubjectHistory]:
         # The suppression list is looked up when a fact first needs it: a sweep never does.
         return {
-            s: SubjectHistory(
+            s: build_history(
                 policy,
                 s,
                 self.subject_records(s),
@@ -131,7 +132,7 @@ class MemoryStore(BaseStore):
 
     def apply_decided(self, decide: Decide) -> ChangeSet:
         """``decide`` and its changes under the store's lock: no other thread writes between
-        (:class:`fairproc.store.DecidedWrites`)."""
+        (:class:`fairproc.storage.DecidedWrites`)."""
         with self._lock:
             self._deciding = threading.current_thread()
             try:

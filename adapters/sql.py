@@ -8,7 +8,7 @@ The schema (tables ``<prefix>meta``, ``records``, ``categories``, ``events``, ``
 ``audit``) is created on first use and versioned in ``<prefix>meta`` (``schema_version``); a
 database whose schema is newer than this code knows is refused. Instants are stored as
 integers, microseconds since the epoch (UTC), so they compare and index exactly on every
-database; a record's data is JSON text (:func:`fairproc.store.encode_data`), and each category
+database; a record's data is JSON text (:func:`fairproc.storage.encode_data`), and each category
 it holds is a row of ``categories`` (with its normalised text, so suppression entries match
 without reading the JSON).
 
@@ -40,7 +40,7 @@ from sqlalchemy.dialects import mysql
 from fairproc.clock import require_aware
 from fairproc.conditions import Condition
 from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
-from fairproc.store import (
+from fairproc.storage import (
     MAX_EMAIL_LENGTH,
     MAX_ID_LENGTH,
     AuditEntry,
@@ -65,7 +65,7 @@ from fairproc.store import (
     rows_of,
     us_to_instant,
 )
-from fairproc.world import Ctx, SubjectHistory, derived_entries
+from fairproc.world import Ctx, SubjectHistory, derived_entries, record_addresses
 
 from .sqlcompile import Compiler, Tables
 
@@ -585,20 +585,20 @@ class SqlStore(BaseStore):
                     sa.select(e).where(e.c.subject.in_(list(chunk))).order_by(e.c.seq)
                 ):
                     events[row.subject].append(self._event(row))
-        bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
-        emails = [m for h in bare.values() for m in h.emails]
+        given = {s: record_addresses(policy, records[s]) for s in wanted}
+        emails = [m for found in given.values() for m in found]
         entries = self._entries_for(emails)
         for entry in derived_entries(self, policy, emails, events.get):
             entries[normalise_email(entry.email)].append(entry)
-
-        def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
-            return [x for m in emails for x in entries.get(normalise_email(m), ())]
-
         return {
-            s: build_history(policy, s, records[s], events[s], lookup)
-            if any(m in entries for m in h.emails)
-            else h
-            for s, h in bare.items()
+            s: build_history(
+                policy,
+                s,
+                records[s],
+                events[s],
+                [x for m in given[s] for x in entries.get(m, ())],
+            )
+            for s in wanted
         }
 
     def find_records(self, condition: ConditionLike, at: Any, policy: Policy) -> Iterator[Record]:
@@ -711,7 +711,7 @@ class SqlStore(BaseStore):
 
     def apply_decided(self, decide: Decide) -> ChangeSet:
         """``decide`` and its changes in one write transaction (see
-        :class:`fairproc.store.DecidedWrites`): the revision row is locked first (SQLite:
+        :class:`fairproc.storage.DecidedWrites`): the revision row is locked first (SQLite:
         ``BEGIN IMMEDIATE``), so every read ``decide`` makes, on this transaction's
         connection, sees what every earlier writer committed and no other writer can commit
         until this one has; a change set it returns empty writes nothing, not even a new
@@ -733,7 +733,7 @@ class SqlStore(BaseStore):
         return changes
 
     def audit_key(self) -> bytes:
-        """The key naming subjects in the audit log (:class:`fairproc.store.AuditKeys`): a
+        """The key naming subjects in the audit log (:class:`fairproc.storage.AuditKeys`): a
         row of ``<prefix>keys``, made on first use (two processes making it at once: the
         first one's is kept)."""
         if self._audit_key is None:

@@ -78,7 +78,7 @@ from fairproc.conditions import (
 )
 from fairproc.model import Policy
 from fairproc.retention import collection_passes, due_node
-from fairproc.store import RECORDS_CONTEXT, instant_to_us, us_to_instant
+from fairproc.storage import RECORDS_CONTEXT, instant_to_us, us_to_instant
 from fairproc.world import vocabulary
 
 SqlBool: TypeAlias = "ColumnElement[Any] | bool"
@@ -560,7 +560,7 @@ class Compiler:
         return Compiled(b.maybe, b.sure)
 
     def value(self, node: Node) -> ColumnElement[Any] | None:
-        """The SQL for a value a row holds (``find_rows``), as :func:`fairproc.store.row_value`
+        """The SQL for a value a row holds (``find_rows``), as :func:`fairproc.storage.row_value`
         gives it (instants as integer microseconds, truths as 0 or 1); None when it is not
         exact in SQL."""
         v = self.val(node)

@@ -46,7 +46,7 @@ from fairproc.adapters.sql import SqlStore  # noqa: E402
 
 from fairproc import Engine  # noqa: E402
 from fairproc.rights import plan_request  # noqa: E402
-from fairproc.store import StoreError  # noqa: E402
+from fairproc.storage import StoreError  # noqa: E402
 
 AT = worlds.AT
 POSTGRESQL_ENV = "FAIRPROC_TEST_POSTGRESQL_URL"

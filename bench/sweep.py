@@ -70,7 +70,7 @@ from fairproc.adapters.csv import CsvStore  # noqa: E402
 from worlds import AT, ENQUIRY_SOURCES  # noqa: E402
 
 from fairproc import Engine, Event, Record  # noqa: E402
-from fairproc.store import instant_to_us, us_to_instant  # noqa: E402
+from fairproc.storage import instant_to_us, us_to_instant  # noqa: E402
 from fairproc.sweep import plan_sweep  # noqa: E402
 
 SIZES = (10_000, 100_000, 1_000_000)

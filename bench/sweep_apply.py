@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import worlds
 
 from fairproc import Engine, load_policy
-from fairproc.store import open_store
+from fairproc.storage import open_store
 from fairproc.sweep import apply_sweep, plan_sweep
 
 

@@ -39,7 +39,7 @@ from fairproc.adapters.sql import SqlStore  # noqa: E402
 from sweep import FOUR_YEARS, INTERACTIONS, TEN_YEARS, TWELVE_MONTHS, bound  # noqa: E402
 
 from fairproc import Engine  # noqa: E402
-from fairproc.store import instant_to_us, records_condition  # noqa: E402
+from fairproc.storage import instant_to_us, records_condition  # noqa: E402
 from fairproc.whole_store import processable_node  # noqa: E402
 
 AT = worlds.AT

@@ -49,7 +49,7 @@ from fairproc.adapters.sql import SqlStore
 
 from fairproc import Event, Record, load_policy
 from fairproc.model import SuppressionEntry
-from fairproc.store import ChangeSet, normalise_data
+from fairproc.storage import ChangeSet, normalise_data
 
 UTC = dt.UTC
 VERSION = 1  # bump when the generator changes: cached stores are keyed by it

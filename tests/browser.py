@@ -69,7 +69,7 @@ class Page:
                 return seen
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            message = json.loads(self.socket.recv())
+            message: dict[str, Any] = json.loads(self.socket.recv())
             self.events.append(message)
             if message.get("method") == event:
                 return message

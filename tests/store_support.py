@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from fairproc.store import Store, open_store
+from fairproc.storage import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRESQL_ENV = "FAIRPROC_TEST_POSTGRESQL_URL"

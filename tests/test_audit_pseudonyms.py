@@ -11,7 +11,7 @@ import pytest
 
 from fairproc import Engine, Policy, Record
 from fairproc.rights import request
-from fairproc.store import PSEUDONYM, Store, open_store, subject_audit
+from fairproc.storage import PSEUDONYM, Store, open_store, subject_audit
 from store_support import STORE_KINDS, opened_store
 
 UTC = dt.UTC

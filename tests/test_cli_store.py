@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from fairproc import Record
 from fairproc.cli import main
-from fairproc.store import ChangeSet, StoreError, open_store
+from fairproc.storage import ChangeSet, StoreError, open_store
 
 UTC = dt.UTC
 

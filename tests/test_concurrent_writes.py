@@ -18,7 +18,7 @@ import pytest
 
 from fairproc import Engine, Event, Policy, Record, load_policy
 from fairproc.rights import request
-from fairproc.store import ChangeSet, Store, open_store
+from fairproc.storage import ChangeSet, Store, open_store
 from fairproc.sweep import apply_sweep, plan_sweep
 from store_support import (
     MYSQL_ENV,

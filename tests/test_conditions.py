@@ -717,7 +717,7 @@ def test_a_records_condition_is_compiled_once_per_policy_and_the_memo_is_bounded
     import attrs
 
     from fairproc import model
-    from fairproc.store import RECORDS_CONDITIONS_KEPT, records_condition
+    from fairproc.storage import RECORDS_CONDITIONS_KEPT, records_condition
 
     policy = load_policy("flexioffices")
     text = "record.source == 'quick_quote' and record.resolved_at is None"

@@ -17,7 +17,7 @@ from fairproc.decision_log import DecisionLog, read_log, verify
 from fairproc.model import Event, Policy
 from fairproc.rights import request
 from fairproc.scenarios import find_files, load_scenario, run_paths
-from fairproc.store import ChangeSet, open_store, subject_audit
+from fairproc.storage import ChangeSet, open_store, subject_audit
 
 SHIPPED = Path(__file__).resolve().parent.parent / "rules" / "flexioffices"
 SCENARIOS = SHIPPED / "scenarios"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from fairproc import Record
 from fairproc.cli import main
 from fairproc.exports import MAX_STEM, export_name, export_stem, write_exports
-from fairproc.store import ChangeSet, open_store
+from fairproc.storage import ChangeSet, open_store
 
 UTC = dt.UTC
 WINDOWS_RESERVED = ["CON", "PRN", "AUX", "NUL", "COM1", "LPT9", "con.txt", "Nul"]

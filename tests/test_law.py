@@ -20,7 +20,7 @@ from fairproc.law import LawLayer, load_law, shipped_laws
 from fairproc.law_lint import lint_against, render
 from fairproc.rights import LawTerms, plan_request, request
 from fairproc.scenarios import ScenarioResult, UrlStores, memory_store, run_paths
-from fairproc.store import ChangeSet
+from fairproc.storage import ChangeSet
 from helpers import WorldBuilder, london, utc
 from store_support import MYSQL_ENV, POSTGRESQL_ENV, STORE_KINDS, opened_store, server_url
 
@@ -428,7 +428,7 @@ def test_render_text_quotes_both_texts(flexi: Policy) -> None:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     from fairproc import Record
-    from fairproc.store import open_store
+    from fairproc.storage import open_store
 
     url = f"sqlite:///{tmp_path}/law.db"
     store = open_store(url)

@@ -13,7 +13,7 @@ from fairproc import Engine, InputError, Record, load_policy
 from fairproc.cli import main
 from fairproc.errors import FairprocError
 from fairproc.rights import request
-from fairproc.store import open_store
+from fairproc.storage import open_store
 from fairproc.sweep import plan_sweep
 from store_support import STORE_KINDS, opened_store
 

@@ -649,7 +649,7 @@ def test_due_dates_on_integers_are_the_dates_add_to_gives(
 ) -> None:
     # Sweeps shift every record's anchor as integer microseconds, a day's gap looked up once.
     from fairproc.clock import IntegerShift
-    from fairproc.store import instant_to_us, us_to_instant
+    from fairproc.storage import instant_to_us, us_to_instant
 
     p = Period.parse(period)
     dates = IntegerShift(p, zone, sign)

@@ -13,7 +13,7 @@ from fairproc.conditions import Condition
 from fairproc.engine import Engine
 from fairproc.model import Reaction
 from fairproc.reactions import Reacted, ReactionSession, check_reactions, react
-from fairproc.store import AuditEntry
+from fairproc.storage import AuditEntry
 from fairproc.world import vocabulary
 from helpers import UTC, data_for, london
 

@@ -13,7 +13,7 @@ import pytest
 
 from fairproc import Engine, Policy
 from fairproc.rights import request
-from fairproc.store import ChangeSet, Store
+from fairproc.storage import ChangeSet, Store
 from helpers import WorldBuilder, london, utc
 from store_support import STORE_KINDS, opened_store
 

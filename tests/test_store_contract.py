@@ -15,7 +15,7 @@ from fairproc.adapters.memory import MemoryStore
 from fairproc.adapters.sql import SqlStore
 
 from fairproc import Engine
-from fairproc.store import ChangeSet, Store, open_store
+from fairproc.storage import ChangeSet, Store, open_store
 from fairproc.testing.contract import (
     TIMES,
     StoreContract,

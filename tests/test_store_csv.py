@@ -18,7 +18,7 @@ from fairproc.adapters import csv as csv_adapter
 from fairproc.adapters.csv import HEADERS, CsvStore, escape, unescape
 
 from fairproc import Event, Record, SuppressionEntry
-from fairproc.store import AuditEntry, ChangeSet, StoreError, open_store
+from fairproc.storage import AuditEntry, ChangeSet, StoreError, open_store
 
 UTC = dt.UTC
 T = dt.datetime(2024, 1, 31, 10, tzinfo=UTC)
@@ -133,7 +133,7 @@ KILLER = textwrap.dedent(
     import datetime as dt, os, signal, sys
     from fairproc import Event, Record
     from fairproc.adapters import csv as adapter
-    from fairproc.store import ChangeSet
+    from fairproc.storage import ChangeSet
     folder, stage = sys.argv[1], sys.argv[2]
 
     def kill(name):
@@ -223,7 +223,7 @@ WRITER = textwrap.dedent(
     """
     import datetime as dt, sys
     from fairproc import Event, Record
-    from fairproc.store import AuditEntry, ChangeSet, open_store
+    from fairproc.storage import AuditEntry, ChangeSet, open_store
     url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = open_store(url)
     t = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

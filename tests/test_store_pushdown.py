@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from fairproc import Record, load_policy
 from fairproc.clock import Period
-from fairproc.store import ChangeSet
+from fairproc.storage import ChangeSet
 
 POLICY = load_policy("flexioffices")
 ROWS = 100_000

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from fairproc import Engine, Event, Record, SuppressionEntry, World, load_policy
 from fairproc.clock import Period
-from fairproc.store import ChangeSet, Store, StoreError, instant_to_us, open_store, us_to_instant
+from fairproc.storage import ChangeSet, Store, StoreError, instant_to_us, open_store, us_to_instant
 from fairproc.testing import strategies as fst
 from fairproc.testing.contract import CONDITIONS, expected_matches
 from store_support import MYSQL_ENV, POSTGRESQL_ENV, server_url, unique_prefix
@@ -415,7 +415,7 @@ WRITER = textwrap.dedent(
     """
     import datetime as dt, sys
     from fairproc import Event, Record
-    from fairproc.store import ChangeSet, open_store
+    from fairproc.storage import ChangeSet, open_store
     url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = open_store(url)
     t = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

@@ -12,7 +12,7 @@ from fairproc.adapters.memory import MemoryStore
 from fairproc.adapters.sql import SqlStore
 
 import fairproc
-from fairproc.store import Store, StoreError, hide_password, open_store
+from fairproc.storage import Store, StoreError, hide_password, open_store
 
 
 def test_memory_is_the_default() -> None:

@@ -17,7 +17,7 @@ from fairproc.errors import FairprocError, closest, did_you_mean
 from fairproc.reactions import check_arrival
 from fairproc.rights import plan_request
 from fairproc.scenarios import load_scenario
-from fairproc.store import open_store
+from fairproc.storage import open_store
 from fairproc.testing.harness import EngineBuilder
 from fairproc.world import vocabulary
 

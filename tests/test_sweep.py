@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fairproc import Engine, Policy, Record, World
-from fairproc.rights import apply_changes
-from fairproc.store import ChangeSet, Store, instant_to_us, open_store
+from fairproc.storage import ChangeSet, Store, instant_to_us, open_store
 from fairproc.sweep import SweepItem, SweepItems, apply_sweep, due_condition, plan_sweep, sweep
 from helpers import LONDON, WorldBuilder, london, utc
 from store_support import STORE_KINDS, opened_store
@@ -356,7 +355,7 @@ def test_a_sweep_applied_twice_deletes_nothing_when_a_deleted_record_was_the_las
     assert [i.record for i in plan_sweep(before, utc(2023, 12, 31)).items] == ["w"]
 
 
-def test_apply_changes_refuses_a_store_it_cannot_change(flexi: Policy) -> None:
+def test_engine_apply_refuses_a_store_it_cannot_change(flexi: Policy) -> None:
     class ReadOnly:
         def get_record(self, record_id: str) -> Record | None:
             return None
@@ -366,7 +365,7 @@ def test_apply_changes_refuses_a_store_it_cannot_change(flexi: Policy) -> None:
     from fairproc import InputError
 
     with pytest.raises(InputError, match="cannot be changed"):
-        apply_changes(engine, ChangeSet(delete_records=["x"]))
+        engine.apply(ChangeSet(delete_records=["x"]))
 
 
 # --- plans bigger than memory -------------------------------------------------------------------

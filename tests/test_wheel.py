@@ -141,7 +141,7 @@ def script_for(wheel: Path) -> tuple[str, int]:
 CRM_DB = """[ -f crm.db ] || python - <<'FAIRPROC_EOF'
 import datetime as dt
 from fairproc import Record
-from fairproc.store import ChangeSet, open_store
+from fairproc.storage import ChangeSet, open_store
 
 with open_store("sqlite:///crm.db") as store:
     store.apply(ChangeSet(put_records=[

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairproc import Engine, Event, InputError, Policy, Record, World, load_policy
-from fairproc.store import ChangeSet, records_condition
+from fairproc.storage import ChangeSet, records_condition
 from fairproc.testing import strategies as fst
 from fairproc.whole_store import processable_node
 

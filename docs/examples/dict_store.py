@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from fairproc import Event, Record, SuppressionEntry
 from fairproc.model import normalise_email
-from fairproc.store import AuditEntry, BaseStore, ChangeSet, check_changes, normalised
+from fairproc.storage import AuditEntry, BaseStore, ChangeSet, check_changes, normalised
 
 
 class DictStore(BaseStore):
@@ -41,7 +41,7 @@ class DictStore(BaseStore):
             if normalise_email(entry.email) == normalise_email(email)
         ]
 
-    # -- the rest of fairproc.store.Store --
+    # -- the rest of fairproc.storage.Store --
 
     @property
     def revision(self) -> int:

@@ -23,18 +23,18 @@ from fairproc.world import HistorySource, SubjectHistory, World
 
 if TYPE_CHECKING:
     from fairproc.lint import LintFinding, lint
-    from fairproc.store import AuditEntry, ChangeSet, Store, StoreError, open_store
+    from fairproc.storage import AuditEntry, ChangeSet, Store, StoreError, open_store
 
 # The edges a host may never touch (lint and its interop tables, the store) are imported on
 # first use: a process that only asks questions starts without them.
 _LAZY = {
     "LintFinding": "fairproc.lint",
     "lint": "fairproc.lint",
-    "AuditEntry": "fairproc.store",
-    "ChangeSet": "fairproc.store",
-    "Store": "fairproc.store",
-    "StoreError": "fairproc.store",
-    "open_store": "fairproc.store",
+    "AuditEntry": "fairproc.storage",
+    "ChangeSet": "fairproc.storage",
+    "Store": "fairproc.storage",
+    "StoreError": "fairproc.storage",
+    "open_store": "fairproc.storage",
 }
 
 

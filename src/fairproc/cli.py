@@ -17,6 +17,7 @@ import click
 
 from fairproc.clock import parse_instant
 from fairproc.errors import FairprocError, ProblemsError
+from fairproc.scenarios.asks import ASKS, explainable
 
 FORMATS = ["text", "json", "junit", "markdown", "html"]
 
@@ -260,10 +261,7 @@ def _store_factory(url: str) -> Any:
 
 
 @main.command("explain")
-@click.argument(
-    "ask",
-    type=click.Choice(["may_process", "route", "may_share", "transfer", "may_email", "retention"]),
-)
+@click.argument("ask", type=click.Choice(explainable()))
 @click.option(
     "--scenario",
     "scenario_file",
@@ -317,22 +315,20 @@ def explain_cmd(
         if when is None:
             raise click.UsageError("give --at (or a --scenario whose now is the clock)")
         engine = Engine(loaded, world, law=law)
-        needed = {
-            "may_process": ("record", "purpose"),
-            "route": ("record",),
-            "may_share": ("record", "recipient"),
-            "transfer": ("recipient",),
-            "may_email": ("subject",),
-            "retention": ("record",),
-        }[ask]
-        given = {"record": record, "subject": subject, "purpose": purpose, "recipient": recipient}
-        missing = [f"--{k}" for k in needed if given[k] is None]
+        question = ASKS[ask]
+        given = {
+            "record": record,
+            "subject": subject,
+            "purpose": purpose,
+            "recipient": recipient,
+            "court_order": court_order,
+        }
+        missing = [f"--{k}" for k in question.needs if given.get(k) is None]
         if missing:
             raise click.UsageError(f"{ask} needs {' and '.join(missing)}")
-        args: dict[str, Any] = {k: given[k] for k in needed}
-        if ask == "may_share":
-            args["court_order"] = court_order
-        decision = getattr(engine, ask)(**args, at=when)
+        args = {k: given[k] for k in question.params if given.get(k) is not None}
+        decision, _ = question.ask(engine, args, when)
+        assert decision is not None  # an explainable ask decides
     except FairprocError as exc:
         _fail(str(exc))
         return
@@ -341,7 +337,7 @@ def explain_cmd(
 
 def _open_store(url: str) -> Any:
     """The existing store ``url`` names: sweep and request read a store, never create one."""
-    from fairproc.store import open_store
+    from fairproc.storage import open_store
 
     try:
         return open_store(url, create=False)

@@ -38,9 +38,27 @@ from fairproc.retention import (
     result,
     weigh,
 )
-from fairproc.world import Ctx, HistorySource, SubjectHistory, World, listed_entries
+from fairproc.storage.history import build_history
+from fairproc.storage.interface import (
+    AuditKeys,
+    Decide,
+    DecidedWrites,
+    Replaceable,
+    Revisioned,
+    Snapshots,
+    Store,
+)
+from fairproc.world import (
+    Ctx,
+    HistorySource,
+    SubjectHistory,
+    World,
+    listed_entries,
+    record_addresses,
+)
 
 if TYPE_CHECKING:
+    from fairproc.storage.values import ChangeSet
     from fairproc.whole_store import Allowed, MarketingAddress
 
 __all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
@@ -92,7 +110,7 @@ class Engine:
         self.log = log
         self.tz = policy.tz
         self._histories: dict[str, SubjectHistory] = {}
-        self._revision: Any = getattr(self.store, "revision", None)
+        self._revision: Any = self._read_revision()
         self._pinned = False
         self._index()
         if log is not None:
@@ -163,9 +181,14 @@ class Engine:
         finally:
             self._pinned = False
 
+    def _read_revision(self) -> Any:
+        """The store's revision (None for a source that keeps none: nothing is cached)."""
+        store = self.store
+        return store.revision if isinstance(store, Revisioned) else None
+
     def _current(self) -> Any:
         """The store's revision, read now; the cached histories go when it has moved."""
-        revision = getattr(self.store, "revision", None)
+        revision = self._read_revision()
         if revision is None or revision != self._revision:
             self._histories.clear()
             self._revision = revision
@@ -180,8 +203,7 @@ class Engine:
             # transaction on one connection where the store offers it: on a database server
             # that is a round trip per statement, not three (a connection's begin, the
             # statement, its end), and the reads agree with each other.
-            reading = getattr(self.store, "reading", None)
-            with reading() if callable(reading) else nullcontext():
+            with self.store.reading() if isinstance(self.store, Snapshots) else nullcontext():
                 cached = self._load_history(subject)
             if revision is not None:
                 self._histories[subject] = cached
@@ -196,15 +218,77 @@ class Engine:
             if event.kind not in self.policy.events:
                 # A misspelt kind would silently mean nothing (an unsubscribe ignored).
                 raise self._unknown("event kind", event.kind, self.policy.events)
-        history = SubjectHistory(self.policy, subject, records, events)
+        emails = record_addresses(self.policy, records)
         entries = listed_entries(
-            self.store, self.policy, history.emails, lambda s: events if s == subject else None
+            self.store, self.policy, emails, lambda s: events if s == subject else None
         )
         for entry in entries:
             require_aware(entry.at, f"suppression entry {entry.email!r}: at")
-        if entries:
-            history = SubjectHistory(self.policy, subject, records, events, entries)
-        return history
+        return build_history(self.policy, subject, records, events, entries)
+
+    # -- the one write path --
+
+    def apply(self, changes: ChangeSet | Decide) -> ChangeSet:
+        """Change the store, all of it or none of it: the one way rights requests, sweeps and
+        reactions write. Returns the changes written.
+
+        ``changes``: a :class:`~fairproc.storage.ChangeSet`, or a function deciding one from
+        the store as the write sees it (reads only). A store offering
+        :class:`~fairproc.storage.DecidedWrites` calls the function inside its write step, so
+        what was decided is what is written over: a concurrent writer has either written
+        first, and is seen, or waits. Elsewhere the function is called, then its changes
+        applied (no guarantee against concurrent writers). Every audit entry is stamped with
+        the policy's version and digest and names its subject as the store's log does (a
+        pseudonym where the store keeps a key). An immutable
+        :class:`~fairproc.world.World` is replaced by a new one with the changes made.
+        """
+        from fairproc.storage.values import ChangeSet  # the values load when first written
+
+        store = self.store
+        if isinstance(changes, ChangeSet) and not changes:
+            return changes  # nothing to write: no write lock taken, no transaction begun
+        decide: Decide = (lambda _: changes) if isinstance(changes, ChangeSet) else changes
+        if isinstance(store, DecidedWrites):
+            if isinstance(store, AuditKeys):
+                store.audit_key()  # made (a write of its own) before the write is begun
+            decided: list[ChangeSet] = []
+
+            def stamped(view: HistorySource) -> ChangeSet:
+                decided.append(decide(view))
+                return self._stamped(decided[-1])
+
+            store.apply_decided(stamped)
+            return decided[-1]
+        if not isinstance(store, Store | Replaceable):
+            raise InputError.one(f"{type(store).__name__} cannot be changed")
+        made = decide(store)
+        if not made:
+            return made
+        written = self._stamped(made)
+        if isinstance(store, Store):
+            store.apply(written)
+        else:
+            self.store = store.with_changes(written)
+        return made
+
+    def _stamped(self, changes: ChangeSet) -> ChangeSet:
+        """``changes`` as written: every audit entry names the policy it was decided under,
+        and its subject as the store's log names it."""
+        from fairproc.storage.pseudonyms import pseudonymised
+
+        if not changes.audit:
+            return changes
+        policy = self.policy
+        stamped = attrs.evolve(
+            changes,
+            audit=tuple(
+                attrs.evolve(a, policy_version=policy.info.version, policy_digest=policy.digest)
+                if a.policy_digest is None
+                else a
+                for a in changes.audit
+            ),
+        )
+        return pseudonymised(stamped, self.store)
 
     def _record(self, record: Record | str) -> Record:
         if isinstance(record, Record):

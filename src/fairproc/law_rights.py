@@ -22,7 +22,7 @@ from fairproc.decisions import Check, Decision
 from fairproc.errors import InputError
 from fairproc.law import RESTRICTION_GROUNDS, LawLayer, LawRule, words_in
 from fairproc.model import Event, Right
-from fairproc.store import AuditEntry, ChangeSet
+from fairproc.storage import AuditEntry, ChangeSet
 
 if TYPE_CHECKING:
     from fairproc.engine import Engine

@@ -16,7 +16,7 @@ What both backends keep:
   pure and the store is not changed until the result is applied.
 * Every reaction whose ``on`` matches and whose ``when`` holds fires, in the policy's order.
 * The arrival itself always goes into the store (the record put, the event added), whether or
-  not anything fires. Each reaction fired adds one :class:`~fairproc.store.AuditEntry`.
+  not anything fires. Each reaction fired adds one :class:`~fairproc.storage.AuditEntry`.
 * ``route``: the routing decision for the record (:meth:`fairproc.engine.Engine.route`), with
   its due time.
 * ``suppress``: each email of the subject (the policy's ``email_category`` in the subject's
@@ -54,8 +54,7 @@ from fairproc.model import (
     address_of,
     normalise_email,
 )
-from fairproc.rights import apply_changes
-from fairproc.store import AuditEntry, ChangeSet
+from fairproc.storage import AuditEntry, ChangeSet
 from fairproc.world import Ctx, HistorySource, SubjectHistory
 
 __all__ = [
@@ -294,7 +293,7 @@ def react(engine: Engine, arrival: Arrival, at: dt.datetime | None = None) -> Re
 
 class ReactionSession:
     """Post arrivals, one after the other, into a store: each fires the policy's reactions and
-    its changes are applied (:func:`fairproc.rights.apply_changes`) before the next.
+    its changes are applied (:meth:`fairproc.engine.Engine.apply`) before the next.
 
     This is the reference the durable-rules engine (:class:`fairproc.reactive.ReactiveEngine`)
     is held to; it needs nothing beyond the core.
@@ -327,7 +326,7 @@ class ReactionSession:
         ctx = arrival_context(self.engine, arrival, at)
         reacted = carry_out(self.engine, arrival, at, self._matching(arrival, ctx), ctx.history)
         if apply:
-            apply_changes(self.engine, reacted.changes)
+            self.engine.apply(reacted.changes)
         return reacted
 
     def post_all(self, arrivals: Iterable[Arrival], *, apply: bool = True) -> list[Reacted]:

@@ -348,7 +348,7 @@ def review_node(policy: Policy) -> Node:
 
 
 def due_condition(policy: Policy) -> str:
-    """A condition over records (:data:`~fairproc.store.RECORDS_CONTEXT`) that holds exactly
+    """A condition over records (:data:`~fairproc.storage.RECORDS_CONTEXT`) that holds exactly
     when ``Engine.retention_result(record, at).action == "delete"``: derived from the policy's
     retention rules, one part per group of sources with the same rules."""
     return render(due_node(policy))

@@ -1,7 +1,7 @@
 """Data-subject rights: what a request decides, the copy it discloses, the changes it makes.
 
 :func:`plan_request` is pure: it reads a subject's history through the engine and returns the
-decision, the export (access, portability) and the :class:`~fairproc.store.ChangeSet` to
+decision, the export (access, portability) and the :class:`~fairproc.storage.ChangeSet` to
 apply. :func:`request` applies them too, all or nothing, through the store's ``apply``.
 
 Due dates follow the ICO: one calendar month after receipt (three when complex), the
@@ -27,8 +27,8 @@ from fairproc.decisions import Check, Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError, did_you_mean
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
-from fairproc.store import AuditEntry, AuditKeys, ChangeSet, DecidedWrites, pseudonymised
-from fairproc.world import Ctx, SubjectHistory
+from fairproc.storage import AuditEntry, ChangeSet
+from fairproc.world import Ctx, HistorySource, SubjectHistory
 
 RIGHTS = (
     "access",
@@ -669,72 +669,14 @@ def request(
         # done twice.
         decided: list[RequestResult] = []
 
-        def decide(_: Any) -> ChangeSet:
+        def decide(_: HistorySource) -> ChangeSet:
             decided.append(plan())
             return decided[-1].changes
 
-        apply_decided(engine, decide)
+        engine.apply(decide)
         return decided[-1]
 
     return _logged(engine, carry_out)  # logged once: the request as carried out
-
-
-def apply_decided(engine: Engine, decide: Callable[[Any], ChangeSet]) -> ChangeSet:
-    """Decide a write and make it as one step (:class:`fairproc.store.DecidedWrites`) when the
-    engine's store can; otherwise decide, then :func:`apply_changes` (a store that holds no
-    write lock gives no guarantee against concurrent writers). The changes made."""
-    store = engine.store
-    if isinstance(store, DecidedWrites):
-        if isinstance(store, AuditKeys):
-            store.audit_key()  # made (a write of its own) before the write is begun
-        decided: list[ChangeSet] = []
-
-        def audited(view: Any) -> ChangeSet:
-            decided.append(decide(view))
-            return _audited(engine, decided[-1])
-
-        store.apply_decided(audited)
-        return decided[-1]
-    changes = decide(store)
-    apply_changes(engine, changes)
-    return changes
-
-
-def _audited(engine: Engine, changes: ChangeSet) -> ChangeSet:
-    """``changes`` as written: every audit entry names the policy it was decided under, and
-    its subject as the store's log names it (a pseudonym where the store keeps a key)."""
-    if not changes.audit:
-        return changes
-    policy = engine.policy
-    stamped = attrs.evolve(
-        changes,
-        audit=tuple(
-            attrs.evolve(a, policy_version=policy.info.version, policy_digest=policy.digest)
-            if a.policy_digest is None
-            else a
-            for a in changes.audit
-        ),
-    )
-    return pseudonymised(stamped, engine.store)
-
-
-def apply_changes(engine: Engine, changes: ChangeSet) -> None:
-    """Apply ``changes`` to the engine's store, all or nothing.
-
-    A store with an ``apply`` method applies them itself (atomically); an immutable
-    :class:`~fairproc.world.World` is replaced by a new one with the changes made.
-    """
-    if not changes:
-        return
-    changes = _audited(engine, changes)
-    apply = getattr(engine.store, "apply", None)
-    if callable(apply):
-        apply(changes)
-        return
-    with_changes = getattr(engine.store, "with_changes", None)
-    if not callable(with_changes):
-        raise InputError.one(f"{type(engine.store).__name__} cannot be changed")
-    engine.store = with_changes(changes)
 
 
 def portable_csv(records: Sequence[Mapping[str, Any]]) -> str:

@@ -16,9 +16,8 @@ import pickle
 import tempfile
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
-from functools import partial
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from operator import itemgetter
 from typing import IO, Any, NamedTuple, TypeVar, overload
@@ -45,18 +44,20 @@ from fairproc.retention import (
 )
 from fairproc.retention import due_condition as due_condition  # re-exported
 from fairproc.retention import review_condition as review_condition  # re-exported
-from fairproc.rights import apply_decided
-from fairproc.store import (
+from fairproc.storage import (
     AuditEntry,
-    BaseStore,
+    BulkHistories,
     ChangeSet,
-    count_matching,
+    HistoryBatches,
+    RecordListing,
+    RowQueries,
     instant_to_us,
     load_histories,
-    select_rows,
+    reading,
     us_to_instant,
+    write_batch,
 )
-from fairproc.world import SubjectHistory
+from fairproc.world import HistorySource, SubjectHistory
 
 Progress = Callable[[int, int], None]  # (done, total)
 T = TypeVar("T")
@@ -257,19 +258,17 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def iter_store_records(store: Any) -> Iterator[Record]:
-    """Every record of a store: its streaming ``iter_records`` if it has one."""
-    iterate = getattr(store, "iter_records", None)
-    if callable(iterate):
-        yield from iterate()
-        return
-    records = getattr(store, "records", None)
-    if records is None:
-        raise InputError.one(f"{type(store).__name__} cannot list its records")
-    yield from (records() if callable(records) else records)
-
-
 # --- planning ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def closing_rows(rows: Iterator[Any]) -> Iterator[None]:
+    """Close ``rows`` on the way out when it is a generator (a store's open statement)."""
+    try:
+        yield
+    finally:
+        if isinstance(rows, Generator):
+            rows.close()
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -277,14 +276,6 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     found = iter(items)
     while chunk := list(islice(found, size)):
         yield chunk
-
-
-def _overridden(store: Any, name: str) -> bool:
-    """Whether the store has method ``name`` of its own, not :class:`BaseStore`'s fallback."""
-    found = getattr(type(store), name, None)
-    if found is None:
-        return callable(getattr(store, name, None))
-    return found is not getattr(BaseStore, name, None)
 
 
 class _Plan:
@@ -389,40 +380,30 @@ def _plan_in_store(
     due records with the values that decide their governing rule and date; no history is
     loaded and no record built. ``scanned`` and ``review`` are counted by the store too, all
     inside the store's ``reading()`` where it has one (one snapshot, one transaction)."""
-    store: Any = engine.store
+    store = engine.store
+    assert isinstance(store, RowQueries)
     policy = engine.policy
-    find_rows = getattr(store, "find_rows", None)
-    if not callable(find_rows):
-        find_rows = partial(select_rows, store)
-    count = getattr(store, "count_records", None)
-    if not callable(count):
-        count = partial(count_matching, store)
-    reading = getattr(store, "reading", None)
 
     def dates(period: Period) -> IntegerShift:
         return integer_shift(period, policy.tz)
 
     items = SweepItems(in_memory)
-    with reading() if callable(reading) else nullcontext():
+    with reading(store):
         for sources, rules in source_groups(policy):
             due = group_due(rules)
             if due == FALSE:
                 continue
             values, weighed = _row_values(rules, dates)
             decide = _decider(weighed)
-            rows = find_rows(all_of([source_in(sources), due]), at, policy, values)
-            try:
+            rows = store.find_rows(all_of([source_in(sources), due]), at, policy, values)
+            # Even when this stops half way, its statement ends before the next read.
+            with closing_rows(rows):
                 for batch in _chunks(rows, chunk):
                     items.extend_rows(decide(batch))
                     if progress is not None:
                         progress(len(items), 0)
-            finally:
-                # Even when this stops half way: its statement ends before the next read.
-                close = getattr(rows, "close", None)
-                if callable(close):
-                    close()
-        scanned = count(TRUE, at, policy)
-        reviews = _count_reviews(policy, at, count, scanned)
+        scanned = store.count_records(TRUE, at, policy)
+        reviews = _count_reviews(policy, at, store.count_records, scanned)
     if progress is not None:
         progress(len(items), 0)
     items.close()
@@ -457,14 +438,17 @@ def plan_sweep(
     """Every record whose retention action is due at ``at``, with its rule and due date;
     ``scanned``: every record of the store; ``review``: those whose retention is ``review``.
 
-    A store that pushes conditions down (its own ``find_records``, like the SQL store) is
-    asked for the due records (:func:`due_condition`) with the values that decide each one's
-    governing rule and date (``find_rows``), and counts the rest (``count_records``): items
-    come group of sources by group, in store order within a group. Otherwise every record's
-    retention is decided in Python: subject by subject from ``history_batches(policy)`` when
-    the store offers it (every subject's history exactly once, a batch at a time), else
-    streaming the records in chunks and loading the histories of each chunk's new subjects at
-    once when the store offers ``histories``; items come in the order subjects are loaded.
+    A store that pushes conditions down (:class:`~fairproc.storage.RowQueries`, like the
+    SQL store) is asked for the due records (:func:`due_condition`) with the values that
+    decide each one's governing rule and date (``find_rows``), and counts the rest
+    (``count_records``): items come group of sources by group, in store order within a group.
+    Otherwise every record's retention is decided in Python: subject by subject from
+    ``history_batches(policy)`` when the store offers them
+    (:class:`~fairproc.storage.HistoryBatches`: every subject's history exactly once, a
+    batch at a time), else streaming the records in chunks and
+    loading the histories of each chunk's new subjects at once (in bulk where the store
+    offers :class:`~fairproc.storage.BulkHistories`); items come in the order subjects are
+    loaded.
 
     The plan holds its first ``in_memory`` items as objects and spools the rest to a temporary
     file (:class:`SweepItems`): its memory does not grow with the store.
@@ -473,28 +457,28 @@ def plan_sweep(
     if chunk < 1:
         raise InputError.one(f"chunk must be at least 1, got {chunk}")
     store = engine.store
-    if callable(getattr(store, "find_records", None)) and _overridden(store, "find_records"):
+    if isinstance(store, RowQueries):
         return _plan_in_store(engine, at, progress, chunk, in_memory)
     plan = _Plan(engine, at, in_memory)
-    batches = getattr(store, "history_batches", None)
-    if callable(batches):
-        for histories in batches(engine.policy):
+    if isinstance(store, HistoryBatches):
+        for histories in store.history_batches(engine.policy):
             for history in histories.values():
                 for record in history.records:
                     plan.consider(record, history)
             if progress is not None:
                 progress(plan.scanned, 0)
         return plan.done()
-    bulk = getattr(store, "histories", None)
+    if not isinstance(store, RecordListing):
+        raise InputError.one(f"{type(store).__name__} cannot list its records")
     loaded: set[str] = set()
-    for records in _chunks(iter_store_records(store), chunk):
-        if not callable(bulk):
+    for records in _chunks(store.iter_records(), chunk):
+        if not isinstance(store, BulkHistories):
             for record in records:
                 plan.consider(record, None)
         else:
             # Every record of a loaded history is considered with it, once.
             wanted = list(dict.fromkeys(r.subject for r in records if r.subject not in loaded))
-            histories = bulk(engine.policy, wanted)
+            histories = store.histories(engine.policy, wanted)
             for subject in wanted:
                 for record in histories[subject].records:
                     plan.consider(record, histories[subject])
@@ -513,7 +497,7 @@ def apply_sweep(
     """Apply ``plan`` in atomic batches; safe to run again after an interruption, and beside
     other sweeps and requests writing the same store.
 
-    Each batch is decided again as it is written (:func:`fairproc.rights.apply_decided`: in
+    Each batch is decided again as it is written (:meth:`fairproc.engine.Engine.apply`: in
     the store's write transaction, or under its write lock): a planned record the store no
     longer holds is skipped (``gone``: another writer deleted or anonymised it, and audited
     it), and each one still held has its retention decided afresh at ``plan.at`` by the
@@ -521,18 +505,19 @@ def apply_sweep(
     skipped too (``kept``); the rest are deleted or anonymised with one audit entry each,
     under the rule and date that govern now. ``applied`` counts only this run's writes.
 
-    ``batch_size``: items per batch; by default the store's ``write_batch`` (a store whose
-    every write rewrites its files, as the CSV store's does, takes large batches), else 1000.
+    ``batch_size``: items per batch; by default the store's ``write_batch``
+    (:class:`~fairproc.storage.WriteBatching`: a store whose every write rewrites its files,
+    as the CSV store's does, takes large batches), else 1000.
     """
     if batch_size is None:
-        batch_size = int(getattr(engine.store, "write_batch", WRITE_BATCH))
+        batch_size = write_batch(engine.store)
     if batch_size < 1:
         raise InputError.one(f"batch_size must be at least 1, got {batch_size}")
     applied = batches = done = gone = kept = 0
     total = len(plan.items)
     for items in _chunks(plan.items, batch_size):
         batch = _Batch(engine, plan.at, items)
-        changes = apply_decided(engine, batch.changes)
+        changes = engine.apply(batch.changes)
         if changes:
             batches += 1
             applied += len(changes.delete_records) + len(changes.put_records)
@@ -544,10 +529,6 @@ def apply_sweep(
     return SweepResult(plan, applied, batches, gone, kept)
 
 
-WRITE_BATCH = 1000
-"""Items per batch of :func:`apply_sweep` on a store that names no ``write_batch``."""
-
-
 class _Batch:
     """One batch of a plan, decided again against the store as the write sees it."""
 
@@ -555,7 +536,7 @@ class _Batch:
         self.engine, self.at, self.items = engine, at, items
         self.gone = self.kept = 0
 
-    def changes(self, store: Any) -> ChangeSet:
+    def changes(self, store: HistorySource) -> ChangeSet:
         engine, at = self.engine, self.at
         self.gone = self.kept = 0  # counted for the decision that is written
         histories = load_histories(store, engine.policy, (i.subject for i in self.items))

@@ -43,7 +43,7 @@ from fairproc.engine import marketing
 from fairproc.errors import InputError
 from fairproc.model import Policy, Record, normalise_email
 from fairproc.retention import TRUE, all_of, any_of, due_node, not_of, source_in
-from fairproc.store import filter_records, matching, records_condition
+from fairproc.storage import RecordListing, Store, matching, records_condition
 
 __all__ = ["Allowed", "MarketingAddress", "may_email_all", "processable", "processable_node"]
 
@@ -136,12 +136,12 @@ def _records(engine: Any, node: Node, at: dt.datetime) -> Iterator[Record]:
     can, else evaluated in Python with the histories loaded in batches."""
     store, policy = engine.store, engine.policy
     cond = records_condition(node, policy)
-    find = getattr(store, "find_records", None)
-    if callable(find):
-        return iter(find(cond, at, policy))
-    if callable(getattr(store, "iter_records", None)):
-        return filter_records(store, cond, at, policy)
-    return matching(store, cond, at, policy, list(getattr(store, "records", ())))
+    if isinstance(store, Store):
+        return iter(store.find_records(cond, at, policy))
+    if isinstance(store, RecordListing):
+        records = store.iter_records()
+        return matching(engine.store, cond, at, policy, records)
+    raise InputError.one(f"{type(store).__name__} cannot list its records")
 
 
 @attrs.frozen(slots=False)

@@ -11,7 +11,7 @@ import datetime as dt
 import itertools
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from fairproc.clock import WEEKDAYS, OfficeHours, to_local
@@ -209,13 +209,13 @@ class World:
         self._suppression: dict[str, list[SuppressionEntry]] = defaultdict(list)
         for entry in suppression:
             self._suppression[normalise_email(entry.email)].append(entry)
-        self.audit: tuple[Any, ...] = tuple(audit)  # fairproc.store.AuditEntry, oldest first
+        self.audit: tuple[Any, ...] = tuple(audit)  # fairproc.storage.AuditEntry, oldest first
         self._givers: dict[str, GiverIndex] = {}
         # Unique per World and never changing: engines may cache what they derive from it.
         self.revision = next(_revisions)
 
     def with_changes(self, changes: Any) -> World:
-        """A new World with ``changes`` (a :class:`fairproc.store.ChangeSet`) applied."""
+        """A new World with ``changes`` (a :class:`fairproc.storage.ChangeSet`) applied."""
         deleted = set(changes.delete_records)
         replaced = {r.id: r for r in changes.put_records}
         records = [replaced.pop(r.id, r) for r in self.records if r.id not in deleted]
@@ -259,6 +259,10 @@ class World:
             index = self._givers[category] = index_givers(self._records.values(), category)
         return givers_in(index, emails)
 
+    def iter_records(self) -> Iterator[Record]:
+        """Every record, in the order given."""
+        return iter(tuple(self._records.values()))
+
     @property
     def records(self) -> Sequence[Record]:
         return tuple(self._records.values())
@@ -297,6 +301,17 @@ class _Timeline:
     def latest(self, ts: float) -> tuple[dt.datetime, Any] | None:
         i = bisect_right(self.times, ts)
         return self.items[i - 1] if i else None
+
+
+def record_addresses(policy: Policy, records: Iterable[Record]) -> tuple[str, ...]:
+    """The addresses ``records`` hold (the policy's email category), normalised, each once."""
+    category = policy.info.email_category
+    emails: dict[str, None] = {}
+    for record in records:
+        address = address_of(record, category)
+        if address is not None:
+            emails.setdefault(address, None)
+    return tuple(emails)
 
 
 class SubjectHistory:
@@ -363,13 +378,7 @@ class SubjectHistory:
     def emails(self) -> tuple[str, ...]:
         """The addresses the subject's records hold, normalised, each once."""
         if self._emails is None:
-            category = self.policy.info.email_category
-            emails: dict[str, None] = {}
-            for record in self.records:
-                address = address_of(record, category)
-                if address is not None:
-                    emails.setdefault(address, None)
-            self._emails = tuple(emails)
+            self._emails = record_addresses(self.policy, self.records)
         return self._emails
 
     def _index_events(self) -> None:
