@@ -39,6 +39,7 @@ from sqlalchemy.dialects import mysql
 
 from fairproc.clock import require_aware
 from fairproc.conditions import Condition
+from fairproc.conditions.vocabulary import Ctx
 from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
 from fairproc.storage import (
     MAX_EMAIL_LENGTH,
@@ -65,7 +66,7 @@ from fairproc.storage import (
     rows_of,
     us_to_instant,
 )
-from fairproc.world import Ctx, SubjectHistory, derived_entries, record_addresses
+from fairproc.world import SubjectHistory, derived_entries, record_addresses
 
 from .sqlcompile import Compiler, Tables
 

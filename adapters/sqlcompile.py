@@ -76,10 +76,10 @@ from fairproc.conditions import (
     Shift,
     interpret,
 )
+from fairproc.conditions.vocabulary import vocabulary
 from fairproc.model import Policy
 from fairproc.retention import collection_passes, due_node
 from fairproc.storage import RECORDS_CONTEXT, instant_to_us, us_to_instant
-from fairproc.world import vocabulary
 
 SqlBool: TypeAlias = "ColumnElement[Any] | bool"
 

@@ -35,7 +35,8 @@ from fairproc.conditions import (
     parse,
     render,
 )
-from fairproc.world import CONTEXTS, Ctx, SubjectHistory, vocabulary
+from fairproc.conditions.vocabulary import CONTEXTS, Ctx, vocabulary
+from fairproc.world import SubjectHistory
 from helpers import LONDON, london
 
 POLICY: Policy = load_policy("flexioffices")

@@ -10,11 +10,11 @@ import pytest
 
 from fairproc import Event, InputError, Policy, PolicyError, Record, SuppressionEntry, World
 from fairproc.conditions import Condition
+from fairproc.conditions.vocabulary import vocabulary
 from fairproc.engine import Engine
 from fairproc.model import Reaction
 from fairproc.reactions import Reacted, ReactionSession, check_reactions, react
 from fairproc.storage import AuditEntry
-from fairproc.world import vocabulary
 from helpers import UTC, data_for, london
 
 

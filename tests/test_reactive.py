@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from fairproc import Event, FairprocError, Policy, Record, World, load_policy, reactive
 from fairproc.conditions import Condition, parse
+from fairproc.conditions.vocabulary import vocabulary
 from fairproc.model import Reaction
 from fairproc.reactions import Arrival, ReactionSession
 from fairproc.reactive import (
@@ -35,7 +36,6 @@ from fairproc.reactive import (
     message,
 )
 from fairproc.testing import strategies as fst
-from fairproc.world import vocabulary
 from helpers import TESTS, london
 
 try:

@@ -13,13 +13,13 @@ import pytest
 
 from fairproc import Engine, Record, World, load_policy
 from fairproc.conditions import Condition
+from fairproc.conditions.vocabulary import vocabulary
 from fairproc.errors import FairprocError, closest, did_you_mean
 from fairproc.reactions import check_arrival
 from fairproc.rights import plan_request
 from fairproc.scenarios import load_scenario
 from fairproc.storage import open_store
 from fairproc.testing.harness import EngineBuilder
-from fairproc.world import vocabulary
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "fairproc"
 AT = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)

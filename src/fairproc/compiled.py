@@ -25,6 +25,7 @@ from typing import Any
 
 from fairproc.clock import require_aware
 from fairproc.conditions import Compiled
+from fairproc.conditions.vocabulary import Ctx
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.engine import (
     Engine,
@@ -34,7 +35,6 @@ from fairproc.engine import (
 )
 from fairproc.model import Purpose, Recipient, Record
 from fairproc.retention import Kept, Verdict, choose, rules_for
-from fairproc.world import Ctx
 
 __all__ = ["CompiledQuestions", "compile_questions"]
 

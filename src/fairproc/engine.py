@@ -16,6 +16,7 @@ import attrs
 
 from fairproc.clock import require_aware, to_local
 from fairproc.conditions import remember
+from fairproc.conditions.vocabulary import Ctx
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.errors import InputError, did_you_mean
 from fairproc.law import Law, LawLayer, load_law
@@ -48,14 +49,7 @@ from fairproc.storage.interface import (
     Snapshots,
     Store,
 )
-from fairproc.world import (
-    Ctx,
-    HistorySource,
-    SubjectHistory,
-    World,
-    listed_entries,
-    record_addresses,
-)
+from fairproc.world import HistorySource, SubjectHistory, World, listed_entries, record_addresses
 
 if TYPE_CHECKING:
     from fairproc.storage.values import ChangeSet
@@ -106,7 +100,7 @@ class Engine:
         taken beneath: it may deny what the notice allows, never allow what it denies."""
         self.policy = policy
         self.law: LawLayer | None = None if law is None else LawLayer(load_law(law), policy)
-        self.store: HistorySource = store if store is not None else World()
+        self.store = store if store is not None else World()
         self.log = log
         self.tz = policy.tz
         self._histories: dict[str, SubjectHistory] = {}
@@ -181,10 +175,23 @@ class Engine:
         finally:
             self._pinned = False
 
+    @property
+    def store(self) -> HistorySource:
+        """Where the engine reads records and timelines (and writes, :meth:`apply`)."""
+        return self._store
+
+    @store.setter
+    def store(self, store: HistorySource) -> None:
+        # What the store can do, asked once: on Python 3.11 an isinstance check of a Protocol
+        # reads the attributes it names, and a revision may cost a database round trip.
+        self._store = store
+        self._revisioned: Revisioned | None = store if isinstance(store, Revisioned) else None
+        self._snapshots: Snapshots | None = store if isinstance(store, Snapshots) else None
+
     def _read_revision(self) -> Any:
         """The store's revision (None for a source that keeps none: nothing is cached)."""
-        store = self.store
-        return store.revision if isinstance(store, Revisioned) else None
+        revisioned = self._revisioned
+        return None if revisioned is None else revisioned.revision
 
     def _current(self) -> Any:
         """The store's revision, read now; the cached histories go when it has moved."""
@@ -203,7 +210,8 @@ class Engine:
             # transaction on one connection where the store offers it: on a database server
             # that is a round trip per statement, not three (a connection's begin, the
             # statement, its end), and the reads agree with each other.
-            with self.store.reading() if isinstance(self.store, Snapshots) else nullcontext():
+            snapshots = self._snapshots
+            with nullcontext() if snapshots is None else snapshots.reading():
                 cached = self._load_history(subject)
             if revision is not None:
                 self._histories[subject] = cached

@@ -22,6 +22,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from fairproc.clock import WEEKDAYS, OfficeHours, zone
 from fairproc.conditions import Condition, ConditionError, Kind, Vocabulary
+from fairproc.conditions.vocabulary import vocabularies
 from fairproc.convert import converter, problems_from
 from fairproc.errors import PolicyError, Problem, did_you_mean
 from fairproc.model import (
@@ -47,7 +48,6 @@ from fairproc.model import (
     SharingRule,
     Source,
 )
-from fairproc.world import vocabularies
 
 T = TypeVar("T")
 

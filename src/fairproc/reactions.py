@@ -42,6 +42,7 @@ from typing import Any
 import attrs
 
 from fairproc.clock import require_aware
+from fairproc.conditions.vocabulary import Ctx
 from fairproc.decisions import Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError, PolicyError, Problem, did_you_mean
@@ -55,7 +56,7 @@ from fairproc.model import (
     normalise_email,
 )
 from fairproc.storage import AuditEntry, ChangeSet
-from fairproc.world import Ctx, HistorySource, SubjectHistory
+from fairproc.world import HistorySource, SubjectHistory
 
 __all__ = [
     "Arrival",

@@ -62,11 +62,12 @@ from typing import Any
 import attrs
 
 from fairproc.conditions import And, Compare, Const, In, Kind, ListOf, Node, Not, Or, Present, Ref
+from fairproc.conditions.vocabulary import Ctx
 from fairproc.engine import Engine
 from fairproc.errors import FairprocError
 from fairproc.model import Policy, Reaction, Record
 from fairproc.reactions import Arrival, ReactionSession, matching
-from fairproc.world import Ctx, HistorySource
+from fairproc.world import HistorySource
 
 __all__ = [
     "INSTALL",

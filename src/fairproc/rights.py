@@ -23,12 +23,13 @@ from typing import Any
 import attrs
 
 from fairproc.clock import Period, require_aware
+from fairproc.conditions.vocabulary import Ctx
 from fairproc.decisions import Check, Decision
 from fairproc.engine import Engine
 from fairproc.errors import InputError, did_you_mean
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
 from fairproc.storage import AuditEntry, ChangeSet
-from fairproc.world import Ctx, HistorySource, SubjectHistory
+from fairproc.world import HistorySource, SubjectHistory
 
 RIGHTS = (
     "access",

@@ -32,6 +32,7 @@ from fairproc.conditions import (
     parse,
     render,
 )
+from fairproc.conditions.vocabulary import Ctx, vocabulary
 from fairproc.model import Event, Policy, Record, SuppressionEntry, derived
 from fairproc.storage.codec import row_value
 from fairproc.storage.history import with_histories
@@ -45,7 +46,7 @@ from fairproc.storage.interface import (
     WriteBatching,
 )
 from fairproc.storage.values import AuditEntry, ChangeSet
-from fairproc.world import Ctx, HistorySource, givers_in, index_givers, vocabulary
+from fairproc.world import HistorySource, givers_in, index_givers
 
 RECORDS_CONDITIONS_KEPT = 256  # compiled conditions over records kept per policy
 

@@ -39,6 +39,7 @@ import attrs
 import pytest
 
 from fairproc.conditions import Condition, interpret, parse
+from fairproc.conditions.vocabulary import Ctx, vocabulary
 from fairproc.engine import Engine
 from fairproc.errors import FairprocError, InputError
 from fairproc.loader import load_policy
@@ -54,14 +55,7 @@ from fairproc.storage import (
     normalise_data,
     row_value,
 )
-from fairproc.world import (
-    Ctx,
-    SubjectHistory,
-    World,
-    listed_entries,
-    record_addresses,
-    vocabulary,
-)
+from fairproc.world import SubjectHistory, World, listed_entries, record_addresses
 
 __all__ = [
     "CONDITIONS",
