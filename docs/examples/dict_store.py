@@ -76,3 +76,8 @@ class DictStore(BaseStore):
         self.records, self.events = records, events
         self.suppression, self.audit = suppression, audit
         self.version += 1
+
+
+def open_url(url: str, *, create: bool = True) -> DictStore:
+    """What ``fairproc.storage.open_store`` calls for a ``dict://`` URL (its entry point)."""
+    return DictStore()

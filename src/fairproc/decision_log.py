@@ -39,8 +39,9 @@ from fairproc.decisions import Decision
 from fairproc.engine import Engine
 from fairproc.errors import FairprocError, Problem, ProblemsError
 from fairproc.model import Policy, Record
+from fairproc.scenarios.asks import ASKS, explainable
 
-QUESTIONS = ("may_process", "route", "may_share", "transfer", "may_email", "retention")
+QUESTIONS = tuple(explainable())  # the engine's own questions: one decision each
 FORMAT = "fairproc-decision-log/1"
 
 _T = TypeVar("_T")
@@ -389,7 +390,8 @@ def _rerun(engine: Engine, line: LogLine) -> Verdict:
         )
     try:
         at = converter.structure(data["at"], dt.datetime)
-        decision: Decision = getattr(engine, question)(**asked, at=at)
+        decision, _ = ASKS[question].ask(engine, asked, at)
+        assert decision is not None  # an engine question decides
     except (FairprocError, TypeError, ValueError) as exc:
         return Verdict(line.line, line.id, "error", f"could not be re-run: {exc}")
     now = entry(engine, decision)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from fairproc.scenarios import (
     load_scenario,
     run_scenario,
 )
+from fairproc.scenarios.asks import ASKS, explainable
 from fairproc.world import World
 
 # Imported before any world is drawn (see above): running scenarios needs them.
@@ -63,9 +64,7 @@ importlib.import_module("fairproc.sweep")
 
 Answer = Mapping[str, Any]
 # The questions an engine answers by itself (a request and a sweep are asked of a store).
-ENGINE_QUESTIONS = frozenset(
-    {"may_process", "route", "may_share", "transfer", "may_email", "retention"}
-)
+ENGINE_QUESTIONS = frozenset(explainable())
 
 
 @attrs.frozen
@@ -77,8 +76,9 @@ class Ask:
     at: dt.datetime
 
     def __call__(self, engine: Engine) -> Decision:
-        method: Callable[..., Decision] = getattr(engine, self.question)
-        return method(**self.params, at=self.at)
+        decision, _ = ASKS[self.question].ask(engine, self.params, self.at)
+        assert decision is not None  # an engine question decides
+        return decision
 
     def label(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.params.items())

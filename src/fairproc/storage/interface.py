@@ -28,8 +28,9 @@ capability              what it buys
 :class:`OwnTables`      drops the tables it made (``drop_tables``): test and scenario runs
 ======================  ===============================================================
 
-Imports only the model, the values and the world's read Protocols; never an adapter, the
-engine, the fallback or a driver.
+Imports only the condition language, the model and the world's read Protocols (the values for
+type hints alone: the engine imports this module, and the values load when first written);
+never an adapter, the engine, the fallback or a driver.
 """
 
 from __future__ import annotations
