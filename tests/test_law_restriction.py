@@ -125,3 +125,14 @@ def test_an_unknown_ground_or_end_is_an_input_error(flexi: Policy) -> None:
     engine = Engine(flexi, w.world(), law="uk-gdpr")
     with pytest.raises(InputError, match="legal_claims_resolved"):
         _restrict(engine, "bored", 9)
+
+
+def test_the_cli_offers_every_ground_and_end_the_law_knows() -> None:
+    import click
+
+    from fairproc.cli import request_cmd
+    from fairproc.law import RESTRICTION_ENDS, RESTRICTION_GROUNDS
+
+    option = next(p for p in request_cmd.params if p.name == "ground")
+    assert isinstance(option.type, click.Choice)
+    assert set(option.type.choices) == {*RESTRICTION_GROUNDS, *RESTRICTION_ENDS}
