@@ -106,3 +106,37 @@ def test_an_address_given_twice_is_listed_by_the_record_the_law_allows(flexi: Po
     engine = Engine(flexi, w.world(), law="uk-gdpr")
     listed = {m.address: m.record for m in engine.may_email_all(AT)}
     assert listed == {"ada@example.com": "qq-ada", "bob@example.com": "qq"}
+
+
+def test_a_logged_decision_is_rerun_beneath_the_law_it_was_taken_under(
+    tmp_path: Path, flexi: Policy
+) -> None:
+    from fairproc.decision_log import DecisionLog, entry, read_log, verify
+    from fairproc.store import open_store
+
+    w = _world(flexi)
+    store = open_store(f"sqlite:///{tmp_path}/log.db")
+    try:
+        store.apply(ChangeSet(put_records=w.records, add_events=w.events))
+        path = tmp_path / "decisions.jsonl"
+        with DecisionLog(path) as log:
+            law = Engine(flexi, store, law="uk-gdpr", log=log)
+            assert law.may_process("hb", "marketing_updates", AT).outcome == "denied"
+            notice = Engine(flexi, store, log=log)
+            assert notice.may_process("hb", "marketing_updates", AT).outcome == "allowed"
+        lines = read_log(path)
+        assert [line.data.get("law") for line in lines] == ["uk-gdpr", None]
+        result = verify(lines, flexi, store)
+        assert result.ok and result.counts() == {"confirmed": 2}
+        # a line naming a law this fairproc does not ship is not re-run (and says why)
+        other = tmp_path / "other.jsonl"
+        plain = Engine(flexi, store)  # not logging: its line is written by hand below
+        decision = plain.may_process("qq", "marketing_updates", AT)
+        with DecisionLog(other) as log:
+            log.write({**entry(plain, decision), "law": "atlantis"})
+        unknown = verify(read_log(other), flexi, store)
+        assert [(v.status, v.detail) for v in unknown.verdicts] == [
+            ("not_rerun", "no law layer named 'atlantis'")
+        ]
+    finally:
+        store.close()
