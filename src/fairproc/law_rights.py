@@ -7,6 +7,11 @@ works out the due date by the law's clock (Art 12A). Then :func:`after_under_law
 the law says of the handler's answer (the Art 17(3) exception behind each record an erasure
 keeps, the Art 18(1) ground of a restriction and its end, compelling grounds and the absolute
 objection to direct marketing under Art 21, the acknowledgement period for complaints).
+
+An Art 18(1) ground is kept beside its restriction in the audit log (action ``restrict``, the
+ground as the entry's ``field``); what ends a ground (``RESTRICTION_ENDED_BY``: a rectification,
+an erasure or an objection decided; ``RESTRICTION_ENDS``: an end a restriction request records)
+ends it, and the last ground ended lifts the restriction with the notice's own lifting event.
 """
 
 from __future__ import annotations
