@@ -481,9 +481,12 @@ def sweep_cmd(
 @click.option(
     "--ground",
     type=click.Choice(
-        ["accuracy_contested", "unlawful_processing", "legal_claims", "objection_pending"]
+        [
+            *("accuracy_contested", "unlawful_processing", "legal_claims", "objection_pending"),
+            *("accuracy_verified", "legal_claims_resolved", "objection_verified", "withdrawn"),
+        ]
     ),
-    help="Law, Art 18(1): the ground of a restriction.",
+    help="Law, Art 18(1): the ground of a restriction, or the end of one (docs/law.md).",
 )
 @click.option("--compelling-grounds", metavar="TEXT", help="Law, Art 21(1): grounds to continue.")
 @click.option(

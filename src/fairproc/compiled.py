@@ -281,7 +281,14 @@ class CompiledQuestions:
         ctx = Ctx(
             at, engine.history(rec.subject), rec, recipient=recipient, court_order=court_order
         )
-        return share(rec, ctx, court_order)
+        decision = share(rec, ctx, court_order)
+        if engine.law is None:
+            return decision
+        # beneath the law as Engine.may_share is: the compiled sharing rules are the notice's
+        law = engine.law
+        return law.beneath(
+            decision, law.share_checks(engine, rec, engine._recipient(recipient), at)
+        )
 
     # -- retention --
 

@@ -37,7 +37,7 @@ import attrs
 from fairproc.convert import converter
 from fairproc.decisions import Decision
 from fairproc.engine import Engine
-from fairproc.errors import FairprocError, Problem, ProblemsError
+from fairproc.errors import FairprocError, PolicyError, Problem, ProblemsError
 from fairproc.model import Policy, Record
 from fairproc.scenarios.asks import ASKS, explainable
 
@@ -138,6 +138,7 @@ def entry(engine: Engine, decision: Decision, given: Sequence[Record] = ()) -> d
         "id": uuid.uuid4().hex,
         "at": _instant(decision.at),
         "policy": {"id": policy.id, "version": policy.info.version, "digest": policy.digest},
+        **({"law": engine.law.law.id} if engine.law is not None else {}),
         "question": decision.question,
         "asked": {k: _masked(v) for k, v in decision.asked.items()},
         "outcome": decision.outcome,
@@ -423,8 +424,22 @@ def verify(lines: Sequence[LogLine], policy: Policy, store: Any | None = None) -
     if store is None:
         verdicts = [Verdict(line.line, line.id, "not_rerun", "no store given") for line in lines]
     elif not problems:
-        engine = Engine(policy, store)
-        verdicts = [_rerun(engine, line) for line in lines]
+        # each line re-run beneath the law it was decided under, if any (fairproc.law)
+        engines: dict[str | None, Engine | None] = {}
+        for line in lines:
+            law = line.data.get("law")
+            law = law if isinstance(law, str) else None
+            if law not in engines:
+                try:
+                    engines[law] = Engine(policy, store, law=law)
+                except PolicyError:
+                    engines[law] = None
+            engine = engines[law]
+            verdicts.append(
+                _rerun(engine, line)
+                if engine is not None
+                else Verdict(line.line, line.id, "not_rerun", f"no law layer named {law!r}")
+            )
     else:
         verdicts = [
             Verdict(line.line, line.id, "not_rerun", "the log does not match the policy")

@@ -66,11 +66,29 @@ LAW_TESTS: Mapping[str, str] = {
 AWAITING = ("awaiting_identity", "awaiting_fee", "awaiting_clarification")
 
 RESTRICTION_GROUNDS: Mapping[str, str] = {
-    "accuracy_contested": "ends when the controller has verified the accuracy of the data",
-    "unlawful_processing": "ends when the data subject withdraws it or asks for erasure instead",
-    "legal_claims": "ends when the data subject no longer needs the data for the legal claims",
-    "objection_pending": "ends when it is verified whether the controller's legitimate grounds "
-    "override the data subject's",
+    "accuracy_contested": "ends when the controller has verified the accuracy of the data (a "
+    "rectification request decided, or accuracy_verified)",
+    "unlawful_processing": "ends when the data subject asks for erasure instead (an erasure "
+    "request decided) or withdraws it (withdrawn)",
+    "legal_claims": "ends when the legal claims are resolved (legal_claims_resolved)",
+    "objection_pending": "ends when it is decided whether the controller's legitimate grounds "
+    "override the data subject's (an objection request decided, or objection_verified)",
+}
+
+# The ends a restriction request may record instead of a ground (``ground = "<end>"``), and
+# the ground each ends; ``withdrawn`` (the data subject lifts the restriction) ends them all.
+RESTRICTION_ENDS: Mapping[str, tuple[str, ...]] = {
+    "accuracy_verified": ("accuracy_contested",),
+    "legal_claims_resolved": ("legal_claims",),
+    "objection_verified": ("objection_pending",),
+    "withdrawn": tuple(RESTRICTION_GROUNDS),
+}
+
+# A request of these rights, once decided, is the end of the ground it names.
+RESTRICTION_ENDED_BY: Mapping[str, str] = {
+    "rectification": "accuracy_contested",
+    "erasure": "unlawful_processing",
+    "objection": "objection_pending",
 }
 
 

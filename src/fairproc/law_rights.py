@@ -7,12 +7,17 @@ works out the due date by the law's clock (Art 12A). Then :func:`after_under_law
 the law says of the handler's answer (the Art 17(3) exception behind each record an erasure
 keeps, the Art 18(1) ground of a restriction and its end, compelling grounds and the absolute
 objection to direct marketing under Art 21, the acknowledgement period for complaints).
+
+An Art 18(1) ground is kept beside its restriction in the audit log (action ``restrict``, the
+ground as the entry's ``field``); what ends a ground (``RESTRICTION_ENDED_BY``: a rectification,
+an erasure or an objection decided; ``RESTRICTION_ENDS``: an end a restriction request records)
+ends it, and the last ground ended lifts the restriction with the notice's own lifting event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -20,9 +25,17 @@ import attrs
 from fairproc.clock import to_local
 from fairproc.decisions import Check, Decision
 from fairproc.errors import InputError
-from fairproc.law import RESTRICTION_GROUNDS, LawLayer, LawRule, words_in
+from fairproc.law import (
+    RESTRICTION_ENDED_BY,
+    RESTRICTION_ENDS,
+    RESTRICTION_GROUNDS,
+    LawLayer,
+    LawRule,
+    words_in,
+)
 from fairproc.model import Event, Right
-from fairproc.storage import AuditEntry, ChangeSet
+from fairproc.storage import AuditEntry, ChangeSet, Store, subject_audit
+from fairproc.world import World
 
 if TYPE_CHECKING:
     from fairproc.engine import Engine
@@ -220,8 +233,9 @@ def after_under_law(
         result = _objection(layer, planner, result, terms, at)
     elif right == "complaint":
         result = _complaint(layer, result, at)
-    if right in ("rectification", "objection") and planner.history.restricted(at.timestamp()):
-        result = _restriction_end(layer, right, result, at)
+    ends = RESTRICTION_ENDED_BY.get(right)
+    if ends is not None and planner.history.restricted(at.timestamp()):
+        result = _restriction_end(engine, layer, planner, result, (ends,), f"{right} decided", at)
     decision = result.decision
     return attrs.evolve(
         result,
@@ -299,51 +313,141 @@ def _restriction(
             result,
             [rule.check(None, "no Art 18(1) ground named: the notice's own terms decide")],
         )
+    if ground in RESTRICTION_ENDS:
+        return _restriction_end(
+            planner.engine, layer, planner, None, RESTRICTION_ENDS[ground], ground, at
+        )
     if ground not in RESTRICTION_GROUNDS:
         raise InputError.one(
-            f"restriction ground {ground!r}: expected one of {', '.join(RESTRICTION_GROUNDS)}"
+            f"restriction ground {ground!r}: expected one of "
+            f"{', '.join([*RESTRICTION_GROUNDS, *RESTRICTION_ENDS])}"
         )
     check = rule.check(
         True,
         f"restricted on the ground {ground}, whatever the basis; {RESTRICTION_GROUNDS[ground]}",
     )
+    subject = planner.history.subject
+    # The ground is kept beside the restriction in the audit log (the action's field names
+    # it), so that what ends the ground ends the restriction and nothing else does.
+    grounded = AuditEntry(at, "restrict", subject, rule=rule.id, field=ground)
     if result.decision.outcome != "refused":
+        changes = result.changes
+        result = attrs.evolve(
+            result, changes=attrs.evolve(changes, audit=(*changes.audit, grounded))
+        )
         return _with(result, [check])
     # The notice ties restriction to legitimate interests; the law gives it on its grounds.
     kinds = planner.policy.events_with("restrict")
     if not kinds:
         raise InputError.one("the policy declares no event with the 'restrict' effect")
-    subject = planner.history.subject
     decision = planner.decision("granted", [check])
     return Result(
-        decision,
-        ChangeSet(
-            add_events=(Event(subject, kinds[0], at),),
-            audit=(AuditEntry(at, "restrict", subject, rule=rule.id),),
-        ),
+        decision, ChangeSet(add_events=(Event(subject, kinds[0], at),), audit=(grounded,))
     )
+
+
+def open_grounds(
+    engine: Engine, rule: LawRule, history: SubjectHistory, at: dt.datetime
+) -> list[str] | None:
+    """The Art 18(1) grounds of the restriction in force at ``at``, in the order granted:
+    ``[]`` when none is in force, ``None`` when one is but its ground is not known (restricted
+    by the notice's own event, or a store that keeps no audit log)."""
+    ts = at.timestamp()
+    if not history.restricted(ts):
+        return []
+    store = engine.store
+    if isinstance(store, Store):
+        entries: Iterable[AuditEntry] = subject_audit(store, history.subject)
+    elif isinstance(store, World):  # an immutable world keeps its log as it is changed
+        entries = (a for a in store.audit if a.subject == history.subject)
+    else:
+        return None
+    lifts = engine.policy.events_with("lift_restriction")
+    lifted = history.latest(lifts, ts) if lifts else None
+    grounds: dict[str, None] = {}
+    for entry in entries:
+        if entry.rule != rule.id or entry.field is None or entry.at > at:
+            continue
+        if lifted is not None and entry.at <= lifted:
+            continue  # a restriction lifted since (by the notice's event or the law) is over
+        if entry.action == "restrict":
+            grounds[entry.field] = None
+        elif entry.action == "lift_restriction":
+            grounds.pop(entry.field, None)
+    return list(grounds) or None
 
 
 def _restriction_end(
-    layer: LawLayer, right: str, result: RequestResult, at: dt.datetime
+    engine: Engine,
+    layer: LawLayer,
+    planner: _Planner,
+    result: RequestResult | None,
+    ends: Sequence[str],
+    how: str,
+    at: dt.datetime,
 ) -> RequestResult:
-    """A rectification or an objection decided while a restriction is in force may be the end
-    of an Art 18(1)(a) or (d) restriction: said, not done (the ground is not on the timeline)."""
+    """What ends a restriction's Art 18(1) ground: with the last ground ended the restriction
+    is lifted (the notice's lifting event); with others open it stays, on those.
+
+    ``result``: the decided request that ends the ground (a rectification, an erasure, an
+    objection), or None for a restriction request recording an end (``how``)."""
+    from fairproc.rights import RequestResult as Result
+
     rule = _rule(layer, "restriction_grounds", at)
     if rule is None:
-        return result
-    ground = "accuracy_contested" if right == "rectification" else "objection_pending"
-    return _with(
-        result,
-        [
-            rule.check(
-                None,
-                f"a restriction is in force: if its ground is {ground}, it "
-                f"{RESTRICTION_GROUNDS[ground]}; lift it with the notice's lifting event, "
-                "telling the data subject first (Art 18(3))",
+        return result if result is not None else Result(planner.decision("refused"))
+    subject = planner.history.subject
+    grounds = open_grounds(engine, rule, planner.history, at)
+    ended = [g for g in grounds or () if g in ends]
+    if not ended:
+        if grounds is None:
+            detail = (
+                "a restriction is in force whose Art 18(1) ground is not recorded: lift it with "
+                "the notice's lifting event, telling the data subject first (Art 18(3))"
             )
-        ],
+        elif grounds:
+            detail = (
+                f"the restriction in force rests on {', '.join(grounds)}, which {how} does not end"
+            )
+        else:
+            detail = "no restriction is in force"
+        if result is not None:
+            return _with(result, [rule.check(None, detail)])
+        reason = "restriction_ground_not_open"
+        check = rule.check(False, f"{how}: {detail}", reason=reason)
+        return Result(planner.decision("refused", [check], reasons=(reason,)))
+    remaining = [g for g in grounds or () if g not in ended]
+    audit = tuple(AuditEntry(at, "lift_restriction", subject, rule=rule.id, field=g) for g in ended)
+    events: tuple[Event, ...] = ()
+    if remaining:
+        detail = (
+            f"{how}: the ground {', '.join(ended)} has ended; the restriction stays in force "
+            f"on {', '.join(remaining)}"
+        )
+    else:
+        kinds = planner.policy.events_with("lift_restriction")
+        if not kinds:
+            raise InputError.one("the policy declares no event with the 'lift_restriction' effect")
+        events = (Event(subject, kinds[0], at),)
+        detail = (
+            f"{how}: the ground {', '.join(ended)} has ended, so the restriction is lifted "
+            "(the data subject is told before it is lifted, Art 18(3))"
+        )
+    check = rule.check(True, detail)
+    if result is None:
+        return Result(
+            planner.decision("granted", [check]), ChangeSet(add_events=events, audit=audit)
+        )
+    changes = result.changes
+    result = attrs.evolve(
+        result,
+        changes=attrs.evolve(
+            changes,
+            add_events=(*changes.add_events, *events),
+            audit=(*changes.audit, *audit),
+        ),
     )
+    return _with(result, [check])
 
 
 def _objection(

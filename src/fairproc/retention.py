@@ -167,7 +167,7 @@ def fixpoint(history: Any, at: dt.datetime) -> tuple[frozenset[str], int]:
     every record collected by ``at``, drop those overdue, weigh again with the rest, until a
     pass drops nothing. Fewer records counted never keeps one longer, so this is the largest
     consistent set: the one sweeps running on time leave."""
-    from fairproc.world import Ctx  # the world reads retention while it counts interactions
+    from fairproc.conditions.vocabulary import Ctx  # read while the world counts interactions
 
     ts = at.timestamp()
     collected = [r for r in history.records if r.collected_at.timestamp() <= ts]
@@ -365,7 +365,7 @@ def forecast(policy: Policy, history: Any, record: Record, at: dt.datetime, kept
     ``kept.until``, or sooner where the interaction that keeps it that long is the collection
     of a record that falls due first (from then on it no longer counts). None: kept with no
     date. ``history``: the subject's :class:`fairproc.world.SubjectHistory`."""
-    from fairproc.world import Ctx  # the world reads retention while it counts interactions
+    from fairproc.conditions.vocabulary import Ctx  # read while the world counts interactions
 
     until = kept.until
     if kept.action != "keep" or until is None:

@@ -166,7 +166,10 @@ def processable(engine: Any, purpose: str, at: dt.datetime) -> Iterator[Allowed]
     at = require_aware(at)
     node = processable_node(engine.policy, purpose)
     for record in _records(engine, node, at):
-        yield Allowed(record, purpose, at, engine)
+        allowed = Allowed(record, purpose, at, engine)
+        # The condition is the notice's; a law layer only takes away, record by record.
+        if engine.law is None or allowed.decision.allowed:
+            yield allowed
 
 
 class MarketingAddress(NamedTuple):
@@ -187,6 +190,9 @@ def may_email_all(engine: Any, at: dt.datetime) -> Iterator[MarketingAddress]:
     for record in _records(engine, node, at):
         value = record.data.get(category)
         if not isinstance(value, str) or not value.strip():
+            continue
+        # beneath a law, an address goes out only by a record the law allows too (may_email)
+        if engine.law is not None and not engine.may_process(record, purpose.id, at).allowed:
             continue
         address = normalise_email(value)
         if address not in seen:
