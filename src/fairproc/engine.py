@@ -18,7 +18,6 @@ from fairproc.clock import require_aware, to_local
 from fairproc.conditions import remember
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.errors import InputError, did_you_mean
-from fairproc.law import Law, LawLayer, load_law
 from fairproc.model import (
     BasisGrant,
     Policy,
@@ -41,6 +40,7 @@ from fairproc.retention import (
 from fairproc.world import Ctx, HistorySource, SubjectHistory, World, listed_entries
 
 if TYPE_CHECKING:
+    from fairproc.law import Law, LawLayer
     from fairproc.whole_store import Allowed, MarketingAddress
 
 __all__ = ["ERASED_RULE", "Engine", "RetentionEntry", "RetentionResult"]
@@ -87,7 +87,12 @@ class Engine:
         """``law``: a law layer (:mod:`fairproc.law`, e.g. ``"uk-gdpr"``) every decision is
         taken beneath: it may deny what the notice allows, never allow what it denies."""
         self.policy = policy
-        self.law: LawLayer | None = None if law is None else LawLayer(load_law(law), policy)
+        self.law: LawLayer | None = None
+        if law is not None:
+            # a law layer's module (its TOML reading) is imported by the engines that take one
+            from fairproc.law import LawLayer, load_law
+
+            self.law = LawLayer(load_law(law), policy)
         self.store: HistorySource = store if store is not None else World()
         self.log = log
         self.tz = policy.tz
