@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -60,6 +60,18 @@ _T = TypeVar("_T")
 RoutePlan = tuple[
     RoutingRule, Callable[[Any], Any] | None, str, str | None, Callable[[Any], Any] | None
 ]
+
+
+@runtime_checkable
+class Reading(Protocol):
+    """A store whose reads inside ``reading()`` share one read-only transaction on one
+    connection (adapters/sql.py): a question's reads are then one round trip each, and agree."""
+
+    def reading(self) -> AbstractContextManager[None]: ...
+
+
+def _reading(store: Any) -> AbstractContextManager[None]:
+    return store.reading() if isinstance(store, Reading) else nullcontext()
 
 
 class DecisionLogger(Protocol):
@@ -161,12 +173,14 @@ class Engine:
         if self._pinned:
             yield self
             return
-        self._current()
-        self._pinned = True
-        try:
-            yield self
-        finally:
-            self._pinned = False
+        # the revision and every history the block reads, in one transaction where offered
+        with _reading(self.store):
+            self._current()
+            self._pinned = True
+            try:
+                yield self
+            finally:
+                self._pinned = False
 
     def _current(self) -> Any:
         """The store's revision, read now; the cached histories go when it has moved."""
@@ -178,18 +192,21 @@ class Engine:
 
     def history(self, subject: str) -> SubjectHistory:
         """The subject's records and timeline, indexed; cached until the store changes."""
-        revision = self._revision if self._pinned else self._current()
-        cached = self._histories.get(subject)
-        if cached is None:
-            # The subject's records, events and suppression entries in one read-only
-            # transaction on one connection where the store offers it: on a database server
-            # that is a round trip per statement, not three (a connection's begin, the
-            # statement, its end), and the reads agree with each other.
-            reading = getattr(self.store, "reading", None)
-            with reading() if callable(reading) else nullcontext():
+        if self._pinned:
+            cached = self._histories.get(subject)
+            if cached is not None:
+                return cached
+        # The store's revision, and on a miss the subject's records, events and suppression
+        # entries, in one read-only transaction on one connection where the store offers it:
+        # on a database server that is a round trip per statement, not three (a connection's
+        # begin, the statement, its end), and the history kept is the revision's.
+        with _reading(self.store):
+            revision = self._revision if self._pinned else self._current()
+            cached = self._histories.get(subject)
+            if cached is None:
                 cached = self._load_history(subject)
-            if revision is not None:
-                self._histories[subject] = cached
+                if revision is not None:
+                    self._histories[subject] = cached
         return cached
 
     def _load_history(self, subject: str) -> SubjectHistory:
