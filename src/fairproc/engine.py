@@ -70,10 +70,6 @@ class Reading(Protocol):
     def reading(self) -> AbstractContextManager[None]: ...
 
 
-def _reading(store: Any) -> AbstractContextManager[None]:
-    return store.reading() if isinstance(store, Reading) else nullcontext()
-
-
 class DecisionLogger(Protocol):
     """Keeps a record of the decisions an engine takes (:class:`fairproc.decision_log.
     DecisionLog`). Given to an engine, it is attached once and wraps that engine's questions;
@@ -110,6 +106,10 @@ class Engine:
         self.tz = policy.tz
         self._histories: dict[str, SubjectHistory] = {}
         self._revision: Any = getattr(self.store, "revision", None)
+        # asked once: an isinstance on a runtime_checkable Protocol costs microseconds
+        self._one_read: Callable[[], AbstractContextManager[None]] | None = (
+            self.store.reading if isinstance(self.store, Reading) else None
+        )
         self._pinned = False
         self._index()
         if log is not None:
@@ -174,7 +174,7 @@ class Engine:
             yield self
             return
         # the revision and every history the block reads, in one transaction where offered
-        with _reading(self.store):
+        with self._one_read() if self._one_read is not None else nullcontext():
             self._current()
             self._pinned = True
             try:
@@ -196,17 +196,22 @@ class Engine:
             cached = self._histories.get(subject)
             if cached is not None:
                 return cached
+        if self._one_read is None:
+            return self._history(subject)
         # The store's revision, and on a miss the subject's records, events and suppression
         # entries, in one read-only transaction on one connection where the store offers it:
         # on a database server that is a round trip per statement, not three (a connection's
         # begin, the statement, its end), and the history kept is the revision's.
-        with _reading(self.store):
-            revision = self._revision if self._pinned else self._current()
-            cached = self._histories.get(subject)
-            if cached is None:
-                cached = self._load_history(subject)
-                if revision is not None:
-                    self._histories[subject] = cached
+        with self._one_read():
+            return self._history(subject)
+
+    def _history(self, subject: str) -> SubjectHistory:
+        revision = self._revision if self._pinned else self._current()
+        cached = self._histories.get(subject)
+        if cached is None:
+            cached = self._load_history(subject)
+            if revision is not None:
+                self._histories[subject] = cached
         return cached
 
     def _load_history(self, subject: str) -> SubjectHistory:
