@@ -295,6 +295,11 @@ class SqlStore(BaseStore):
         elif backend == "postgresql":
             if "connect_timeout" not in url.query:
                 connect_args["connect_timeout"] = 10
+            if "options" not in url.query:
+                # A pushed-down condition is one statement of many correlated subqueries, which
+                # the planner costs far above jit_above_cost: PostgreSQL then JIT-compiles it
+                # (hundreds of functions, seconds) for every page of a few hundred rows.
+                connect_args["options"] = "-c jit=off"
         elif backend in ("mysql", "mariadb"):
             if "connect_timeout" not in url.query:
                 connect_args["connect_timeout"] = 10
@@ -631,6 +636,13 @@ class SqlStore(BaseStore):
 
     def _find(self, cond: Condition, at: Any, policy: Policy) -> Iterator[Record]:
         query, exact, seq = self._find_query(cond, at, policy)
+        if exact and self.backend == "postgresql":
+            # One statement read as it runs: PostgreSQL builds a pushed-down condition's
+            # hashed subplans (scans of the events, the suppression list) once, where a page
+            # at a time would build them again for every page.
+            for row in self._stream(query.order_by(seq), "find records"):
+                yield self._record(row)
+            return
         for page in self._pages(query, seq, "find records"):
             if exact:
                 yield from (self._record(row) for row in page)
@@ -675,14 +687,17 @@ class SqlStore(BaseStore):
         return _where(query, compiled.where)
 
     def _stream_rows(self, query: sa.Select[Any]) -> Iterator[Row]:
+        for row in self._stream(query, "find rows"):
+            yield row[0], row[1], row[2], row[3:]
+
+    def _stream(self, query: sa.Select[Any], action: str) -> Iterator[Any]:
         # One statement, read as it runs (a server-side cursor where the driver has one): a
         # consistent snapshot, and no re-planning per page.
         options = {"stream_results": True, "yield_per": self.page_size}
-        with self._read("find rows") as conn, conn.execute(query, execution_options=options) as got:
+        with self._read(action) as conn, conn.execute(query, execution_options=options) as got:
             for part in got.partitions():
                 self.rows_fetched += len(part)
-                for row in part:
-                    yield row[0], row[1], row[2], row[3:]
+                yield from part
 
     def count_records(self, condition: ConditionLike, at: Any, policy: Policy) -> int:
         """How many records the condition holds for: counted in the database when it is
