@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -415,7 +416,8 @@ def _from_cache(
 def _store(entry_path: Path, entry: dict[str, Any]) -> None:
     """Write ``entry`` atomically; a cache that cannot be written is left alone (it only
     saves time)."""
-    temporary = entry_path.with_name(f".{entry_path.name}.{os.getpid()}.tmp")
+    writer = f"{os.getpid()}.{threading.get_ident()}"  # two writers never share a file
+    temporary = entry_path.with_name(f".{entry_path.name}.{writer}.tmp")
     try:
         entry_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private(entry_path.parent):
