@@ -30,6 +30,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -477,31 +478,38 @@ class SqlStore(BaseStore):
 
     # -- reads --
 
+    @cached_property
+    def _lookups(self) -> dict[str, sa.Select[Any]]:
+        """The statements every question reads with, built once and bound per call (building
+        a statement costs more than SQLite takes to run it)."""
+        m, r, e = self.meta, self.records, self.events
+        key: sa.BindParameter[str] = sa.bindparam("key")
+        return {
+            "revision": sa.select(m.c.value).where(m.c.name == "revision"),
+            "record": sa.select(r).where(r.c.id == key),
+            "records": sa.select(r).where(r.c.subject == key).order_by(r.c.seq),
+            "events": sa.select(e).where(e.c.subject == key).order_by(e.c.seq),
+        }
+
     @property
     def revision(self) -> int:
         with self._read("read its revision") as conn:
-            value = conn.execute(
-                sa.select(self.meta.c.value).where(self.meta.c.name == "revision")
-            ).scalar_one()
+            value = conn.execute(self._lookups["revision"]).scalar_one()
         return int(value)
 
     def get_record(self, record_id: str) -> Record | None:
         with self._read("read a record") as conn:
-            row = conn.execute(
-                sa.select(self.records).where(self.records.c.id == record_id)
-            ).first()
+            row = conn.execute(self._lookups["record"], {"key": record_id}).first()
             return None if row is None else self._record(row)
 
     def subject_records(self, subject: str) -> Sequence[Record]:
-        t = self.records
         with self._read("read a subject's records") as conn:
-            rows = conn.execute(sa.select(t).where(t.c.subject == subject).order_by(t.c.seq))
+            rows = conn.execute(self._lookups["records"], {"key": subject})
             return tuple(self._record(row) for row in rows)
 
     def subject_events(self, subject: str) -> Sequence[Event]:
-        t = self.events
         with self._read("read a subject's events") as conn:
-            rows = conn.execute(sa.select(t).where(t.c.subject == subject).order_by(t.c.seq))
+            rows = conn.execute(self._lookups["events"], {"key": subject})
             return tuple(self._event(row) for row in rows)
 
     def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
