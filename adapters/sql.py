@@ -30,6 +30,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -296,6 +297,11 @@ class SqlStore(BaseStore):
         elif backend == "postgresql":
             if "connect_timeout" not in url.query:
                 connect_args["connect_timeout"] = 10
+            if "options" not in url.query:
+                # A pushed-down condition is one statement of many correlated subqueries, which
+                # the planner costs far above jit_above_cost: PostgreSQL then JIT-compiles it
+                # (hundreds of functions, seconds) for every page of a few hundred rows.
+                connect_args["options"] = "-c jit=off"
         elif backend in ("mysql", "mariadb"):
             if "connect_timeout" not in url.query:
                 connect_args["connect_timeout"] = 10
@@ -473,31 +479,38 @@ class SqlStore(BaseStore):
 
     # -- reads --
 
+    @cached_property
+    def _lookups(self) -> dict[str, sa.Select[Any]]:
+        """The statements every question reads with, built once and bound per call (building
+        a statement costs more than SQLite takes to run it)."""
+        m, r, e = self.meta, self.records, self.events
+        key: sa.BindParameter[str] = sa.bindparam("key")
+        return {
+            "revision": sa.select(m.c.value).where(m.c.name == "revision"),
+            "record": sa.select(r).where(r.c.id == key),
+            "records": sa.select(r).where(r.c.subject == key).order_by(r.c.seq),
+            "events": sa.select(e).where(e.c.subject == key).order_by(e.c.seq),
+        }
+
     @property
     def revision(self) -> int:
         with self._read("read its revision") as conn:
-            value = conn.execute(
-                sa.select(self.meta.c.value).where(self.meta.c.name == "revision")
-            ).scalar_one()
+            value = conn.execute(self._lookups["revision"]).scalar_one()
         return int(value)
 
     def get_record(self, record_id: str) -> Record | None:
         with self._read("read a record") as conn:
-            row = conn.execute(
-                sa.select(self.records).where(self.records.c.id == record_id)
-            ).first()
+            row = conn.execute(self._lookups["record"], {"key": record_id}).first()
             return None if row is None else self._record(row)
 
     def subject_records(self, subject: str) -> Sequence[Record]:
-        t = self.records
         with self._read("read a subject's records") as conn:
-            rows = conn.execute(sa.select(t).where(t.c.subject == subject).order_by(t.c.seq))
+            rows = conn.execute(self._lookups["records"], {"key": subject})
             return tuple(self._record(row) for row in rows)
 
     def subject_events(self, subject: str) -> Sequence[Event]:
-        t = self.events
         with self._read("read a subject's events") as conn:
-            rows = conn.execute(sa.select(t).where(t.c.subject == subject).order_by(t.c.seq))
+            rows = conn.execute(self._lookups["events"], {"key": subject})
             return tuple(self._event(row) for row in rows)
 
     def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
@@ -638,6 +651,13 @@ class SqlStore(BaseStore):
 
     def _find(self, cond: Condition, at: Any, policy: Policy) -> Iterator[Record]:
         query, exact, seq = self._find_query(cond, at, policy)
+        if exact and self.backend == "postgresql":
+            # One statement read as it runs: PostgreSQL builds a pushed-down condition's
+            # hashed subplans (scans of the events, the suppression list) once, where a page
+            # at a time would build them again for every page.
+            for row in self._stream(query.order_by(seq), "find records"):
+                yield self._record(row)
+            return
         for page in self._pages(query, seq, "find records"):
             if exact:
                 yield from (self._record(row) for row in page)
@@ -682,14 +702,17 @@ class SqlStore(BaseStore):
         return _where(query, compiled.where)
 
     def _stream_rows(self, query: sa.Select[Any]) -> Iterator[Row]:
+        for row in self._stream(query, "find rows"):
+            yield row[0], row[1], row[2], row[3:]
+
+    def _stream(self, query: sa.Select[Any], action: str) -> Iterator[Any]:
         # One statement, read as it runs (a server-side cursor where the driver has one): a
         # consistent snapshot, and no re-planning per page.
         options = {"stream_results": True, "yield_per": self.page_size}
-        with self._read("find rows") as conn, conn.execute(query, execution_options=options) as got:
+        with self._read(action) as conn, conn.execute(query, execution_options=options) as got:
             for part in got.partitions():
                 self.rows_fetched += len(part)
-                for row in part:
-                    yield row[0], row[1], row[2], row[3:]
+                yield from part
 
     def count_records(self, condition: ConditionLike, at: Any, policy: Policy) -> int:
         """How many records the condition holds for: counted in the database when it is

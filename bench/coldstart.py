@@ -3,8 +3,10 @@
     python bench/coldstart.py [--runs N]
 
 Runs ``python -c 'import fairproc; fairproc.load_policy("flexioffices")'`` ``--runs`` times
-(default 20), each a process of its own, beside an empty interpreter (``python -c pass``) and
-``import fairproc`` alone, and prints the median and spread of the wall time and of the CPU
+(default 20), each a process of its own, beside an empty interpreter (``python -c pass``),
+``import fairproc`` alone, the same load with the policy cache turned off
+(``FAIRPROC_CACHE_DIR=""``: the rule files read and structured in every process) and with an
+engine's first question after it, and prints the median and spread of the wall time and of the CPU
 time each process took (user + system, from the operating system's accounting of the child:
 on a machine other work shares, the CPU time is the steadier figure). The processes run from
 bytecode, as an installed package does (``PYTHONDONTWRITEBYTECODE`` is left out of their
@@ -20,10 +22,23 @@ import subprocess
 import sys
 import time
 
+LOAD = 'import fairproc; fairproc.load_policy("flexioffices")'
+# (label, code, environment changes): the target is "import + load_policy", with the policy
+# cache as a user has it (written by the untimed first run); beside it the same with the cache
+# turned off (every process reads the TOML), and a host's first question on top.
 CASES = (
-    ("empty interpreter", "pass"),
-    ("import fairproc", "import fairproc"),
-    ("import + load_policy", 'import fairproc; fairproc.load_policy("flexioffices")'),
+    ("empty interpreter", "pass", {}),
+    ("import fairproc", "import fairproc", {}),
+    ("import + load_policy", LOAD, {}),
+    ("  ... no policy cache", LOAD, {"FAIRPROC_CACHE_DIR": ""}),
+    (
+        "  ... + Engine, route",
+        LOAD.replace("fairproc.load_policy", "p = fairproc.load_policy")
+        + "; import datetime as dt; at = dt.datetime(2026, 11, 21, 10, tzinfo=dt.UTC)"
+        + '; r = fairproc.Record("r1", "ada", "quick_quote", at, {"email": "a@example.com"})'
+        + "; fairproc.Engine(p, fairproc.World([r])).route(r, at)",
+        {},
+    ),
 )
 
 
@@ -32,10 +47,10 @@ CASES = (
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def one(code: str) -> tuple[float, float]:
+def one(code: str, changes: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall, cpu) seconds of a new process running ``code``."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", code], env=ENV)
+    process = subprocess.Popen([sys.executable, "-c", code], env={**ENV, **(changes or {})})
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -50,15 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10 processes per case")
     args = parser.parse_args(argv)
     runs = 10 if args.quick else args.runs
-    one('import fairproc; fairproc.load_policy("flexioffices")')  # bytecode written first
+    one(LOAD)  # bytecode and the policy cache written first
     print(f"cold start: median (fastest-slowest) of {runs} processes, milliseconds")
     print(f"{'':<22} {'wall':>22} {'cpu (user + system)':>22}")
     # interleaved, so a burst of other work on the machine falls on every case alike
-    results: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in CASES}
+    results: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in CASES}
     for _ in range(runs):
-        for label, code in CASES:
-            results[label].append(one(code))
-    for label, _ in CASES:
+        for label, code, changes in CASES:
+            results[label].append(one(code, changes))
+    for label, _, _ in CASES:
         walls = [w * 1000 for w, _ in results[label]]
         cpus = [c * 1000 for _, c in results[label]]
         print(

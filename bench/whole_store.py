@@ -2,7 +2,7 @@
 every record processable for marketing (``engine.processable(purpose, at)``), beside the host's
 alternative, a loop of single ``may_email`` decisions over every subject.
 
-    python bench/whole_store.py [--quick] [--records N ...]
+    python bench/whole_store.py [--quick] [--records N ...] [--postgresql N ...]
 
 The stores are ``bench/worlds.py``'s cached SQLite files (default 15,000 and 150,000 records;
 1,000,000 when given with ``--records`` or already cached, made otherwise, which takes many
@@ -192,6 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="15,000 records only")
     parser.add_argument("--records", type=int, nargs="*", help="store sizes (records)")
+    parser.add_argument(
+        "--postgresql",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="also may_email_all on PostgreSQL at these sizes (FAIRPROC_TEST_POSTGRESQL_URL)",
+    )
     args = parser.parse_args(argv)
     sizes = args.records or ([15_000] if args.quick else [15_000, 150_000])
     if not args.records and not args.quick:
@@ -220,7 +227,38 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['allowed_s']:8.2f} s ({r['allowed_s'] * per:5.0f} us) {loop:>24}"
         )
     print(f"* timed over {SAMPLE:,} random subjects and scaled to every subject")
+    if args.postgresql:
+        print()
+        postgresql(args.postgresql)
     return 0
+
+
+def postgresql(sizes: list[int]) -> None:
+    """``may_email_all`` on PostgreSQL beside the same hand-written statement (one run each,
+    wall seconds: the server's work is not this process's CPU), in the tables
+    ``bench/access.py`` and ``bench/worlds.py`` keep (loaded first when missing)."""
+    import os
+
+    url = os.environ.get("FAIRPROC_TEST_POSTGRESQL_URL") or (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    print("may_email_all on PostgreSQL: one run each, wall seconds")
+    print(f"{'records':>9} {'addresses':>9} {'may_email_all':>14} {'hand SQL':>9} {'ratio':>6}")
+    for n in sizes:
+        store = worlds.sql_store(url, n, f"bench_v{worlds.VERSION}_n{n}_")
+        try:
+            started = time.perf_counter()
+            listed = {row.address for row in Engine(worlds.POLICY, store).may_email_all(AT)}
+            ours = time.perf_counter() - started
+            started = time.perf_counter()
+            with store.engine.connect() as conn:
+                by_hand = {row[0] for row in conn.execute(sa.text(hand_sql(store)), hand_params())}
+            hand = time.perf_counter() - started
+        finally:
+            store.close()
+        if by_hand != listed:
+            raise SystemExit(f"the hand-written SQL gives other addresses at {n:,} records")
+        print(f"{n:>9,} {len(listed):>9,} {ours:>12.2f} s {hand:>7.2f} s {ours / hand:>5.1f}x")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -14,6 +17,18 @@ settings.register_profile(
     "fairproc", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("fairproc")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _policy_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Loaded policies are cached in a folder of the run's own, never the user's cache."""
+    before = os.environ.get("FAIRPROC_CACHE_DIR")
+    os.environ["FAIRPROC_CACHE_DIR"] = str(tmp_path_factory.mktemp("policy-cache"))
+    yield
+    if before is None:
+        del os.environ["FAIRPROC_CACHE_DIR"]
+    else:
+        os.environ["FAIRPROC_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")

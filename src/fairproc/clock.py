@@ -10,13 +10,15 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from dateutil.relativedelta import relativedelta
 
 from fairproc.errors import InputError
+
+if TYPE_CHECKING:
+    from dateutil.relativedelta import relativedelta
 
 UTC = dt.UTC
 
@@ -144,7 +146,7 @@ SHIFTED_SIZE = 4096
 """Shifted instants :meth:`Period.add_to` remembers, at the most (a full table starts afresh)."""
 _SHIFTED: dict[tuple[Period, float, dt.tzinfo, int], dt.datetime] = {}
 
-_CalendarStep = tuple[relativedelta, dict[int, int]]  # the step, and days it moves each date
+_CalendarStep = tuple["relativedelta", dict[int, int]]  # the step, and days it moves each date
 
 
 @lru_cache(maxsize=256)
@@ -153,6 +155,9 @@ def _calendar_step(period: Period, sign: int) -> _CalendarStep | None:
     table of how many days it moves each date (filled as dates are met)."""
     if not (period.years or period.months or period.weeks or period.days):
         return None
+    # dateutil is imported by the first calendar step, once per period: not at import time
+    from dateutil.relativedelta import relativedelta
+
     delta = relativedelta(
         years=period.years, months=period.months, days=period.weeks * 7 + period.days
     )

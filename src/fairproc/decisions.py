@@ -4,7 +4,6 @@ passed, the facts it read and the notice's words behind it."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
@@ -198,6 +197,8 @@ class Decision:
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json  # the JSON form is an edge's: not imported with the decisions
+
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def explain(self) -> str:

@@ -19,7 +19,6 @@ from fairproc.conditions import remember
 from fairproc.conditions.vocabulary import Ctx
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.errors import InputError, did_you_mean
-from fairproc.law import Law, LawLayer, load_law
 from fairproc.model import (
     BasisGrant,
     Policy,
@@ -52,6 +51,7 @@ from fairproc.storage.interface import (
 from fairproc.world import HistorySource, SubjectHistory, World, listed_entries, record_addresses
 
 if TYPE_CHECKING:
+    from fairproc.law import Law, LawLayer
     from fairproc.storage.values import ChangeSet
     from fairproc.whole_store import Allowed, MarketingAddress
 
@@ -99,7 +99,12 @@ class Engine:
         """``law``: a law layer (:mod:`fairproc.law`, e.g. ``"uk-gdpr"``) every decision is
         taken beneath: it may deny what the notice allows, never allow what it denies."""
         self.policy = policy
-        self.law: LawLayer | None = None if law is None else LawLayer(load_law(law), policy)
+        self.law: LawLayer | None = None
+        if law is not None:
+            # a law layer's module (its TOML reading) is imported by the engines that take one
+            from fairproc.law import LawLayer, load_law
+
+            self.law = LawLayer(load_law(law), policy)
         self.store = store if store is not None else World()
         self.log = log
         self.tz = policy.tz
@@ -168,12 +173,14 @@ class Engine:
         if self._pinned:
             yield self
             return
-        self._current()
-        self._pinned = True
-        try:
-            yield self
-        finally:
-            self._pinned = False
+        # the revision and every history the block reads, in one transaction where offered
+        with nullcontext() if self._snapshots is None else self._snapshots.reading():
+            self._current()
+            self._pinned = True
+            try:
+                yield self
+            finally:
+                self._pinned = False
 
     @property
     def store(self) -> HistorySource:
@@ -203,16 +210,25 @@ class Engine:
 
     def history(self, subject: str) -> SubjectHistory:
         """The subject's records and timeline, indexed; cached until the store changes."""
+        if self._pinned:
+            cached = self._histories.get(subject)
+            if cached is not None:
+                return cached
+        snapshots = self._snapshots
+        if snapshots is None:
+            return self._history(subject)
+        # The store's revision, and on a miss the subject's records, events and suppression
+        # entries, in one read-only transaction on one connection where the store offers it:
+        # on a database server that is a round trip per statement, not three (a connection's
+        # begin, the statement, its end), and the history kept is the revision's.
+        with snapshots.reading():
+            return self._history(subject)
+
+    def _history(self, subject: str) -> SubjectHistory:
         revision = self._revision if self._pinned else self._current()
         cached = self._histories.get(subject)
         if cached is None:
-            # The subject's records, events and suppression entries in one read-only
-            # transaction on one connection where the store offers it: on a database server
-            # that is a round trip per statement, not three (a connection's begin, the
-            # statement, its end), and the reads agree with each other.
-            snapshots = self._snapshots
-            with nullcontext() if snapshots is None else snapshots.reading():
-                cached = self._load_history(subject)
+            cached = self._load_history(subject)
             if revision is not None:
                 self._histories[subject] = cached
         return cached

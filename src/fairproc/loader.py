@@ -9,21 +9,22 @@ type-checks, every rule carries the notice's words (``clause``).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import os
+import pickle
 import re
-import tomllib
+import sys
+import threading
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import attrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from fairproc.clock import WEEKDAYS, OfficeHours, zone
 from fairproc.conditions import Condition, ConditionError, Kind, Vocabulary
 from fairproc.conditions.vocabulary import vocabularies
-from fairproc.convert import converter, problems_from
 from fairproc.errors import PolicyError, Problem, did_you_mean
 from fairproc.model import (
     BASES,
@@ -48,6 +49,11 @@ from fairproc.model import (
     SharingRule,
     Source,
 )
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    from cattrs import Converter
 
 T = TypeVar("T")
 
@@ -115,16 +121,33 @@ def _condition_hook(value: Any, _: Any) -> Condition:
         raise ValueError(exc.problems[0].message) from None
 
 
-converter.register_structure_hook(Condition, _condition_hook)
-converter.register_structure_hook(
-    Condition | None, lambda v, _: None if v is None else _condition_hook(v, _)
-)
-converter.register_structure_hook(
-    RetentionRule,
-    make_dict_structure_fn(
-        RetentionRule, converter, from_=override(rename="from"), _cattrs_forbid_extra_keys=True
-    ),
-)
+_hooked = False
+
+
+def _converter() -> Converter:
+    """fairproc's cattrs converter with the rule files' hooks: cattrs is imported on the first
+    load that reads TOML (a policy found in the cache never needs it)."""
+    global _hooked
+    from fairproc.convert import converter
+
+    if not _hooked:
+        from cattrs.gen import make_dict_structure_fn, override
+
+        converter.register_structure_hook(Condition, _condition_hook)
+        converter.register_structure_hook(
+            Condition | None, lambda v, _: None if v is None else _condition_hook(v, _)
+        )
+        converter.register_structure_hook(
+            RetentionRule,
+            make_dict_structure_fn(
+                RetentionRule,
+                converter,
+                from_=override(rename="from"),
+                _cattrs_forbid_extra_keys=True,
+            ),
+        )
+        _hooked = True
+    return converter
 
 
 # --- finding lines ---------------------------------------------------------------------------
@@ -177,9 +200,22 @@ class LineIndex:
 # --- loading ---------------------------------------------------------------------------------
 
 
+def _rules() -> Traversable:
+    """The folder of shipped policies: the package's own folder when installed as files (no
+    need to import importlib.resources for it), else through importlib.resources."""
+    import importlib
+
+    for folder in importlib.import_module("fairproc.rules").__path__:
+        if Path(folder).is_dir():  # not so inside a zip archive
+            return Path(folder)
+    from importlib import resources
+
+    return resources.files("fairproc.rules")
+
+
 def shipped_policies() -> list[str]:
     """Names of the policies that ship with fairproc."""
-    root = resources.files("fairproc.rules")
+    root = _rules()
     return sorted(
         p.name
         for p in root.iterdir()
@@ -195,7 +231,7 @@ def shipped_scenarios(name: str) -> Path | None:
     package, so they run outside a checkout), or None when no shipped policy has one."""
     if name not in shipped_policies():
         return None
-    folder = resources.files("fairproc.rules") / name / "scenarios"
+    folder = _rules() / name / "scenarios"
     return Path(str(folder)) if folder.is_dir() else None
 
 
@@ -205,7 +241,7 @@ def resolve_policy_path(name_or_path: str | Path) -> Path:
         return candidate
     text = str(name_or_path)
     if "/" not in text and "\\" not in text:
-        shipped = resources.files("fairproc.rules") / text
+        shipped = _rules() / text
         if shipped.is_dir():
             return Path(str(shipped))
         names = shipped_policies()
@@ -239,9 +275,162 @@ def load_policy(name_or_path: str | Path) -> Policy:
     key = (str(folder.resolve()), signature)
     cached = _cache.get(key)
     if cached is None:
-        cached = _Loader(folder, files).load()
+        cached = _load_with_disk_cache(folder, files, watched)
         _cache[key] = cached
     return cached
+
+
+# --- the compiled-policy cache ---------------------------------------------------------------
+# Reading the TOML and structuring it (tomllib, cattrs) is most of a cold start's load. A policy
+# that loaded without a problem is kept in the user's cache folder as its structured rules,
+# with the exact bytes of the files it was read from; a later process whose files are byte for
+# byte the same (and whose fairproc code is the same) takes the rules from there and only
+# builds their conditions again. The cache holds a policy's own words, never personal data;
+# FAIRPROC_CACHE_DIR names another folder, or turns the cache off when set empty.
+
+CACHE_ENV = "FAIRPROC_CACHE_DIR"
+_CACHE_FORMAT = 1  # raised whenever what an entry holds changes
+_CACHE_LIMIT = 64  # entries kept; the oldest are removed past it
+
+
+def policy_cache_dir() -> Path | None:
+    """The folder loaded policies are cached in, or None when caching is off."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return Path(configured) if configured else None
+    try:
+        home = Path.home()
+    except RuntimeError:  # no home folder to find: no cache
+        return None
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA")
+        root = Path(local) if local else home / "AppData" / "Local"
+    elif sys.platform == "darwin":
+        root = home / "Library" / "Caches"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = Path(xdg) if xdg else home / ".cache"
+    return root / "fairproc" / "policies"
+
+
+class _Unbuilt(NamedTuple):
+    """A condition as the cache keeps it: its text, built again against the policy when read
+    (a built condition holds closures, which do not pickle)."""
+
+    text: str
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, Condition):
+            return _Unbuilt, (obj.text,)
+        if isinstance(obj, MappingProxyType):
+            return MappingProxyType, (dict(obj),)
+        return NotImplemented
+
+
+def _code_stamp() -> tuple[Any, ...]:
+    """What the cached rules depend on besides their files: this Python and fairproc's own
+    modules (as installed, or as edited in a checkout)."""
+    package = Path(__file__).parent
+    with os.scandir(package) as entries:
+        modules = sorted(
+            (e.name, e.stat().st_mtime_ns, e.stat().st_size)
+            for e in entries
+            if e.name.endswith(".py")
+        )
+    return (_CACHE_FORMAT, sys.version, tuple(modules))
+
+
+def _entry_path(folder: Path) -> Path | None:
+    root = policy_cache_dir()
+    if root is None:
+        return None
+    name = f"{zlib.crc32(str(folder.resolve()).encode()):08x}-{sys.implementation.cache_tag}"
+    return root / f"{name}.pickle"
+
+
+def _private(path: Path) -> bool:
+    """Whether ``path`` (an entry, or the cache folder) is this user's and no one else can
+    write it: a cache entry is unpickled, so only the user's own files are read."""
+    if os.name != "posix":
+        return True
+    st = path.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _file_bytes(folder: Path, names: Iterable[str]) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in names if (folder / name).is_file()}
+
+
+def _load_with_disk_cache(folder: Path, files: Sequence[Path], watched: Sequence[Path]) -> Policy:
+    entry_path = _entry_path(folder)
+    if entry_path is not None:
+        try:
+            policy = _from_cache(entry_path, folder, files, watched)
+        except Exception:  # an unreadable or stale entry is a miss; loading decides
+            policy = None
+        if policy is not None:
+            return policy
+    loader = _Loader(folder, files)
+    policy = loader.load()
+    if entry_path is not None and loader.structured is not None:
+        notice = policy.info.notice
+        names = [*(p.name for p in watched), *([notice] if notice else [])]
+        _store(
+            entry_path,
+            {
+                "code": _code_stamp(),
+                "files": _file_bytes(folder, names),
+                "policy": loader.structured,
+            },
+        )
+    return policy
+
+
+def _from_cache(
+    entry_path: Path, folder: Path, files: Sequence[Path], watched: Sequence[Path]
+) -> Policy | None:
+    if not entry_path.is_file() or not (_private(entry_path) and _private(entry_path.parent)):
+        return None
+    with entry_path.open("rb") as stream:
+        entry = pickle.load(stream)
+    structured: Policy = entry["policy"]
+    notice = structured.info.notice
+    names = [*(p.name for p in watched), *([notice] if notice else [])]
+    if entry["code"] != _code_stamp() or entry["files"] != _file_bytes(folder, names):
+        return None
+    loader = _Loader(folder, files)
+    structured = attrs.evolve(structured, path=str(folder))
+    loader.sharing = [(r, "", ()) for r in structured.sharing]
+    loader.reactions = [(r, "", ()) for r in structured.reactions]
+    policy = loader.compile(
+        structured,
+        [(r, "", ()) for r in structured.processing],
+        [(r, "", ()) for r in structured.routing],
+        [(r, "", ()) for r in structured.retention],
+    )
+    return None if loader.problems else policy
+
+
+def _store(entry_path: Path, entry: dict[str, Any]) -> None:
+    """Write ``entry`` atomically; a cache that cannot be written is left alone (it only
+    saves time)."""
+    writer = f"{os.getpid()}.{threading.get_ident()}"  # two writers never share a file
+    temporary = entry_path.with_name(f".{entry_path.name}.{writer}.tmp")
+    try:
+        entry_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(entry_path.parent):
+            return
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "wb") as stream:
+            _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(entry)
+        os.replace(temporary, entry_path)
+        entries = sorted(entry_path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+        for stale in entries[:-_CACHE_LIMIT]:
+            stale.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        temporary.unlink(missing_ok=True)
 
 
 class _Loader:
@@ -253,6 +442,8 @@ class _Loader:
         self.sharing: list[tuple[SharingRule, str, tuple[str | int, ...]]] = []
         self.index: dict[str, LineIndex] = {}
         self.origin: dict[tuple[str, ...], str] = {}  # (section[, id]) -> file it came from
+        # the policy as structured, before its conditions are built: what the cache keeps
+        self.structured: Policy | None = None
 
     # -- reporting --
 
@@ -272,6 +463,8 @@ class _Loader:
         files = list(self.files)
         if notice is not None and (self.folder / notice).is_file():
             files.append(self.folder / notice)
+        import hashlib  # only when the rule files are read, not when the cache answers
+
         sha = hashlib.sha256()
         for path in sorted(files, key=lambda p: p.name):
             content = path.read_bytes()
@@ -285,6 +478,8 @@ class _Loader:
     # -- passes --
 
     def read(self) -> dict[str, Any]:
+        import tomllib  # only when the rule files are read, not when the cache answers
+
         merged: dict[str, Any] = {}
         if not self.files:
             self.problems.append(
@@ -358,8 +553,10 @@ class _Loader:
         self, data: Any, cl: type[T], file: str | None, path: tuple[str | int, ...]
     ) -> T | None:
         try:
-            return converter.structure(data, cl)
+            return _converter().structure(data, cl)
         except Exception as exc:  # cattrs gathers every failure of the entry
+            from fairproc.convert import problems_from
+
             self.add(problems_from(exc, path, file))
             return None
 
@@ -521,10 +718,12 @@ class _Loader:
             digest=self.digest(info_doc.notice if info_doc else None),
         )
         self.cross_check(policy, processing, routing, retention)
+        structured = policy
         # Compile even when problems were found, so condition errors are reported with them.
         policy = self.compile(policy, processing, routing, retention)
         if self.problems:
             raise PolicyError(self.problems)
+        self.structured = structured
         return policy
 
     # -- cross references --

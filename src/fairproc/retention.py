@@ -31,6 +31,7 @@ from fairproc.conditions import (
     BOOL,
     PERIOD,
     And,
+    Call,
     Compare,
     Const,
     In,
@@ -161,12 +162,15 @@ def weigh(policy: Policy, record: Record, ctx: Any) -> Kept:
     return choose(verdicts)
 
 
-def fixpoint(history: Any, at: dt.datetime) -> tuple[frozenset[str], int]:
+def fixpoint(
+    history: Any, at: dt.datetime, dates: list[float] | None = None
+) -> tuple[frozenset[str], int]:
     """The records of ``history`` (a :class:`fairproc.world.SubjectHistory`) whose
     collection counts as an interaction at ``at``, and how many passes found them: start from
     every record collected by ``at``, drop those overdue, weigh again with the rest, until a
     pass drops nothing. Fewer records counted never keeps one longer, so this is the largest
-    consistent set: the one sweeps running on time leave."""
+    consistent set: the one sweeps running on time leave. ``dates``, when given, receives
+    every due date (a timestamp) the passes compared ``at`` with."""
     from fairproc.conditions.vocabulary import Ctx  # read while the world counts interactions
 
     ts = at.timestamp()
@@ -176,15 +180,91 @@ def fixpoint(history: Any, at: dt.datetime) -> tuple[frozenset[str], int]:
     while counted:
         passes += 1
         history.provisionally(ts, counted)
-        overdue = {
-            r.id
-            for r in collected
-            if r.id in counted and weigh(history.policy, r, Ctx(at, history, r)).action == "delete"
-        }
+        overdue = set()
+        for r in collected:
+            if r.id not in counted:
+                continue
+            kept = weigh(history.policy, r, Ctx(at, history, r))
+            if dates is not None:
+                dates.extend(v.until.timestamp() for v in kept.verdicts if v.until is not None)
+            if kept.action == "delete":
+                overdue.add(r.id)
         if not overdue:
             break
         counted = counted - overdue
     return counted, passes
+
+
+_SPAN = ("counted", "span")  # the history memo's key for the stretch counted_at last found
+
+
+def counted_at(history: Any, at: dt.datetime) -> frozenset[str]:
+    """:func:`fixpoint`'s records, worked out once per stretch of time over which they cannot
+    change (a host asking at ``now``, a new instant every call, asks the same stretch again).
+
+    When the policy's retention conditions read only the subject's timeline (its events, its
+    records, not ``at`` itself nor the suppression list), the fixpoint at ``at`` depends on
+    ``at`` only through which events and collections are at or before it, and through each
+    comparison of ``at`` with a due date its passes made. Every instant from the latest of those
+    moments at or before ``at`` to the earliest after it repeats the same passes exactly, so
+    the answer holds there too.
+    """
+    ts = at.timestamp()
+    memo = history.memo
+    span = memo.get(_SPAN)
+    if span is not None and span[0] <= ts < span[1]:
+        found: frozenset[str] = span[2]
+        return found
+    if not timeline_only(history.policy):
+        return fixpoint(history, at)[0]
+    dates: list[float] = []
+    counted, _ = fixpoint(history, at, dates)
+    moments = [e.at.timestamp() for e in history.events]
+    moments.extend(r.collected_at.timestamp() for r in history.records)
+    moments.extend(dates)
+    # an event or collection at ``at`` is already at or before it, as is a due date reached
+    start = max((m for m in moments if m <= ts), default=float("-inf"))
+    end = min((m for m in moments if m > ts), default=float("inf"))
+    memo[_SPAN] = (start, end, counted)
+    return counted
+
+
+# What a retention condition may read for :func:`counted_at` to reuse a fixpoint: names and
+# functions whose value at an instant follows from the subject's events and records at or
+# before it (or from their arguments alone).
+_TIMELINE_FUNCTIONS = frozenset(
+    {"in_office_hours", "local_time", "local_date", "weekday", "objected"}
+)
+
+
+def timeline_only(policy: Policy) -> bool:
+    """Whether every record retention rule reads only the subject's timeline."""
+    memo = derived(policy)
+    found: bool | None = memo.get("retention_timeline_only")
+    if found is None:
+        allowed = {
+            "subject.id",
+            "subject.restricted",
+            "record.id",
+            "record.subject",
+            "record.source",
+            "record.collected_at",
+            "record.categories",
+            "record.resolved_at",
+            "record.erased_at",
+            *(f.name for f in policy.facts.values()),
+        }
+        found = all(
+            n.name in allowed if isinstance(n, Ref) else n.func in _TIMELINE_FUNCTIONS
+            for rule in policy.retention
+            if rule.applies_to == "records"
+            for cond in (rule.when, rule.from_)
+            if cond is not None
+            for n in reads(cond.node)
+            if isinstance(n, Ref | Call)
+        )
+        memo["retention_timeline_only"] = found
+    return found
 
 
 def collection_facts(policy: Policy) -> frozenset[str]:

@@ -513,11 +513,11 @@ class SubjectHistory:
         found: frozenset[str] | None = self.memo.get(key)
         if found is not None:
             return found
-        from fairproc.retention import fixpoint  # retention reads its facts from here
+        from fairproc.retention import counted_at  # retention reads its facts from here
 
         outer = self._provisional
         try:
-            counted, _ = fixpoint(self, ctx.at)
+            counted = counted_at(self, ctx.at)
         finally:
             self._provisional = outer
         remember(self.memo, key, counted)
