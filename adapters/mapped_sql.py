@@ -46,9 +46,9 @@ from fairproc.mapping import (
     EventTable,
     HostMapping,
     Mask,
-    MappingError,
     RecordTable,
     SubjectRef,
+    column_path,
     load_mapping,
 )
 from fairproc.model import Event, Record, SuppressionEntry, normalise_email
@@ -84,6 +84,8 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 class _Bound:
     """A mapped table with its reflected columns."""
+
+    spec: Any  # RecordTable or EventTable: each method asks for the one it reads
 
     def __init__(self, spec: RecordTable | EventTable, table: sa.Table, zone: str | None):
         self.spec = spec
@@ -151,18 +153,17 @@ class MappedSqlStore(BaseStore):
             self.host.reflect(conn, only=list(dict.fromkeys(names)))
         self.records: dict[str, _Bound] = {}
         self.host_events: dict[str, _Bound] = {}
-        for section, specs, into in (
-            ("record", m.records, self.records),
-            ("event", m.events, self.host_events),
-        ):
-            for name, spec in specs.items():
-                table = self.host.tables[name]
-                for column in spec.columns:
-                    if column not in table.c:
-                        raise self._located(
-                            f"table {name!r} has no column {column!r}", (section, name)
-                        )
-                into[name] = _Bound(spec, table, m.zone_of(spec))  # type: ignore[arg-type]
+        specs: dict[str, RecordTable | EventTable] = {**m.records, **m.events}
+        for name, spec in specs.items():
+            reflected = self.host.tables[name]
+            for column in spec.columns:
+                if column not in reflected.c:
+                    raise self._located(
+                        f"table {name!r} has no column {column!r}",
+                        column_path(spec, column),
+                    )
+            into = self.records if isinstance(spec, RecordTable) else self.host_events
+            into[name] = _Bound(spec, reflected, m.zone_of(spec))
         self.subjects: sa.Table | None = None
         if m.subjects is not None:
             self.subjects = self.host.tables[m.subjects.table]
@@ -289,7 +290,7 @@ class MappedSqlStore(BaseStore):
         if bound.zone is None:
             raise self._located(
                 f"column {column!r} of table {bound.table.name!r} holds timestamps without a "
-                "zone and the mapping declares none: add timezone = \"...\" (never guessed)",
+                'zone and the mapping declares none: add timezone = "..." (never guessed)',
                 (self._section(bound), bound.table.name),
             )
         return value.replace(tzinfo=bound.zone).astimezone(UTC)
@@ -301,7 +302,7 @@ class MappedSqlStore(BaseStore):
         if bound.zone is None:
             raise self._located(
                 f"column {column!r} of table {bound.table.name!r} keeps no zone and the mapping "
-                "declares none: add timezone = \"...\"",
+                'declares none: add timezone = "..."',
                 (self._section(bound), bound.table.name),
             )
         return value.astimezone(bound.zone).replace(tzinfo=None)
@@ -490,7 +491,6 @@ class MappedSqlStore(BaseStore):
                     continue
                 column = bound.table.c[group[0]]
                 norm = sa.func.lower(sa.func.trim(column))
-                subject, _ = self._subject_column(bound)
                 for chunk in _chunks(unique):
                     query = self._record_query(bound).add_columns(norm.label("_norm"))
                     for row in conn.execute(query.where(norm.in_(list(chunk)))):
@@ -543,7 +543,9 @@ class MappedSqlStore(BaseStore):
         # the key no one can test a guessed value against it.
         if self._mask_key is None:
             self._mask_key = self._key("mask")
-        digest = hmac.new(self._mask_key, str(value).encode("utf-8", "surrogatepass"), hashlib.sha256)
+        digest = hmac.new(
+            self._mask_key, str(value).encode("utf-8", "surrogatepass"), hashlib.sha256
+        )
         return digest.hexdigest()[:32]
 
     # -- writes --
@@ -579,9 +581,7 @@ class MappedSqlStore(BaseStore):
 
     def _bump(self, conn: sa.Connection) -> None:
         m = self.meta
-        conn.execute(
-            sa.update(m).where(m.c.name == "revision").values(value=m.c.value + 1)
-        )
+        conn.execute(sa.update(m).where(m.c.name == "revision").values(value=m.c.value + 1))
 
     def _locate(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, list[str]]:
         """Which table holds each of ``ids``: table name -> ids."""
@@ -610,7 +610,10 @@ class MappedSqlStore(BaseStore):
         located = self._locate(conn, list(dict.fromkeys(gone + put_ids)))
         deleting: dict[str, list[str]] = defaultdict(list)
         replacing: dict[str, list[str]] = defaultdict(list)
-        target = {rec.id: bound.table.name for rec, (bound, _) in zip(changes.put_records, rows, strict=True)}
+        target = {
+            rec.id: bound.table.name
+            for rec, (bound, _) in zip(changes.put_records, rows, strict=True)
+        }
         for name, ids in located.items():
             for record_id in ids:
                 if record_id in gone or target.get(record_id, name) != name:
@@ -637,6 +640,7 @@ class MappedSqlStore(BaseStore):
                 values[bound.spec.subject.stored_in] = rec.subject
             if rec.id in replacing.get(bound.table.name, ()):
                 where = self._id_where(bound, rec.id)
+                assert where is not None  # the id was found in this table
                 conn.execute(sa.update(bound.table).where(where).values(**values))
             else:
                 conn.execute(sa.insert(bound.table).values(**values))
@@ -740,7 +744,9 @@ class MappedSqlStore(BaseStore):
         if spec is None:
             raise InputError.one(
                 f"no table of the mapping holds source {rec.source!r} (mapped sources: "
-                + ", ".join(sorted(s for t in self.mapping.records.values() for s in t.source.names()))
+                + ", ".join(
+                    sorted(s for t in self.mapping.records.values() for s in t.source.names())
+                )
                 + ")",
                 path=(*path, "source"),
             )
@@ -805,14 +811,22 @@ class MappedSqlStore(BaseStore):
         spec = self.mapping.table_for_kind(ev.kind)
         if spec is None:
             return None
-        for given, column in ((ev.record, spec.record), (ev.purpose, spec.purpose), (ev.id, spec.id)):
+        for given, column in (
+            (ev.record, spec.record),
+            (ev.purpose, spec.purpose),
+            (ev.id, spec.id),
+        ):
             if given is not None and column is None:
                 return None
         bound = self.host_events[spec.name]
         values: dict[str, Any] = {spec.at: self._stored_instant(bound, spec.at, ev.at)}
         if spec.kind.column is not None:
             values[spec.kind.column] = spec.kind.stored(ev.kind)
-        for given, column in ((ev.record, spec.record), (ev.purpose, spec.purpose), (ev.id, spec.id)):
+        for given, column in (
+            (ev.record, spec.record),
+            (ev.purpose, spec.purpose),
+            (ev.id, spec.id),
+        ):
             if column is not None:
                 values[column] = given
         return bound, values
@@ -852,11 +866,12 @@ class MappedSqlStore(BaseStore):
             for row in rows:
                 m = row._mapping
                 values = {c: self._masked(mask, m[c]) for c, mask in masks.items()}
-                conn.execute(
-                    sa.update(t).where(*(k == m[k.name] for k in keys)).values(**values)
-                )
+                conn.execute(sa.update(t).where(*(k == m[k.name] for k in keys)).values(**values))
             return
-        values = {c: self._masked(mask, None) if mask.how == "null" else mask.value for c, mask in masks.items()}
+        values = {
+            c: self._masked(mask, None) if mask.how == "null" else mask.value
+            for c, mask in masks.items()
+        }
         conn.execute(sa.update(t).where(where).values(**values))
 
     def _remove_records(self, conn: sa.Connection, deleting: dict[str, list[str]]) -> None:
@@ -887,9 +902,7 @@ class MappedSqlStore(BaseStore):
             visiting.add(name)
             for other in names:
                 table = self.records[other].table
-                if other != name and any(
-                    fk.column.table.name == name for fk in table.foreign_keys
-                ):
+                if other != name and any(fk.column.table.name == name for fk in table.foreign_keys):
                     visit(other)  # ``other`` points at ``name``: it goes first
             ordered.append(name)
 

@@ -65,6 +65,7 @@ __all__ = [
     "SubjectRef",
     "Subjects",
     "ValueMap",
+    "column_path",
     "load_mapping",
     "parse_mapping",
 ]
@@ -234,6 +235,37 @@ class HostMapping:
     def where(self, path: Sequence[str | int]) -> Problem:
         """An empty problem located at ``path``: callers evolve its message."""
         return Problem("", file=self.file, path=tuple(path), line=self.line_of(path))
+
+
+def column_path(table: RecordTable | EventTable, column: Column) -> tuple[str, ...]:
+    """The key path of the mapping that names ``column`` of ``table`` (for errors)."""
+    if isinstance(table, RecordTable):
+        section = ("record", table.name)
+        for category, group in table.categories.items():
+            if column in group:
+                return (*section, "categories", category)
+        named = {
+            "id": table.id,
+            "subject": (table.subject.stored_in,),
+            "collected_at": (table.collected_at,),
+            "source": (table.source.column,),
+        }
+    else:
+        section = ("event", table.name)
+        named = {
+            "at": (table.at,),
+            "subject": (table.subject.stored_in,),
+            "kind": (table.kind.column,),
+            "record": (table.record,),
+            "purpose": (table.purpose,),
+            "id": (table.id,),
+        }
+    for key, columns in named.items():
+        if column in columns:
+            return (*section, key)
+    if column in table.mask:
+        return (*section, "mask", column)
+    return section
 
 
 # --- reading ---------------------------------------------------------------------------------
