@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import heapq
 import hmac
 import secrets
 import threading
@@ -118,6 +119,7 @@ class MappedSqlStore(BaseStore):
         self.backend = engine.url.get_backend_name()
         self.where = engine.url.render_as_string(hide_password=True)
         self._held = threading.local()
+        self._state_ready = False  # fairproc's own tables exist
         self._audit_key: bytes | None = None
         self._mask_key: bytes | None = None
         try:
@@ -193,6 +195,7 @@ class MappedSqlStore(BaseStore):
         )
         with self._write("create fairproc's tables") as conn:
             if sa.inspect(conn).has_table(self.meta.name):
+                self._state_ready = True
                 return
             if not create:
                 raise StoreError(f"{self.where}: holds no fairproc tables; nothing was created")
@@ -204,6 +207,7 @@ class MappedSqlStore(BaseStore):
                     {"name": "revision", "value": 0},
                 ],
             )
+        self._state_ready = True
 
     # -- connections and transactions --
 
@@ -245,6 +249,13 @@ class MappedSqlStore(BaseStore):
             if isinstance(self.bind, sa.Connection):
                 conn = self.bind
                 if conn.in_transaction():
+                    if self.backend == "sqlite" and self._state_ready:
+                        # pysqlite begins the database's transaction lazily, at the first
+                        # INSERT, UPDATE or DELETE: a SAVEPOINT before it would begin (and
+                        # its RELEASE commit) a transaction of its own. A write matching no
+                        # row makes the host's transaction real first.
+                        no_op = sa.update(self.meta).where(sa.false()).values(value=0)
+                        conn.execute(no_op)
                     with conn.begin_nested():
                         yield conn
                 else:
@@ -321,17 +332,28 @@ class MappedSqlStore(BaseStore):
             cols.append(t.c[spec.source.column].label("_source"))
         for group in spec.categories.values():
             cols.extend(t.c[c] for c in group)
+        if spec.extra is not None:
+            cols.append(t.c[spec.extra].label("_extra"))
         query = sa.select(*cols).select_from(joined).where(subject.is_not(None))
-        if spec.source.column is not None:
-            query = query.where(t.c[spec.source.column].in_(list(spec.source.values)))
-        return query
+        return query.where(*self._source_where(bound))
+
+    def _source_where(self, bound: _Bound) -> list[Any]:
+        """Rows whose source column means a source (none when the source is fixed)."""
+        spec = bound.spec
+        column = spec.source.column
+        if column is None:
+            return []
+        if spec.source.verbatim:
+            return [bound.table.c[column].is_not(None)]
+        return [bound.table.c[column].in_(list(spec.source.values))]
 
     def _record(self, bound: _Bound, row: Any) -> Record:
         spec = bound.spec
         assert isinstance(spec, RecordTable)
         m = row._mapping
         rid = ID_SEPARATOR.join(str(m[c]) for c in spec.id)
-        source = spec.source.fixed or spec.source.values[m["_source"]]
+        source = spec.source.meaning(m["_source"] if spec.source.column else None)
+        assert source is not None  # the query selects rows that mean a source
         data: dict[str, Any] = {}
         for category, group in spec.categories.items():
             if len(group) == 1:
@@ -341,6 +363,14 @@ class MappedSqlStore(BaseStore):
                 value = " ".join(parts) if parts else None
             if value is not None:
                 data[category] = value
+        if spec.extra is not None and m["_extra"]:
+            try:
+                data.update(decode_data(m["_extra"]))
+            except ValueError as error:
+                raise StoreError(
+                    f"{self.where}: table {bound.table.name!r}, record {rid!r}: column "
+                    f"{spec.extra!r} is not fairproc's JSON ({error})"
+                ) from None
         at = self._instant(bound, spec.collected_at, m["_at"])
         return Record(rid, str(m["_subject"]), source, at, data)
 
@@ -348,6 +378,8 @@ class MappedSqlStore(BaseStore):
         spec = bound.spec
         assert isinstance(spec, RecordTable)
         t = bound.table
+        if spec.order is not None:
+            return query.order_by(t.c[spec.order])
         return query.order_by(t.c[spec.collected_at], *(t.c[c] for c in spec.id))
 
     # -- reads --
@@ -422,14 +454,17 @@ class MappedSqlStore(BaseStore):
                 cols.append(t.c[column].label(label))
         query = sa.select(*cols).select_from(joined).where(subject.is_not(None))
         if spec.kind.column is not None:
-            query = query.where(t.c[spec.kind.column].in_(list(spec.kind.values)))
+            held = t.c[spec.kind.column]
+            known = held.is_not(None) if spec.kind.verbatim else held.in_(list(spec.kind.values))
+            query = query.where(known)
         return query
 
     def _host_event(self, bound: _Bound, row: Any) -> Event:
         spec = bound.spec
         assert isinstance(spec, EventTable)
         m = row._mapping
-        kind = spec.kind.fixed or spec.kind.values[m["_kind"]]
+        kind = spec.kind.meaning(m["_kind"] if spec.kind.column else None)
+        assert kind is not None  # the query selects rows that mean a kind
 
         def text(label: str) -> str | None:
             value = m.get(label)
@@ -458,8 +493,9 @@ class MappedSqlStore(BaseStore):
                 query = self._event_query(bound).where(column == subject)
                 query = query.order_by(t.c[bound.spec.at], *t.primary_key.columns)
                 host.extend(self._host_event(bound, row) for row in conn.execute(query))
-        # A stable merge by instant: each side keeps its own order among equal instants.
-        return tuple(sorted(host + own, key=lambda ev: ev.at))
+        # The host's events merged in by instant; fairproc's own keep the order they were
+        # added in (heapq.merge keeps each side's order, sorted or not).
+        return tuple(heapq.merge(own, host, key=lambda ev: ev.at))
 
     def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
         wanted = [normalise_email(e) for e in emails]
@@ -534,6 +570,17 @@ class MappedSqlStore(BaseStore):
             self._audit_key = self._key("audit")
         return self._audit_key
 
+    def _ready_mask_key(self) -> None:
+        """Read (or make) the hashing key before a write transaction that may mask: making
+        it inside one would wait on that transaction's own lock."""
+        hashing = any(
+            m.how == "hash"
+            for b in [*self.records.values(), *self.host_events.values()]
+            for m in b.spec.mask.values()
+        )
+        if hashing and self._mask_key is None:
+            self._mask_key = self._key("mask")
+
     def _masked(self, mask: Mask, value: Any) -> Any:
         if mask.how == "null" or value is None:
             return None
@@ -541,8 +588,7 @@ class MappedSqlStore(BaseStore):
             return mask.value
         # A keyed hash: equal values stay equal (joins and counts keep working), and without
         # the key no one can test a guessed value against it.
-        if self._mask_key is None:
-            self._mask_key = self._key("mask")
+        assert self._mask_key is not None  # read before the transaction began
         digest = hmac.new(
             self._mask_key, str(value).encode("utf-8", "surrogatepass"), hashlib.sha256
         )
@@ -555,6 +601,7 @@ class MappedSqlStore(BaseStore):
         if not changes:
             return
         changes = normalised(changes)
+        self._ready_mask_key()
         with self._write("apply a change set") as conn:
             self._bump(conn)
             self._apply(conn, changes)
@@ -562,6 +609,7 @@ class MappedSqlStore(BaseStore):
     def apply_decided(self, decide: Decide) -> ChangeSet:
         """``decide`` and its changes in one write transaction
         (:class:`fairproc.store.DecidedWrites`), the revision row locked first."""
+        self._ready_mask_key()
         with self._write("apply a decided change set") as conn:
             revision = self.meta.c.name == "revision"
             locked = sa.select(self.meta.c.value).where(revision)
@@ -717,20 +765,27 @@ class MappedSqlStore(BaseStore):
             found = conn.execute(query).scalar_one()
         return found
 
+    @staticmethod
+    def _keeps(bound: _Bound, column: str, value: Any) -> bool:
+        """Whether ``column`` gives ``value`` back as it is (its type is the value's)."""
+        if value is None:
+            return True
+        kind = bound.table.c[column].type
+        try:
+            python = kind.python_type
+        except NotImplementedError:
+            return isinstance(value, str)
+        if isinstance(value, bool):
+            return python is bool
+        if isinstance(value, dt.datetime):
+            return False  # a zone would be lost
+        return type(value) is python or (python is str and type(value) is str)
+
     def _column_value(
         self, bound: _Bound, column: str, value: Any, path: Sequence[str | int]
     ) -> tuple[Any, Problem | None]:
         col = bound.table.c[column]
-        try:
-            python = col.type.python_type
-        except NotImplementedError:
-            python = object
-        ok = value is None or (
-            isinstance(value, python) and not (python is int and isinstance(value, bool))
-        )
-        if python is object:
-            ok = value is None or isinstance(value, str | int | float)
-        if not ok:
+        if not self._keeps(bound, column, value):
             return None, Problem(
                 f"a {type(value).__name__} value cannot be kept in column {column!r} of table "
                 f"{bound.table.name!r} ({col.type}) without changing it",
@@ -773,8 +828,22 @@ class MappedSqlStore(BaseStore):
         values[spec.collected_at] = self._stored_instant(bound, spec.collected_at, rec.collected_at)
         if spec.source.column is not None:
             values[spec.source.column] = spec.source.stored(rec.source)
+        extra: dict[str, Any] = {}
         for category, group in spec.categories.items():
             value = rec.data.get(category)
+            if spec.extra is not None and category in rec.data:
+                kept = self._split(value, len(group)) if len(group) > 1 else None
+                fits = (
+                    (kept is not None and " ".join(p for p in kept if p) == value)
+                    if len(group) > 1
+                    else self._keeps(bound, group[0], value)
+                )
+                if not fits or value is None:
+                    # the column cannot give it back as it is (None too: a NULL column
+                    # means "not held"), so the JSON column keeps it
+                    extra[category] = value
+                    values.update(dict.fromkeys(group))
+                    continue
             if len(group) > 1:
                 if value is not None and not isinstance(value, str):
                     problems.append(
@@ -794,6 +863,10 @@ class MappedSqlStore(BaseStore):
                 problems.append(problem)
             values[group[0]] = got
         unmapped = sorted(k for k, v in rec.data.items() if k not in spec.categories)
+        if spec.extra is not None:
+            extra.update((k, rec.data[k]) for k in unmapped)
+            values[spec.extra] = encode_data(extra) if extra else None
+            unmapped = []
         if unmapped:
             problems.append(
                 Problem(
@@ -804,6 +877,14 @@ class MappedSqlStore(BaseStore):
         if problems:
             raise InputError(problems)
         return bound, values
+
+    @staticmethod
+    def _split(value: Any, parts: int) -> list[str | None] | None:
+        """Text over ``parts`` columns: split at spaces, the rest in the last column."""
+        if not isinstance(value, str):
+            return None
+        split: list[str | None] = list(value.split(" ", parts - 1)) if value else []
+        return split + [None] * (parts - len(split))
 
     def _event_place(self, ev: Event) -> tuple[_Bound, dict[str, Any]] | None:
         """The host table and row ``ev`` goes to, or None: fairproc's own events table (the

@@ -93,23 +93,36 @@ Column = str
 @attrs.frozen
 class ValueMap:
     """A value fixed for every row, or read from a column and translated through ``values``
-    (stored value -> fairproc's name)."""
+    (stored value -> fairproc's name), or read from a column as it is (``verbatim``: a table
+    of any source, such as a generic activity log)."""
 
     fixed: str | None = None
     column: Column | None = None
     values: Mapping[str, str] = attrs.field(factory=dict)
+    verbatim: bool = False  # the column holds the names themselves (no value map)
 
     def stored(self, name: str) -> str | None:
         """The stored value that means ``name``, or None when no value does."""
+        if self.verbatim:
+            return name
         for stored, meant in self.values.items():
             if meant == name:
                 return stored
         return None
 
     def names(self) -> tuple[str, ...]:
-        return (
-            (self.fixed,) if self.fixed is not None else tuple(dict.fromkeys(self.values.values()))
-        )
+        """The names this map gives (none listed for a verbatim column: it gives any)."""
+        if self.fixed is not None:
+            return (self.fixed,)
+        return tuple(dict.fromkeys(self.values.values()))
+
+    def meaning(self, stored: Any) -> str | None:
+        """The name a stored value means, or None when it means none."""
+        if self.fixed is not None:
+            return self.fixed
+        if self.verbatim:
+            return None if stored is None else str(stored)
+        return self.values.get(stored) if isinstance(stored, str) else None
 
 
 @attrs.frozen
@@ -160,6 +173,11 @@ class RecordTable:
     erasure: str = "delete"
     mask: Mapping[Column, Mask] = attrs.field(factory=dict)
     file: str | None = None  # CSV: the file name in the folder (default: <name>.csv)
+    # a JSON text column for the data no other column keeps as it is, if the host has one
+    extra: Column | None = None
+    # a column whose values rise as rows are added (an autoincrement key): records come in
+    # that order; without one, by instant then id
+    order: Column | None = None
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -167,6 +185,7 @@ class RecordTable:
         cols = [*self.id, self.subject.stored_in, self.collected_at]
         if self.source.column is not None:
             cols.append(self.source.column)
+        cols += [c for c in (self.extra, self.order) if c is not None]
         cols += [c for group in self.categories.values() for c in group]
         return tuple(dict.fromkeys(cols))
 
@@ -212,8 +231,13 @@ class HostMapping:
         return table.timezone if table.timezone is not None else self.timezone
 
     def table_for_source(self, source: str) -> RecordTable | None:
+        """The table that holds records of ``source``: the one naming it, else a table whose
+        source column holds names verbatim."""
         for table in self.records.values():
             if source in table.source.names():
+                return table
+        for table in self.records.values():
+            if table.source.verbatim:
                 return table
         return None
 
@@ -381,6 +405,9 @@ class _Reader:
             return None
         self.keys(spec, ("column", "values"), where)
         column = self.name(spec, "column", where)
+        if "values" not in spec:
+            # no value map: the column holds fairproc's names as they are
+            return None if column is None else ValueMap(column=column, verbatim=True)
         values = spec.get("values")
         if not isinstance(values, dict) or not values:
             self.problem(
@@ -487,6 +514,8 @@ _RECORD_KEYS = (
     "erasure",
     "mask",
     "file",
+    "extra",
+    "order",
 )
 _EVENT_KEYS = (
     "kind",
@@ -639,6 +668,8 @@ def _record_table(r: _Reader, tname: str, spec: Mapping[str, Any]) -> RecordTabl
     erasure = r.erasure(spec, path)
     mask = r.masks(spec, path, erasure)
     file = r.name(spec, "file", path, required=False)
+    extra = r.name(spec, "extra", path, required=False)
+    order = r.name(spec, "order", path, required=False)
     categories: dict[str, tuple[str, ...]] = {}
     cats = spec.get("categories")
     if cats is None:
@@ -659,17 +690,19 @@ def _record_table(r: _Reader, tname: str, spec: Mapping[str, Any]) -> RecordTabl
     for c in sorted({c for c in used if used.count(c) > 1}):
         r.problem(f"column {c!r} holds more than one category", (*path, "categories"))
     reserved = {*ids, subject.stored_in, collected, *([source.column] if source.column else [])}
+    reserved |= {c for c in (extra, order) if c is not None}
     for cat, group in categories.items():
         for c in group:
             if c in reserved:
                 r.problem(
-                    f"column {c!r} is the record's id, subject, source or instant, not a category",
+                    f"column {c!r} is the record's id, subject, source, instant, order or extra "
+                    "data, not a category",
                     (*path, "categories", cat),
                 )
     if erasure == "mask":
         _check_mask(r, path, mask, subject, ids)
     return RecordTable(
-        tname, source, ids, subject, collected, categories, zone, erasure, mask, file
+        tname, source, ids, subject, collected, categories, zone, erasure, mask, file, extra, order
     )
 
 
@@ -724,6 +757,13 @@ def _check_names(
     events: Mapping[str, EventTable],
     policy: Policy | None,
 ) -> None:
+    verbatim = [tname for tname, t in records.items() if t.source.verbatim]
+    for tname in verbatim[1:]:
+        r.problem(
+            f"two tables hold any source verbatim ({verbatim[0]!r} and {tname!r}): a record "
+            "of an unlisted source could go to either",
+            ("record", tname, "source"),
+        )
     seen_sources: dict[str, str] = {}
     for tname, t in records.items():
         for name in t.source.names():
