@@ -51,6 +51,7 @@ from fairproc.mapping import (
     SubjectRef,
     column_path,
     load_mapping,
+    named_policy,
 )
 from fairproc.model import Event, Record, SuppressionEntry, normalise_email
 from fairproc.store import (
@@ -1030,9 +1031,8 @@ def open_mapped(
     if not isinstance(mapping, HostMapping):
         from fairproc.loader import load_policy
 
-        probe = load_mapping(mapping)
-        policy = load_policy(probe.policy) if probe.policy else None
-        mapping = load_mapping(mapping, policy)
+        named = named_policy(mapping)
+        mapping = load_mapping(mapping, load_policy(named) if named else None)
     return MappedSqlStore(url, mapping, create=create)
 
 

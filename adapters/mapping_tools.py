@@ -30,6 +30,7 @@ from fairproc.mapping import (
     RecordTable,
     column_path,
     load_mapping,
+    named_policy,
 )
 from fairproc.model import Policy
 from fairproc.store import StoreError, hide_password
@@ -65,12 +66,11 @@ def check_mapping(path: str | Path, url: str, policy: Policy | None = None) -> l
     when they agree). ``policy``: what sources, categories and kinds are checked against
     (default: the policy the mapping names)."""
     try:
-        if policy is None:
-            named = load_mapping(path).policy
-            if named is not None:
-                from fairproc.loader import load_policy
+        named = named_policy(path) if policy is None else None
+        if named is not None:
+            from fairproc.loader import load_policy
 
-                policy = load_policy(named)
+            policy = load_policy(named)
         mapping = load_mapping(path, policy)
     except MappingError as error:
         return list(error.problems)

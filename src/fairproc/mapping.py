@@ -67,6 +67,7 @@ __all__ = [
     "ValueMap",
     "column_path",
     "load_mapping",
+    "named_policy",
     "parse_mapping",
 ]
 
@@ -542,6 +543,18 @@ def _shown(value: Any) -> str:
     if isinstance(value, str):
         return repr(value[:60])
     return _kind(value)
+
+
+def named_policy(path: str | Path) -> str | None:
+    """The policy the mapping file at ``path`` names (``[mapping] policy``), or None when it
+    names none or cannot be read (:func:`load_mapping` then says why)."""
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None
+    head = doc.get("mapping")
+    name = head.get("policy") if isinstance(head, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def load_mapping(path: str | Path, policy: Policy | None = None) -> HostMapping:
