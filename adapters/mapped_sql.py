@@ -53,7 +53,7 @@ from fairproc.mapping import (
     load_mapping,
     named_policy,
 )
-from fairproc.model import Event, Record, SuppressionEntry, normalise_email
+from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
 from fairproc.store import (
     AuditEntry,
     BaseStore,
@@ -62,6 +62,7 @@ from fairproc.store import (
     StoreError,
     audit_detail,
     audit_from_stored,
+    build_history,
     check_changes,
     decode_data,
     encode_data,
@@ -70,6 +71,7 @@ from fairproc.store import (
     normalised,
     us_to_instant,
 )
+from fairproc.world import SubjectHistory, derived_entries
 
 from .sql import CHUNK, MAX_NORM_LENGTH, SCHEMA_VERSION, _first_line, _tables
 
@@ -194,7 +196,7 @@ class MappedSqlStore(BaseStore):
             every["audit"],
             every["keys"],
         )
-        with self._write("create fairproc's tables") as conn:
+        with self._own_write("create fairproc's tables") as conn:
             if sa.inspect(conn).has_table(self.meta.name):
                 self._state_ready = True
                 return
@@ -265,6 +267,15 @@ class MappedSqlStore(BaseStore):
                 return
             with self.bind.connect() as conn, conn.begin():
                 yield conn
+
+    @contextmanager
+    def _own_write(self, action: str) -> Iterator[sa.Connection]:
+        """A transaction of fairproc's own on a connection of its own, even when the store was
+        given the host's Connection: making fairproc's tables and keys is not the host's
+        work to roll back (and DDL would end a MariaDB transaction)."""
+        engine = self.bind if isinstance(self.bind, sa.Engine) else self.bind.engine
+        with self._guard(action), engine.connect() as conn, conn.begin():
+            yield conn
 
     def close(self) -> None:
         if self._owned and isinstance(self.bind, sa.Engine):
@@ -498,6 +509,58 @@ class MappedSqlStore(BaseStore):
         # added in (heapq.merge keeps each side's order, sorted or not).
         return tuple(heapq.merge(own, host, key=lambda ev: ev.at))
 
+    def histories(self, policy: Policy, subjects: Iterable[str]) -> dict[str, SubjectHistory]:
+        """Several subjects' histories in one statement per mapped table (per 500 subjects),
+        as :meth:`fairproc.adapters.sql.SqlStore.histories` gives them."""
+        wanted = list(dict.fromkeys(subjects))
+        records: dict[str, list[Record]] = defaultdict(list)
+        own: dict[str, list[Event]] = defaultdict(list)
+        host: dict[str, list[Event]] = defaultdict(list)
+        e = self.events
+        with self._read("read subjects' histories") as conn:
+            for chunk in _chunks(wanted):
+                some = list(chunk)
+                for bound in self.records.values():
+                    column, _ = self._subject_column(bound)
+                    query = self._ordered(bound, self._record_query(bound).where(column.in_(some)))
+                    for row in conn.execute(query):
+                        record = self._record(bound, row)
+                        records[record.subject].append(record)
+                query = sa.select(e).where(e.c.subject.in_(some)).order_by(e.c.seq)
+                for r in conn.execute(query):
+                    own[r.subject].append(
+                        Event(r.subject, r.kind, us_to_instant(r.at), r.record, r.purpose, r.id)
+                    )
+                for bound in self.host_events.values():
+                    column, _ = self._subject_column(bound)
+                    t = bound.table
+                    query = self._event_query(bound).where(column.in_(some))
+                    query = query.order_by(t.c[bound.spec.at], *t.primary_key.columns)
+                    for row in conn.execute(query):
+                        event = self._host_event(bound, row)
+                        host[event.subject].append(event)
+        events = {
+            s: list(heapq.merge(own.get(s, []), host.get(s, []), key=lambda ev: ev.at))
+            for s in wanted
+        }
+        bare = {s: SubjectHistory(policy, s, records[s], events[s]) for s in wanted}
+        emails = [m for h in bare.values() for m in h.emails]
+        entries: dict[str, list[SuppressionEntry]] = defaultdict(list)
+        for entry in self.suppression_entries(emails):
+            entries[normalise_email(entry.email)].append(entry)
+        for entry in derived_entries(self, policy, emails, events.get):
+            entries[normalise_email(entry.email)].append(entry)
+
+        def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
+            return [x for m in emails for x in entries.get(normalise_email(m), ())]
+
+        return {
+            s: build_history(policy, s, records[s], events[s], lookup)
+            if any(m in entries for m in h.emails)
+            else h
+            for s, h in bare.items()
+        }
+
     def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
         wanted = [normalise_email(e) for e in emails]
         unique = [n for n in dict.fromkeys(wanted) if len(n) <= MAX_NORM_LENGTH]
@@ -550,18 +613,21 @@ class MappedSqlStore(BaseStore):
     # -- keys --
 
     def _key(self, name: str) -> bytes:
+        """A key of ``<prefix>keys``, made on first use (two processes making it at once: the
+        first one's is kept). Read and made on a connection of fairproc's own: the host's
+        transaction may hold a snapshot older than the key."""
         k = self.keys
         named = k.c.name == name
-        with self._read("read a key") as conn:
+        with self._own_write("read a key") as conn:
             found = conn.execute(sa.select(k.c.value).where(named)).scalar()
         if found is None:
             try:
-                with self._write("make a key") as conn:
+                with self._own_write("make a key") as conn:
                     conn.execute(sa.insert(k).values(name=name, value=secrets.token_hex(32)))
             except StoreError as error:
                 if not isinstance(error.__cause__, exc.IntegrityError):
                     raise
-            with self._read("read a key") as conn:
+            with self._own_write("read a key") as conn:
                 found = conn.execute(sa.select(k.c.value).where(named)).scalar_one()
         return bytes.fromhex(found)
 
