@@ -85,56 +85,71 @@ def rows(records: int, seed: int = 19) -> Iterator[tuple[str, dict[str, Any]]]:
         for _ in range(rng.choice((1, 1, 2))):
             made += 1
             enquiry = f"enq-{made:09d}"
-            yield "enquiries", {
-                "enquiry_ref": enquiry,
-                "customer_id": c,
-                "channel": rng.choice(_CHANNELS),
-                "created_at": _when(rng),
-                "first_name": first,
-                "last_name": last,
-                "company": f"{last} Ltd",
-                "email": email,
-                "phone": f"+44 20 7946 {rng.randrange(10000):04d}",
-                "office_size": rng.randrange(1, 60),
-                "office_location": rng.choice(("London", "Leeds", "Bristol")),
-            }
+            yield (
+                "enquiries",
+                {
+                    "enquiry_ref": enquiry,
+                    "customer_id": c,
+                    "channel": rng.choice(_CHANNELS),
+                    "created_at": _when(rng),
+                    "first_name": first,
+                    "last_name": last,
+                    "company": f"{last} Ltd",
+                    "email": email,
+                    "phone": f"+44 20 7946 {rng.randrange(10000):04d}",
+                    "office_size": rng.randrange(1, 60),
+                    "office_location": rng.choice(("London", "Leeds", "Bristol")),
+                },
+            )
         if rng.random() < 0.4:
             made += 1
-            yield "handbook_downloads", {
-                "download_ref": f"dl-{made:09d}",
-                "customer_id": c,
-                "downloaded_at": _when(rng),
-                "full_name": f"{first} {last}",
-                "email": email,
-            }
+            yield (
+                "handbook_downloads",
+                {
+                    "download_ref": f"dl-{made:09d}",
+                    "customer_id": c,
+                    "downloaded_at": _when(rng),
+                    "full_name": f"{first} {last}",
+                    "email": email,
+                },
+            )
         if rng.random() < 0.3:
             made += 1
-            yield "calls", {
-                "call_ref": f"call-{made:09d}",
-                "customer_id": c,
-                "started_at": _when(rng),
-                "phone_number": f"+44 20 7946 {rng.randrange(10000):04d}",
-                "recording_url": f"rec/{made}.ogg",
-                "duration_seconds": rng.randrange(30, 900),
-            }
+            yield (
+                "calls",
+                {
+                    "call_ref": f"call-{made:09d}",
+                    "customer_id": c,
+                    "started_at": _when(rng),
+                    "phone_number": f"+44 20 7946 {rng.randrange(10000):04d}",
+                    "recording_url": f"rec/{made}.ogg",
+                    "duration_seconds": rng.randrange(30, 900),
+                },
+            )
         if rng.random() < 0.2 and enquiry is not None:
             made += 1
-            yield "search_follow_ups", {
-                "follow_up_ref": f"fu-{made:09d}",
-                "customer_id": c,
-                "enquiry_ref": enquiry,
-                "held_at": _when(rng),
-                "budget": f"£{rng.randrange(1, 50) * 500}",
-                "business_type": "consultancy",
-            }
+            yield (
+                "search_follow_ups",
+                {
+                    "follow_up_ref": f"fu-{made:09d}",
+                    "customer_id": c,
+                    "enquiry_ref": enquiry,
+                    "held_at": _when(rng),
+                    "budget": f"£{rng.randrange(1, 50) * 500}",
+                    "business_type": "consultancy",
+                },
+            )
         while made < c * 4 - rng.randrange(0, 2):
             made += 1
-            yield "web_sessions", {
-                "session_ref": f"ws-{made:09d}",
-                "customer_id": c,
-                "started_at": _when(rng),  # naive: office-local wall time
-                "ip_address": f"192.0.2.{rng.randrange(256)}",
-            }
+            yield (
+                "web_sessions",
+                {
+                    "session_ref": f"ws-{made:09d}",
+                    "customer_id": c,
+                    "started_at": _when(rng),  # naive: office-local wall time
+                    "ip_address": f"192.0.2.{rng.randrange(256)}",
+                },
+            )
         if rng.random() < 0.05:
             yield "lettings", {"customer_id": c, "let_on": _when(rng), "office": "Unit 4"}
         if rng.random() < 0.05:
@@ -148,7 +163,13 @@ def generate(engine: sa.Engine, records: int, seed: int = 19, batch: int = 5000)
     md.reflect(engine, only=list(TABLES))
     pending: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
     count = 0
-    record_tables = {"enquiries", "handbook_downloads", "calls", "search_follow_ups", "web_sessions"}
+    record_tables = {
+        "enquiries",
+        "handbook_downloads",
+        "calls",
+        "search_follow_ups",
+        "web_sessions",
+    }
 
     def flush(conn: sa.Connection) -> None:
         for table in reversed(TABLES):  # parents first
