@@ -123,6 +123,7 @@ class MappedSqlStore(BaseStore):
         self.where = engine.url.render_as_string(hide_password=True)
         self._held = threading.local()
         self._state_ready = False  # fairproc's own tables exist
+        self._subject_statements: dict[str, sa.Select[Any]] | None = None
         self._audit_key: bytes | None = None
         self._mask_key: bytes | None = None
         try:
@@ -432,13 +433,32 @@ class MappedSqlStore(BaseStore):
                     return self._record(bound, row)
         return None
 
+    def _by_subject(self) -> dict[str, sa.Select[Any]]:
+        """Per mapped table, the statement reading one subject's rows (``:subject``), built
+        once: a subject's lookup is the hot path of every decision."""
+        if self._subject_statements is None:
+            made: dict[str, sa.Select[Any]] = {}
+            wanted: sa.BindParameter[str] = sa.bindparam("subject", type_=sa.String())
+            for name, bound in self.records.items():
+                column, _ = self._subject_column(bound)
+                made[name] = self._ordered(bound, self._record_query(bound).where(column == wanted))
+            for name, bound in self.host_events.items():
+                column, _ = self._subject_column(bound)
+                t = bound.table
+                query = self._event_query(bound).where(column == wanted)
+                made[name] = query.order_by(t.c[bound.spec.at], *t.primary_key.columns)
+            e = self.events
+            made[""] = sa.select(e).where(e.c.subject == wanted).order_by(e.c.seq)
+            self._subject_statements = made
+        return self._subject_statements
+
     def subject_records(self, subject: str) -> Sequence[Record]:
         found: list[Record] = []
+        statements = self._by_subject()
         with self._read("read a subject's records") as conn:
-            for bound in self.records.values():
-                column, _ = self._subject_column(bound)
-                query = self._ordered(bound, self._record_query(bound).where(column == subject))
-                found.extend(self._record(bound, row) for row in conn.execute(query))
+            for name, bound in self.records.items():
+                rows = conn.execute(statements[name], {"subject": subject})
+                found.extend(self._record(bound, row) for row in rows)
         return tuple(found)
 
     def iter_records(self) -> Iterator[Record]:
@@ -492,19 +512,17 @@ class MappedSqlStore(BaseStore):
         )
 
     def subject_events(self, subject: str) -> Sequence[Event]:
-        e = self.events
+        statements = self._by_subject()
+        given = {"subject": subject}
         with self._read("read a subject's events") as conn:
             own = [
                 Event(r.subject, r.kind, us_to_instant(r.at), r.record, r.purpose, r.id)
-                for r in conn.execute(sa.select(e).where(e.c.subject == subject).order_by(e.c.seq))
+                for r in conn.execute(statements[""], given)
             ]
             host: list[Event] = []
-            for bound in self.host_events.values():
-                column, _ = self._subject_column(bound)
-                t = bound.table
-                query = self._event_query(bound).where(column == subject)
-                query = query.order_by(t.c[bound.spec.at], *t.primary_key.columns)
-                host.extend(self._host_event(bound, row) for row in conn.execute(query))
+            for name, bound in self.host_events.items():
+                rows = conn.execute(statements[name], given)
+                host.extend(self._host_event(bound, row) for row in rows)
         # The host's events merged in by instant; fairproc's own keep the order they were
         # added in (heapq.merge keeps each side's order, sorted or not).
         return tuple(heapq.merge(own, host, key=lambda ev: ev.at))
