@@ -43,6 +43,6 @@ def test_the_mapping_page_commands_run_in_order(tmp_path: Path) -> None:
     assert f"typo.toml:{line}:" in PAGE.read_text(encoding="utf-8")
     assert "no column 'created'" in out
     assert "examples/crm/mapping.toml: agrees with the database" in out
-    assert "applied:" in out and "granted" in out
+    assert "applied:" in out and "GRANTED" in out
     assert " 0 failed" in (tmp_path / "scenarios.txt").read_text(encoding="utf-8")
     assert "FILL_IN" in (tmp_path / "draft.toml").read_text(encoding="utf-8")
