@@ -167,6 +167,13 @@ def scenarios_group() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Explain passing expectations too.")
 @click.option(
+    "--map",
+    "map_path",
+    metavar="MAPPING",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --store: load each world into the host's own tables through this mapping.",
+)
+@click.option(
     "--law",
     "law",
     metavar="LAW",
@@ -193,6 +200,7 @@ def scenarios_run(
     output: Path | None,
     log_path: Path | None,
     law: str | None,
+    map_path: Path | None = None,
 ) -> None:
     """Run the scenario files in PATHS: files, folders searched for *.toml, or a shipped
     policy's name (its scenarios, installed with fairproc).
@@ -216,7 +224,9 @@ def scenarios_run(
         found.append(shipped or path)
     paths = found
     factory = scenarios.memory_store
-    if store_url is not None:
+    if map_path is not None:
+        factory = _mapped_factory(store_url, map_path)
+    elif store_url is not None:
         factory = _store_factory(store_url)
     if log_path is not None:
         from fairproc.decision_log import DecisionLog
@@ -284,6 +294,14 @@ def _store_factory(url: str) -> Any:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--law", "law", metavar="LAW", help="Decide beneath this law layer (e.g. uk-gdpr).")
+@click.option("--store", "store_url", metavar="URL", help="With --map: the host's database.")
+@click.option(
+    "--map",
+    "map_path",
+    metavar="MAPPING",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Decide on the host's own tables at --store, read through this mapping.",
+)
 def explain_cmd(
     ask: str,
     scenario_file: Path | None,
@@ -296,6 +314,8 @@ def explain_cmd(
     at: str | None,
     fmt: str,
     law: str | None,
+    store_url: str | None = None,
+    map_path: Path | None = None,
 ) -> None:
     """Ask one question and print the decision with its full trace."""
     from fairproc.engine import Engine
@@ -304,6 +324,7 @@ def explain_cmd(
     from fairproc.world import World
 
     when = _instant(at, "--at")
+    opened: Any = None  # a mapped store (--map), closed after the question
     try:
         if scenario_file is not None:
             scenario = load_scenario(scenario_file)
@@ -312,6 +333,10 @@ def explain_cmd(
             law = law or scenario.law
         else:
             loaded, world = load_policy(policy or "flexioffices"), World()
+        if map_path is not None:
+            if store_url is None:
+                raise click.UsageError("--map needs --store: the database holding its tables")
+            world = opened = _open_store(store_url, map_path)
         if when is None:
             raise click.UsageError("give --at (or a --scenario whose now is the clock)")
         engine = Engine(loaded, world, law=law)
@@ -332,17 +357,49 @@ def explain_cmd(
     except FairprocError as exc:
         _fail(str(exc))
         return
+    finally:
+        if opened is not None:
+            opened.close()
     click.echo(decision.to_json() if fmt == "json" else decision.explain())
 
 
-def _open_store(url: str) -> Any:
-    """The existing store ``url`` names: sweep and request read a store, never create one."""
+def _open_store(url: str, mapping: Path | None = None) -> Any:
+    """The existing store ``url`` names: sweep and request read a store, never create one.
+    With ``mapping``: the host's own tables at ``url`` through it (fairproc's own tables for
+    its audit log and suppression list are made there if absent)."""
     from fairproc.storage import open_store
 
     try:
+        if mapping is not None:
+            return _adapter("mapped_sql").open_mapped(url, mapping)
         return open_store(url, create=False)
     except FairprocError as exc:
         _fail(str(exc))
+
+
+def _adapter(name: str) -> Any:
+    """An adapter module, imported when a command needs it (as open_store does)."""
+    import importlib
+
+    return importlib.import_module(f"fairproc.adapters.{name}")
+
+
+def _mapped_factory(url: str | None, mapping: Path) -> Any:
+    if url is None:
+        raise click.UsageError("--map needs --store: the database holding the host's tables")
+    try:
+        return _adapter("mapped_sql").MappedStores(url, mapping)
+    except FairprocError as exc:
+        _fail(str(exc))
+
+
+_MAP_OPTION = click.option(
+    "--map",
+    "map_path",
+    metavar="MAPPING",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Read and write the host's own tables through this mapping (docs/mapping.md).",
+)
 
 
 @main.command("sweep")
@@ -375,8 +432,15 @@ def _open_store(url: str) -> Any:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@_MAP_OPTION
 def sweep_cmd(
-    store_url: str, at: str, policy: str, do_apply: bool, batch_size: int | None, fmt: str
+    store_url: str,
+    at: str,
+    policy: str,
+    do_apply: bool,
+    batch_size: int | None,
+    fmt: str,
+    map_path: Path | None = None,
 ) -> None:
     """Find the records whose retention falls due at WHEN; with --apply, delete them in atomic
     batches, each record with an audit entry. Exit 0, or 2 on bad input."""
@@ -386,7 +450,7 @@ def sweep_cmd(
 
     when = _instant(at, "--at")
     assert when is not None
-    store = _open_store(store_url)
+    store = _open_store(store_url, map_path)
     try:
         engine = Engine(load_policy(policy), store)
         show = fmt == "text" and sys.stderr.isatty()
@@ -492,6 +556,7 @@ def sweep_cmd(
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@_MAP_OPTION
 def request_cmd(
     subject: str,
     right: str,
@@ -513,6 +578,7 @@ def request_cmd(
     manifest_action: str,
     ground: str | None,
     compelling_grounds: str | None,
+    map_path: Path | None = None,
 ) -> None:
     """Carry out a data-subject request: RIGHT is access, rectification, erasure, objection,
     restriction, portability or complaint. Prints the decision; exit 0, or 2 on bad input."""
@@ -546,7 +612,7 @@ def request_cmd(
                 f"expected RECORD.CATEGORY=VALUE, got {item!r}", param_hint="--correct"
             )
         fixes.setdefault(record, {})[category] = value
-    store = _open_store(store_url)
+    store = _open_store(store_url, map_path)
     try:
         engine = Engine(load_policy(policy), store, law=law)
         result = request(
@@ -719,6 +785,63 @@ def diff_cmd(
     else:
         click.echo(text)
     sys.exit(1 if result.changes else 0)
+
+
+@main.group("map")
+def map_group() -> None:
+    """Run fairproc on the host's own tables: check or draft a mapping (docs/mapping.md)."""
+
+
+@map_group.command("check")
+@click.argument("mapping", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--store", "store_url", required=True, metavar="URL", help="The host's database.")
+@click.option("--policy", help="Check names against this policy (default: the mapping's).")
+def map_check(mapping: Path, store_url: str, policy: str | None) -> None:
+    """Reflect the database at --store and report every mismatch with MAPPING, each with its
+    file and line. Exit 0 when they agree, 1 when not, 2 when the database cannot be read."""
+    from fairproc.loader import load_policy
+
+    try:
+        check = _adapter("mapping_tools").check_mapping
+        problems = check(mapping, store_url, load_policy(policy) if policy else None)
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
+        sys.exit(1)
+    click.echo(f"{mapping}: agrees with the database")
+
+
+@map_group.command("init")
+@click.option("--store", "store_url", required=True, metavar="URL", help="The host's database.")
+@click.option("--policy", default="flexioffices", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the draft to this file (refused if it exists) instead of standard output.",
+)
+def map_init(store_url: str, policy: str, output: Path | None) -> None:
+    """Draft a mapping from the database at --store for a person to finish: every FILL_IN is
+    a blank fairproc will not guess (a table's source, a naive column's zone)."""
+    from fairproc.loader import load_policy
+
+    try:
+        text = _adapter("mapping_tools").draft_mapping(store_url, load_policy(policy))
+    except FairprocError as exc:
+        _fail(str(exc))
+        return
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with output.open("x", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        _fail(f"{output}: cannot write the draft: {exc.strerror or exc}")
 
 
 @main.group("log")

@@ -1,0 +1,149 @@
+"""What the mapped-store tests share: the example CRM host (examples/crm/) made fresh on
+SQLite or in a database of its own on a server, and a generic activity-log host for the
+contract kit."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from fairproc.mapping import HostMapping, parse_mapping
+from store_support import MYSQL_ENV, POSTGRESQL_ENV, ROOT, server_url
+
+CRM = ROOT / "examples" / "crm"
+CRM_MAPPING = CRM / "mapping.toml"
+KINDS = ["sqlite", "postgresql", "mysql"]
+
+
+def crm_module() -> ModuleType:
+    """examples/crm/host.py (the schema, the generator), imported once."""
+    key = "fairproc_example_crm_host"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, CRM / "host.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+@contextmanager
+def server_database(kind: str) -> Iterator[str]:
+    """A database of its own on the server ``kind`` names (skips without its URL), dropped
+    after: the example host's table names are fixed, so parallel runs each get one."""
+    base = server_url(POSTGRESQL_ENV if kind == "postgresql" else MYSQL_ENV)
+    name = f"fpmap_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        try:
+            yield sa.make_url(base).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                if kind == "postgresql":
+                    conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+                else:
+                    conn.exec_driver_sql(f"DROP DATABASE {name}")
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def crm_host(kind: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty example CRM host of ``kind``."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path}/crm.db"
+        engine = sa.create_engine(url)
+        try:
+            crm_module().create_schema(engine)
+        finally:
+            engine.dispose()
+        yield url
+        return
+    with server_database(kind) as url:
+        engine = sa.create_engine(url)
+        try:
+            crm_module().create_schema(engine)
+        finally:
+            engine.dispose()
+        yield url
+
+
+ACTIVITY_MAPPING = """
+[mapping]
+timezone = "UTC"
+
+[state]
+prefix = "{table}_fp_"
+
+# A generic activity log: its kind column holds source names as they are, its extra column
+# (JSON text) whatever no other column keeps as it is, its seq the order rows were added in.
+[record.{table}]
+source = {{ column = "kind" }}
+id = "ref"
+subject = "person"
+collected_at = "happened_at"
+extra = "extra"
+order = "seq"
+
+[record.{table}.categories]
+name = ["first_name", "last_name"]
+email = "email"
+phone = "phone"
+office_size = "office_size"
+ip_address = "ip"
+"""
+
+
+@contextmanager
+def activity_host(kind: str, tmp_path: Path) -> Iterator[tuple[str, HostMapping]]:
+    """A host with one generic activity-log table (a name of its own), and its mapping."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path}/activity.db"
+    else:
+        url = server_url(POSTGRESQL_ENV if kind == "postgresql" else MYSQL_ENV)
+    table = f"act{uuid.uuid4().hex[:10]}"
+    md = sa.MetaData()
+    instant = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+    sa.Table(
+        table,
+        md,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("ref", sa.String(255), nullable=False, unique=True),
+        sa.Column("person", sa.String(255), nullable=False),
+        sa.Column("kind", sa.String(255), nullable=False),
+        sa.Column("happened_at", instant, nullable=False),
+        sa.Column("first_name", sa.String(255)),
+        sa.Column("last_name", sa.String(255)),
+        sa.Column("email", sa.String(320)),
+        sa.Column("phone", sa.String(64)),
+        sa.Column("office_size", sa.Integer),
+        sa.Column("ip", sa.String(64)),
+        sa.Column("extra", text),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
+    )
+    engine = sa.create_engine(url)
+    try:
+        md.create_all(engine)
+        mapping = parse_mapping(ACTIVITY_MAPPING.format(table=table), file="activity.toml")
+        try:
+            yield url, mapping
+        finally:
+            md.drop_all(engine)
+            with engine.begin() as conn:
+                for name in sa.inspect(conn).get_table_names():
+                    if name.startswith(f"{table}_fp_"):
+                        conn.exec_driver_sql(f"DROP TABLE {name}")
+    finally:
+        engine.dispose()
