@@ -689,6 +689,38 @@ class SparkStore(BaseStore):
                 self._commit(self._write(manifest, normalised(changes)))
         return changes
 
+    def load(self, frames: dict[str, Any]) -> None:
+        """Bulk import, one commit: each DataFrame (``table name -> frame`` with that table's
+        columns, :data:`SCHEMAS`, ``seq`` included and above every stored one) added as new
+        groups. For data already in Spark (a first import, a benchmark's world); rows are not
+        checked as ``apply`` checks them."""
+        from pyspark.sql import functions as f
+
+        unknown = sorted(set(frames) - set(SCHEMAS))
+        if unknown:
+            raise StoreError(f"spark store: no table {unknown[0]!r}; tables: {sorted(SCHEMAS)}")
+        with self._write_lock():
+            manifest: dict[str, Any] = json.loads(json.dumps(self._read_manifest()))
+            manifest["version"] = int(manifest["version"]) + 1
+            self._clean(manifest)
+            for name, frame in frames.items():
+                columns = [c.split()[0] for c in SCHEMAS[name].split(", ")]
+                shaped = frame.select(*columns)
+                group = f"g-{secrets.token_hex(8)}"
+                path = ParquetTables(self.folder).group_path(name, group)
+                shaped.write.mode("errorifexists").parquet(str(path))
+                written = self.spark.read.schema(SCHEMAS[name]).parquet(str(path))
+                if name == "categories":
+                    rows = written.count()
+                else:
+                    got = written.agg(f.count(f.lit(1)), f.max("seq")).collect()[0]
+                    rows, top = int(got[0]), got[1]
+                    if top is not None:
+                        manifest["next_seq"][name] = max(manifest["next_seq"][name], int(top) + 1)
+                manifest["tables"][name][group] = int(rows)
+            _stage("prepared")
+            self._commit(manifest)
+
     def _commit(self, manifest: dict[str, Any]) -> None:
         """Replace the manifest atomically: every reader sees the old version or the new one."""
         path = self.folder / MANIFEST
