@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -135,8 +136,11 @@ def test_a_write_failing_before_its_commit_leaves_the_old_version(
     store = SparkStore(tmp_path / "lake")
     try:
         _seed(store)
+        later = [Record(f"q{i}", "s9", "website_visit", WHEN, {}) for i in range(3)]
+        store.apply(ChangeSet(put_records=later))  # a records group of its own
         before = _state(store)
-        groups = sorted(p.name for p in (tmp_path / "lake" / "tables").glob("*/*"))
+        manifest = tmp_path / "lake" / "CURRENT"
+        groups = set(json.loads(manifest.read_text())["tables"]["records"])
 
         def fail(stage: str) -> None:
             raise RuntimeError(f"injected fault at {stage}")
@@ -150,14 +154,17 @@ def test_a_write_failing_before_its_commit_leaves_the_old_version(
         with pytest.raises(RuntimeError, match="injected fault"):
             store.apply(erase)
         assert _state(store) == before  # nothing half applied
-        # the new groups it wrote are listed nowhere, and go with the next write
         monkeypatch.setattr(spark_adapter, "crash_point", None)
-        store.apply(erase)  # the job is re-runnable
+        store.apply(erase)  # the job is re-runnable; it removes the groups the fault left
         after = _state(store)
-        assert after[1] == ["r1", "r2", "r4", "r5"] and after[2] == [] and after[3] == 1
-        listed = sorted(p.name for p in (tmp_path / "lake" / "tables").glob("*/*"))
-        # only the groups holding r0, r3 and s0's events were rewritten: categories untouched
-        assert len(set(listed) - set(groups)) >= 1
+        assert after[1] == ["r1", "r2", "r4", "r5", "q0", "q1", "q2"]
+        assert after[2] == [] and after[3] == 1
+        now = set(json.loads(manifest.read_text())["tables"]["records"])
+        # only the group holding r0 and r3 was rewritten; the later write's group is untouched
+        assert len(now - groups) == 1 and len(groups - now) == 1
+        # the group the fault left half written is gone; the dropped one stays one commit
+        on_disk = {p.name for p in (tmp_path / "lake" / "tables" / "records").iterdir()}
+        assert on_disk == now | groups
     finally:
         store.close()
 
@@ -294,7 +301,7 @@ def test_spark_sql_answers_as_the_interpreter(spark: Any, data: st.DataObject) -
     from fairproc.retention import due_node
 
     generated = data.draw(fst.worlds(POLICY, max_records=5, max_events=4), label="world")
-    world = World(generated.records, generated.events, generated.suppression)
+    world: World = generated
     at = data.draw(fst.instants_for(POLICY, world), label="at")
     conditions = [
         *data.draw(
