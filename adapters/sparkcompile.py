@@ -19,14 +19,14 @@ asked with EXISTS probes. Only two things differ on Spark:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql.elements import ColumnElement
 
-from .sqlcompile import Compiler
+from .sqlcompile import SENTINEL, Compiler, _Rows
 
 __all__ = ["CountedTable", "SparkCompiler", "SparkDialect", "render"]
 
@@ -76,7 +76,21 @@ class SparkCompiler(Compiler):
             else:
                 table, _ = found
                 rr = self._alias(table, "rr")
-                # The record asked about counts for itself.
-                keep = [sa.or_(rr.c.id == self.r.c.id, rr.c.overdue == 0)]
-                self._counted = (rr, keep, True)
+                # The record asked about counts for itself, but not through ``rr.id = r.id OR
+                # ...``: a correlation under OR makes Spark decorrelate a scalar subquery into a
+                # nested-loop join. Its own collection is added where the rows are read
+                # instead: ``probe`` asks it already (``_Rows.own``), ``greatest`` below.
+                self._counted = (rr, [rr.c.overdue == 0], True)
         return self._counted
+
+    def greatest(self, rows: Sequence[_Rows]) -> ColumnElement[Any]:
+        """The greatest instant of ``rows``, and of each one's own collection (the record
+        asked about) when it is not later than ``at``."""
+        found = super().greatest(rows)
+        owns = [each.own for each in rows if each.own is not None]
+        if not owns:
+            return found
+        padded = [sa.func.coalesce(found, SENTINEL)] + [
+            sa.func.coalesce(sa.case((own <= self.at_us, own)), SENTINEL) for own in owns
+        ]
+        return sa.func.nullif(sa.func.greatest(*padded), SENTINEL)
