@@ -301,7 +301,9 @@ def test_spark_sql_answers_as_the_interpreter(spark: Any, data: st.DataObject) -
     from fairproc.retention import due_node
 
     generated = data.draw(fst.worlds(POLICY, max_records=5, max_events=4), label="world")
-    world: World = generated
+    # A blank address is refused by every store's apply: the world keeps what a store can.
+    kept = [entry for entry in generated.suppression if entry.email.strip()]
+    world = World(generated.records, generated.events, kept)
     at = data.draw(fst.instants_for(POLICY, world), label="at")
     conditions = [
         *data.draw(
@@ -317,7 +319,7 @@ def test_spark_sql_answers_as_the_interpreter(spark: Any, data: st.DataObject) -
                 ChangeSet(
                     put_records=generated.records,
                     add_events=generated.events,
-                    add_suppression=generated.suppression,
+                    add_suppression=kept,
                 )
             )
             for condition in conditions:
