@@ -106,16 +106,20 @@ def _stage(name: str) -> None:
         crash_point(name)
 
 
-def spark_session(master: str | None = None) -> Any:
+def spark_session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
     """The active Spark session, or a new one on ``master`` (default ``local[2]``): UTC
-    session time, no UI, quiet logs."""
+    session time, no UI, quiet logs, and ``conf`` (e.g. ``spark.driver.memory``, which only a
+    new session takes)."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    builder = SparkSession.builder
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master(master or "local[2]")
+        builder.master(master or "local[2]")
         .appName("fairproc")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")

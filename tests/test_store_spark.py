@@ -44,7 +44,8 @@ def spark() -> Iterator[Any]:
         pytest.skip(reason)
     from fairproc.adapters.spark import spark_session
 
-    session = spark_session("local[2]")
+    # A whole test session's stores come and go in one driver: more than the default 1g heap.
+    session = spark_session("local[2]", {"spark.driver.memory": "2g"})
     yield session
     session.stop()
 
