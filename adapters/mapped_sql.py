@@ -60,20 +60,27 @@ from fairproc.storage import (
     ChangeSet,
     Decide,
     StoreError,
-    audit_detail,
     audit_from_stored,
     build_history,
     check_changes,
     decode_data,
     encode_data,
     hide_password,
-    instant_to_us,
     normalised,
     us_to_instant,
 )
 from fairproc.world import SubjectHistory, derived_entries, record_addresses
 
-from .sql import CHUNK, MAX_NORM_LENGTH, SCHEMA_VERSION, _first_line, _tables
+from .sql import (
+    CHUNK,
+    MAX_NORM_LENGTH,
+    SCHEMA_VERSION,
+    _first_line,
+    _tables,
+    audit_row,
+    event_row,
+    suppression_row,
+)
 
 __all__ = ["MappedSqlStore", "open_mapped"]
 
@@ -777,16 +784,7 @@ class MappedSqlStore(BaseStore):
         own: list[dict[str, Any]] = []
         for ev, place in zip(changes.add_events, placed, strict=True):
             if place is None:
-                own.append(
-                    {
-                        "id": ev.id,
-                        "subject": ev.subject,
-                        "kind": ev.kind,
-                        "at": instant_to_us(ev.at),
-                        "record": ev.record,
-                        "purpose": ev.purpose,
-                    }
-                )
+                own.append(event_row(ev))
                 continue
             bound, values = place
             values = dict(values)
@@ -797,33 +795,8 @@ class MappedSqlStore(BaseStore):
                 values[bound.spec.subject.stored_in] = ev.subject
             conn.execute(sa.insert(bound.table).values(**values))
         self._append(conn, self.events, own)
-        self._append(
-            conn,
-            self.suppression,
-            [
-                {
-                    "email": s.email,
-                    "email_norm": normalise_email(s.email),
-                    "at": instant_to_us(s.at),
-                    "reason": s.reason,
-                }
-                for s in changes.add_suppression
-            ],
-        )
-        self._append(
-            conn,
-            self.audit,
-            [
-                {
-                    "at": instant_to_us(a.at),
-                    "action": a.action,
-                    "subject": a.subject,
-                    "actor": a.actor,
-                    "detail": encode_data(audit_detail(a), "detail"),
-                }
-                for a in changes.audit
-            ],
-        )
+        self._append(conn, self.suppression, [suppression_row(s) for s in changes.add_suppression])
+        self._append(conn, self.audit, [audit_row(a) for a in changes.audit])
 
     def _append(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if not rows:

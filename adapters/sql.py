@@ -201,6 +201,39 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(orig).__name__
 
 
+def event_row(event: Event) -> dict[str, Any]:
+    """An event as a row of fairproc's events table (``seq`` is added on append)."""
+    return {
+        "id": event.id,
+        "subject": event.subject,
+        "kind": event.kind,
+        "at": instant_to_us(event.at),
+        "record": event.record,
+        "purpose": event.purpose,
+    }
+
+
+def suppression_row(entry: SuppressionEntry) -> dict[str, Any]:
+    """A suppression entry as a row of fairproc's suppression table."""
+    return {
+        "email": entry.email,
+        "email_norm": normalise_email(entry.email),
+        "at": instant_to_us(entry.at),
+        "reason": entry.reason,
+    }
+
+
+def audit_row(entry: AuditEntry) -> dict[str, Any]:
+    """An audit entry as a row of fairproc's audit table: its named fields in the detail."""
+    return {
+        "at": instant_to_us(entry.at),
+        "action": entry.action,
+        "subject": entry.subject,
+        "actor": entry.actor,
+        "detail": encode_data(audit_detail(entry), "detail"),
+    }
+
+
 class SqlStore(BaseStore):
     """A store in a SQL database (see the module's docstring)."""
 
@@ -856,48 +889,9 @@ class SqlStore(BaseStore):
             ]
             if rows:
                 conn.execute(sa.insert(c), rows)
-        self._append(
-            conn,
-            self.events,
-            [
-                {
-                    "id": ev.id,
-                    "subject": ev.subject,
-                    "kind": ev.kind,
-                    "at": instant_to_us(ev.at),
-                    "record": ev.record,
-                    "purpose": ev.purpose,
-                }
-                for ev in changes.add_events
-            ],
-        )
-        self._append(
-            conn,
-            self.suppression,
-            [
-                {
-                    "email": s.email,
-                    "email_norm": normalise_email(s.email),
-                    "at": instant_to_us(s.at),
-                    "reason": s.reason,
-                }
-                for s in changes.add_suppression
-            ],
-        )
-        self._append(
-            conn,
-            self.audit,
-            [
-                {
-                    "at": instant_to_us(a.at),
-                    "action": a.action,
-                    "subject": a.subject,
-                    "actor": a.actor,
-                    "detail": encode_data(audit_detail(a), "detail"),
-                }
-                for a in changes.audit
-            ],
-        )
+        self._append(conn, self.events, [event_row(ev) for ev in changes.add_events])
+        self._append(conn, self.suppression, [suppression_row(s) for s in changes.add_suppression])
+        self._append(conn, self.audit, [audit_row(a) for a in changes.audit])
 
     def _append(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if not rows:
