@@ -238,6 +238,26 @@ def test_a_third_party_adapter_registers_a_scheme(
         registry._adapters.cache_clear()
 
 
+def test_a_broken_adapter_is_named_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "fairproc_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fairproc-broken\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[fairproc.stores]\nbroken = no_such_module_here:open_url\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry._adapters.cache_clear()
+    try:
+        with pytest.raises(StoreError, match=r"'broken'.*cannot be loaded"):
+            open_store("broken://x")
+    finally:
+        registry._adapters.cache_clear()
+
+
 def test_an_unknown_scheme_names_the_nearest_one() -> None:
     with pytest.raises(StoreError, match="did you mean 'sqlite'"):
         open_store("sqlit:///x.db")

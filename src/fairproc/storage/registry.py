@@ -79,7 +79,14 @@ def open_store(url: str = "memory://", *, create: bool = True) -> Store:
             f"expected one of {_EXAMPLES}"
             + ("" if adapters else " (no adapter is registered: is fairproc installed?)")
         )
-    opened = entry.load()(url, create=create)
+    try:
+        open_url = entry.load()
+    except (ImportError, AttributeError) as error:
+        # A registered adapter whose package is broken or half installed: say which, not how.
+        raise StoreError(
+            f"the adapter registered for {base!r} ({entry.value}) cannot be loaded: {error}"
+        ) from None
+    opened = open_url(url, create=create)
     if not isinstance(opened, Store):
         raise StoreError(
             f"the adapter registered for {base!r} ({entry.value}) gave a "
