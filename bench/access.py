@@ -7,7 +7,8 @@ a hand-written SQL lookup of the same subject in the same run.
 ``bench/sweep.py`` caches under ``/tmp/fairproc-bench/``; PostgreSQL is the database
 ``FAIRPROC_TEST_POSTGRESQL_URL`` names (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), in tables of their own
-(``bench_v<version>_n<records>_*``), loaded once and kept for later runs; ``--drop`` drops
+(``bench_v<version>_n<records>_*``, or ``--prefix``'s instead of ``bench_``: on a shared server,
+one of your own), loaded once and kept for later runs; ``--drop`` drops
 them afterwards. Without a reachable server the PostgreSQL row says why.
 
 Timed, warm (ten lookups first), each the median over 50 random subjects, a different 50 for
@@ -56,8 +57,8 @@ WARM = 10
 TARGET_MS = 20.0
 
 
-def prefix(n: int) -> str:
-    return f"bench_v{worlds.VERSION}_n{n}_"
+def prefix(n: int, base: str = "bench_") -> str:
+    return f"{base}v{worlds.VERSION}_n{n}_"
 
 
 SPREAD: dict[str, tuple[float, float]] = {}  # column: (p90, slowest) of the last measure
@@ -136,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 records")
     parser.add_argument("--records", type=int, help="records in the store (default 1,000,000)")
     parser.add_argument("--drop", action="store_true", help="drop the PostgreSQL tables after")
+    parser.add_argument(
+        "--prefix",
+        default="bench_",
+        help="the PostgreSQL tables' prefix (default bench_; a shared server: one of your own)",
+    )
     args = parser.parse_args(argv)
     n = args.records or (100_000 if args.quick else 1_000_000)
 
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         sqlite.close()
     url = os.environ.get(POSTGRESQL_ENV) or POSTGRESQL_DEFAULT
     try:
-        pg = worlds.sql_store(url, n, prefix(n))
+        pg = worlds.sql_store(url, n, prefix(n, args.prefix))
     except StoreError as error:
         rows.append(("postgresql", f"not measured: {error}"))
     else:
@@ -195,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         scale = "" if n == 1_000_000 else f" (measured at {n:,} records, not 1,000,000)"
         print(f"target: under {TARGET_MS:.0f} ms on SQLite: {verdict} ({took:.2f} ms){scale}")
     if not args.drop and any(name == "postgresql" and isinstance(f, dict) for name, f in rows):
-        print(f"(PostgreSQL tables {prefix(n)}* kept for the next run; --drop removes them)")
+        print(f"(PostgreSQL tables {prefix(n, args.prefix)}* kept for the next run; --drop removes them)")
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -41,6 +40,8 @@ def closest_names(word: str, known: Iterable[str], n: int = 1) -> list[str]:
         (x for x in names if len(x) >= MIN_PREFIX and lower.startswith(x.lower())),
         key=lambda x: -len(x),
     )
+    import difflib  # only a mistake needs it: not imported with fairproc
+
     ranked += difflib.get_close_matches(word, names, n=max(n, 1))
     return list(dict.fromkeys(ranked))[:n]
 
