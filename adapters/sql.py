@@ -453,9 +453,16 @@ class SqlStore(BaseStore):
             self._held.conn = conn
             try:
                 yield
+            except BaseException:
+                transaction.rollback()
+                raise
+            else:
+                # Nothing was written: a commit ends it as a rollback would, and keeps the
+                # connection's prepared statements (psycopg forgets every one on a ROLLBACK,
+                # so each lookup would be planned again, costing more than it takes to run).
+                transaction.commit()
             finally:
                 self._held.conn = None
-                transaction.rollback()  # nothing was written: ending it is all there is
 
     @contextmanager
     def _read(self, action: str) -> Iterator[sa.Connection]:
@@ -466,6 +473,8 @@ class SqlStore(BaseStore):
             return
         with self._guard(action), self.engine.connect() as conn:
             yield conn
+            if conn.in_transaction():
+                conn.commit()  # a read: ended without a ROLLBACK, as in reading()
 
     @contextmanager
     def _begin_write(self, action: str) -> Iterator[sa.Connection]:
