@@ -725,3 +725,31 @@ def test_opening_an_existing_store_on_a_server_creates_no_tables(env: str) -> No
     finally:
         created.drop_tables()
         created.close()
+
+
+def test_reads_on_postgresql_keep_the_connections_prepared_statements() -> None:
+    """A read ends without a ROLLBACK (nothing was written), so psycopg keeps the statements it
+    prepared: a lookup asked again is not planned again. Inside ``reading()`` and outside; an
+    error inside the block still ends it, and the store reads on."""
+    store = SqlStore(server_url(POSTGRESQL_ENV), prefix=unique_prefix())
+    try:
+        at = dt.datetime(2026, 11, 21, 10, tzinfo=dt.UTC)
+        store.apply(ChangeSet(put_records=[Record("r1", "s1", "quick_quote", at, {})]))
+        with pytest.raises(ZeroDivisionError), store.reading():
+            store.subject_records("s1")
+            1 / 0  # noqa: B018
+        for _ in range(6):  # psycopg prepares a statement from its fifth run on a connection
+            with store.reading():
+                assert [r.id for r in store.subject_records("s1")] == ["r1"]
+            assert [e.kind for e in store.subject_events("s1")] == []
+        with store.engine.connect() as conn:  # the one connection the reads above used
+            prepared = conn.execute(
+                sa.text("SELECT statement FROM pg_prepared_statements")
+            ).scalars()
+            tables = {
+                t for s in prepared for t in (store.records.name, store.events.name) if t in s
+            }
+        assert tables == {store.records.name, store.events.name}
+    finally:
+        store.drop_tables()
+        store.close()
