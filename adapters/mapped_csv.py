@@ -39,6 +39,7 @@ import fcntl
 import heapq
 import math
 import os
+import re
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -271,42 +272,22 @@ class MappedCsvStore(CsvStore):
     def _instant(
         self, file: _File, spec: RecordTable | EventTable, line: int, column: str, text: str | None
     ) -> dt.datetime:
-        if text is None:
-            raise self._at(file, line, column, "the timestamp is empty")
-        try:
-            value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        except ValueError:
-            raise self._at(file, line, column, f"{text!r} is not an ISO 8601 timestamp") from None
-        if value.tzinfo is not None:
-            return value.astimezone(UTC)
         zone = self.mapping.zone_of(spec)
-        if zone is None:
-            section = "record" if isinstance(spec, RecordTable) else "event"
-            located = self._located("", (section, spec.name))
-            raise self._at(
-                file,
-                line,
-                column,
-                f"{text!r} has no zone and the mapping declares none "
-                f'({str(located).rstrip(": ")}): add timezone = "..." (never guessed)',
-            )
-        return value.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+        try:
+            return cell_instant(text, zone)
+        except ValueError as error:
+            message = str(error)
+            if isinstance(error, NaiveInstant):
+                section = "record" if isinstance(spec, RecordTable) else "event"
+                located = str(self._located("", (section, spec.name))).rstrip(": ")
+                message += f" ({located})"
+            raise self._at(file, line, column, message) from None
 
     def _typed(self, file: _File, spec: RecordTable, line: int, column: str, text: str) -> Any:
-        kind = spec.types.get(column, "text")
         try:
-            if kind == "integer":
-                return int(text)
-            if kind == "number":
-                number = float(text)
-                if not math.isfinite(number):
-                    raise ValueError
-                return number
-            if kind == "boolean":
-                return {"true": True, "false": False}[text]
-        except (ValueError, KeyError):
-            raise self._at(file, line, column, f"{text!r} is not a {kind} value") from None
-        return text
+            return typed_cell(text, spec.types.get(column, "text"))
+        except ValueError as error:
+            raise self._at(file, line, column, str(error)) from None
 
     def _record(
         self, snap: _Snapshot, file: _File, spec: RecordTable, line: int, cells: list[str]
@@ -703,6 +684,52 @@ class MappedCsvStore(CsvStore):
                     (self.folder / temp).unlink(missing_ok=True)
                 raise
             self._commit(moves, token)
+
+
+class NaiveInstant(ValueError):
+    """A timestamp without an offset in a table whose zone the mapping does not declare."""
+
+
+def cell_instant(text: str | None, zone: str | None) -> dt.datetime:
+    """The instant a timestamp cell holds: with an offset, as it says; without one, wall time
+    in ``zone``, and :class:`NaiveInstant` when there is none (never guessed). ValueError
+    for an empty cell or text that is not ISO 8601."""
+    if text is None:
+        raise ValueError("the timestamp is empty")
+    try:
+        value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 timestamp") from None
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    if zone is None:
+        raise NaiveInstant(
+            f'{text!r} has no zone and the mapping declares none: add timezone = "..." '
+            "(never guessed)"
+        )
+    return value.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+_INTEGER = re.compile(r"^-?[0-9]+$")
+
+
+def typed_cell(text: str, kind: str) -> Any:
+    """The value a non-empty cell of a column of type ``kind`` (:data:`CSV_TYPES`) holds;
+    ValueError when it holds none."""
+    if kind == "text":
+        return text
+    if kind == "integer" and _INTEGER.match(text):
+        return int(text)
+    if kind == "boolean" and text in ("true", "false"):
+        return text == "true"
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
+    raise ValueError(f"{text!r} is not a{'n' if kind == 'integer' else ''} {kind} value")
 
 
 def _merged(own: list[Event], host: list[Event]) -> list[Event]:
