@@ -433,6 +433,10 @@ class MappedCsvStore(CsvStore):
     def _prepare(self, changes: ChangeSet, token: str, moves: list[tuple[str, str]]) -> None:
         """The host's files a change set touches, then fairproc's own (see the base class)."""
         snap = self._read_all()
+        # A corrupt row is refused, not copied: every row is read as a record or event first.
+        for _ in self._all_records(snap):
+            pass
+        self._host_events(snap)
         # Everything the host's files cannot keep is refused before the first file is written.
         rows = [self._row_for(rec, i) for i, rec in enumerate(changes.put_records)]
         placed = [self._event_place(ev) for ev in changes.add_events]

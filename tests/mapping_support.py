@@ -147,3 +147,31 @@ def activity_host(kind: str, tmp_path: Path) -> Iterator[tuple[str, HostMapping]
                         conn.exec_driver_sql(f"DROP TABLE {name}")
     finally:
         engine.dispose()
+
+
+# --- CSV folders -----------------------------------------------------------------------------
+
+
+def crm_csv_host(tmp_path: Path) -> str:
+    """The URL of a fresh, empty example CRM host as a folder of CSV files (headers only)."""
+    folder = tmp_path / "crm-csv"
+    crm_module().create_csv(folder)
+    return f"csv://{folder}"
+
+
+ACTIVITY_CSV_COLUMNS = (
+    "ref,person,kind,happened_at,first_name,last_name,email,phone,office_size,ip,extra,notes"
+)
+
+
+def activity_csv_host(tmp_path: Path) -> tuple[Path, HostMapping]:
+    """A folder holding one generic activity-log CSV file (with a column the mapping does not
+    read), and its mapping: the CSV counterpart of :func:`activity_host`."""
+    folder = tmp_path / "activity-csv"
+    folder.mkdir()
+    (folder / "activity.csv").write_text(ACTIVITY_CSV_COLUMNS + "\r\n", encoding="utf-8")
+    # no order column: a file's rows are in the order they were added
+    text = ACTIVITY_MAPPING.format(table="activity").replace(
+        'order = "seq"\n', 'types = { office_size = "integer" }\n'
+    )
+    return folder, parse_mapping(text, file="activity.toml")
