@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -498,11 +498,22 @@ class CsvStore(BaseStore):
                 if cells[0] in keep:
                     events[cells[0]].append(self._parse("events", line, cells))
         found: dict[str, SubjectHistory] = {}
+        lookup = self._lookup(policy, found, events)
+        found.update((s, build_history(policy, s, records[s], events[s], lookup)) for s in wanted)
+        return found
+
+    def _lookup(
+        self,
+        policy: Policy,
+        found: Mapping[str, SubjectHistory],
+        events: Mapping[str, Sequence[Event]],
+    ) -> Callable[[Sequence[str]], Sequence[SuppressionEntry]]:
+        """The suppression lookup of the histories ``found`` (filled in as they are built):
+        read when a fact first needs the list (a sweep never does), in one pass over the
+        suppression file for every address of these subjects."""
         entries: dict[str, list[SuppressionEntry]] | None = None
 
         def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
-            # Read when a fact first needs the list (a sweep never does): one pass over
-            # suppression.csv for every address of these subjects.
             nonlocal entries
             if entries is None:
                 every = [m for h in found.values() for m in h.emails]
@@ -511,8 +522,7 @@ class CsvStore(BaseStore):
                     entries[normalise_email(entry.email)].append(entry)
             return [x for m in emails for x in entries.get(normalise_email(m), ())]
 
-        found.update((s, build_history(policy, s, records[s], events[s], lookup)) for s in wanted)
-        return found
+        return lookup
 
     def history_batches(
         self, policy: Policy, size: int = 20

@@ -49,18 +49,17 @@ from zoneinfo import ZoneInfo
 
 from fairproc.errors import InputError, Problem
 from fairproc.mapping import ID_SEPARATOR, EventTable, HostMapping, RecordTable, column_path
-from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.model import Event, Policy, Record
 from fairproc.storage import (
     ChangeSet,
     StoreError,
     build_history,
     decode_data,
-    encode_data,
 )
-from fairproc.world import SubjectHistory, derived_entries, givers_in, index_givers
+from fairproc.world import SubjectHistory, givers_in, index_givers
 
 from .csv import HEADERS, WRITE_LOCK, CsvStore
-from .mapped_sql import joined_words, masked_value, split_words
+from .mapped_sql import joined_words, leftover_data, masked_value, split_words, table_for
 
 __all__ = ["MappedCsvStore"]
 
@@ -403,18 +402,7 @@ class MappedCsvStore(CsvStore):
                 records[record.subject].append(record)
         events = self._events_of(snap, keep)
         found: dict[str, SubjectHistory] = {}
-        entries: dict[str, list[SuppressionEntry]] | None = None
-
-        def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
-            # Read when a fact first needs the list (a sweep never does).
-            nonlocal entries
-            if entries is None:
-                every = [m for h in found.values() for m in h.emails]
-                entries = self._entries_for(every)
-                for entry in derived_entries(self, policy, every, events.get):
-                    entries[normalise_email(entry.email)].append(entry)
-            return [x for m in emails for x in entries.get(normalise_email(m), ())]
-
+        lookup = self._lookup(policy, found, events)
         found.update(
             (s, build_history(policy, s, records[s], events.get(s, ()), lookup)) for s in wanted
         )
@@ -576,15 +564,7 @@ class MappedCsvStore(CsvStore):
 
     def _row_for(self, rec: Record, i: int) -> tuple[RecordTable, dict[str, str | None]]:
         path: tuple[str | int, ...] = ("put_records", i)
-        spec = self.mapping.table_for_source(rec.source)
-        if spec is None:
-            mapped = sorted(s for t in self.mapping.records.values() for s in t.source.names())
-            raise InputError.one(
-                f"no file of the mapping holds source {rec.source!r} (mapped sources: "
-                + ", ".join(mapped)
-                + ")",
-                path=(*path, "source"),
-            )
+        spec = table_for(self.mapping, rec, path)
         parts = rec.id.split(ID_SEPARATOR) if len(spec.id) > 1 else [rec.id]
         if len(parts) != len(spec.id) or not all(parts):
             raise InputError.one(
@@ -628,19 +608,8 @@ class MappedCsvStore(CsvStore):
                     extra[category] = value
                     cells = [None] * len(group)
             values.update(zip(group, cells, strict=True))
-        unmapped = sorted(k for k in rec.data if k not in spec.categories)
-        if spec.extra is not None:
-            extra.update((k, rec.data[k]) for k in unmapped)
-            values[spec.extra] = encode_data(extra) if extra else None
-            unmapped = []
-        if unmapped:
-            problems.append(
-                Problem(
-                    f"file {self.files[spec.name]!r} has no column for "
-                    + ", ".join(map(repr, unmapped)),
-                    path=(*path, "data"),
-                )
-            )
+        leftover = leftover_data(spec, rec, extra, values, f"file {self.files[spec.name]!r}", path)
+        problems.extend([leftover] if leftover else [])
         if problems:
             raise InputError(problems)
         return spec, values

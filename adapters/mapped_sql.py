@@ -124,6 +124,43 @@ def masked_value(mask: Mask, value: Any, key: bytes | None) -> Any:
     return digest.hexdigest()[:32]
 
 
+def table_for(mapping: HostMapping, rec: Record, path: Sequence[str | int]) -> RecordTable:
+    """The table (or file) that holds ``rec``'s source; InputError when none does."""
+    spec = mapping.table_for_source(rec.source)
+    if spec is None:
+        mapped = sorted(s for t in mapping.records.values() for s in t.source.names())
+        raise InputError.one(
+            f"no table of the mapping holds source {rec.source!r} (mapped sources: "
+            + ", ".join(mapped)
+            + ")",
+            path=(*path, "source"),
+        )
+    return spec
+
+
+def leftover_data(
+    spec: RecordTable,
+    rec: Record,
+    extra: dict[str, Any],
+    values: dict[str, Any],
+    place: str,
+    path: Sequence[str | int],
+) -> Problem | None:
+    """The data no category column holds: with ``extra`` (what no column could keep as it
+    is) into the table's extra column as fairproc's JSON, or a problem naming it when the
+    table has none."""
+    unmapped = sorted(k for k in rec.data if k not in spec.categories)
+    if spec.extra is not None:
+        extra.update((k, rec.data[k]) for k in unmapped)
+        values[spec.extra] = encode_data(extra) if extra else None
+        return None
+    if not unmapped:
+        return None
+    return Problem(
+        f"{place} has no column for {', '.join(map(repr, unmapped))}", path=(*path, "data")
+    )
+
+
 class _Bound:
     """A mapped table with its reflected columns."""
 
@@ -883,16 +920,7 @@ class MappedSqlStore(BaseStore):
 
     def _row_for(self, conn: sa.Connection, rec: Record, i: int) -> tuple[_Bound, dict[str, Any]]:
         path: tuple[str | int, ...] = ("put_records", i)
-        spec = self.mapping.table_for_source(rec.source)
-        if spec is None:
-            raise InputError.one(
-                f"no table of the mapping holds source {rec.source!r} (mapped sources: "
-                + ", ".join(
-                    sorted(s for t in self.mapping.records.values() for s in t.source.names())
-                )
-                + ")",
-                path=(*path, "source"),
-            )
+        spec = table_for(self.mapping, rec, path)
         bound = self.records[spec.name]
         problems: list[Problem] = []
         values: dict[str, Any] = {}
@@ -950,18 +978,8 @@ class MappedSqlStore(BaseStore):
             if problem is not None:
                 problems.append(problem)
             values[group[0]] = got
-        unmapped = sorted(k for k, v in rec.data.items() if k not in spec.categories)
-        if spec.extra is not None:
-            extra.update((k, rec.data[k]) for k in unmapped)
-            values[spec.extra] = encode_data(extra) if extra else None
-            unmapped = []
-        if unmapped:
-            problems.append(
-                Problem(
-                    f"table {spec.name!r} has no column for {', '.join(map(repr, unmapped))}",
-                    path=(*path, "data"),
-                )
-            )
+        leftover = leftover_data(spec, rec, extra, values, f"table {spec.name!r}", path)
+        problems.extend([leftover] if leftover else [])
         if problems:
             raise InputError(problems)
         return bound, values

@@ -4,18 +4,24 @@ contract kit."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
+import json
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from fairproc.mapping import HostMapping, parse_mapping
+from fairproc import Engine, Record, load_policy
+from fairproc.mapping import HostMapping, load_mapping, parse_mapping
+from fairproc.rights import request
+from fairproc.sweep import sweep
 from store_support import MYSQL_ENV, POSTGRESQL_ENV, ROOT, server_url
 
 CRM = ROOT / "examples" / "crm"
@@ -175,3 +181,64 @@ def activity_csv_host(tmp_path: Path) -> tuple[Path, HostMapping]:
         'order = "seq"\n', 'types = { office_size = "integer" }\n'
     )
     return folder, parse_mapping(text, file="activity.toml")
+
+
+# --- nothing of another subject changes ------------------------------------------------------
+
+POLICY = load_policy("flexioffices")
+CRM_MAP = load_mapping(CRM_MAPPING, POLICY)
+
+
+def fits(record: Record) -> Record:
+    """``record``'s data as the example host's columns keep it: text (not empty), a whole
+    number of desks, and only the categories its table has columns for."""
+    table = CRM_MAP.table_for_source(record.source)
+    assert table is not None
+    data = {
+        k: (v if k == "office_size" else str(v))
+        for k, v in record.data.items()
+        if k in table.categories
+        and not (k == "office_size" and (not isinstance(v, int) or isinstance(v, bool)))
+        and str(v)
+    }
+    return Record(record.id, record.subject, record.source, record.collected_at, data)
+
+
+def erasure_spares_the_others(factory: Any, world: Any, which: str) -> None:
+    """Load ``world`` (fitted to the example host) through ``factory`` (MappedStores), erase
+    ``which`` and sweep: the other subjects' records and events are as they were, but for
+    records the sweep deleted (and audited)."""
+    at = dt.datetime(2040, 1, 1, tzinfo=dt.UTC)
+    fitted = SimpleNamespace(
+        records=[fits(r) for r in world.records],
+        events=list(world.events),
+        # (an entry for a blank address is refused by every store: not what is tested here)
+        suppression=[e for e in world.suppression if e.email.strip()],
+    )
+    store = factory(fitted)
+    try:
+        others = sorted({"ada", "grace", "alan"} - {which})
+
+        def of_others() -> Any:
+            recs = sorted(
+                (r.id, r.subject, r.collected_at, json.dumps(dict(r.data), sort_keys=True))
+                for r in store.iter_records()
+                if r.subject != which
+            )
+            return recs, {s: list(store.subject_events(s)) for s in others}
+
+        before = of_others()
+        engine = Engine(POLICY, store)
+        request(engine, which, "erasure", at, verified=True)
+        sweep(engine, at + dt.timedelta(days=1), apply=True)
+        after = of_others()
+        # a sweep may delete the others' records that fall due; nothing of theirs changes
+        assert set(after[0]) <= set(before[0])
+        swept = {a.record for a in store.audit_entries() if a.action != "erase" and a.record}
+        gone = {r[0] for r in set(before[0]) - set(after[0])}
+        assert gone <= swept
+        for s in others:
+            kept_before = [e for e in before[1][s] if e.record not in gone]
+            assert after[1][s] == kept_before
+    finally:
+        factory.release(store)

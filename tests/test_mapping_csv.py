@@ -11,7 +11,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,17 +27,25 @@ from fairproc import Engine, Event, Record, load_policy
 from fairproc.cli import main
 from fairproc.errors import InputError
 from fairproc.loader import shipped_scenarios
-from fairproc.mapping import MappingError, load_mapping, parse_mapping
+from fairproc.mapping import MappingError, parse_mapping
 from fairproc.rights import request
 from fairproc.scenarios import run_paths
 from fairproc.storage import AuditKeys, ChangeSet, DecidedWrites, Store, StoreError
 from fairproc.sweep import plan_sweep, sweep
 from fairproc.testing import strategies as fst
 from fairproc.testing.contract import StoreContract
-from mapping_support import CRM_MAPPING, activity_csv_host, crm_csv_host, crm_host, crm_module
+from mapping_support import (
+    CRM_MAP,
+    CRM_MAPPING,
+    activity_csv_host,
+    crm_csv_host,
+    crm_host,
+    crm_module,
+    erasure_spares_the_others,
+)
+from test_store_contract import crash_when_prepared
 
 POLICY = load_policy("flexioffices")
-CRM = load_mapping(CRM_MAPPING, POLICY)
 TEXT = CRM_MAPPING.read_text(encoding="utf-8")
 UTC = dt.UTC
 
@@ -79,11 +86,7 @@ class TestMappedCsv(StoreContract):
         return MappedCsvStore(store.folder, store.mapping)
 
     def break_next_write(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> bool:
-        def fail(stage: str) -> None:
-            if stage == "prepared":  # every new file written, none yet in place
-                raise RuntimeError("injected fault")
-
-        monkeypatch.setattr(csv_adapter, "crash_point", fail)
+        crash_when_prepared(monkeypatch)
         return True
 
 
@@ -502,24 +505,9 @@ def test_the_mapping_refuses_an_unknown_type() -> None:
 # --- nothing of another subject changes ------------------------------------------------------
 
 
-def _fits(record: Record) -> Record:
-    """``record``'s data as the example host's files keep it: text, a number of desks, and
-    only the categories its file has columns for."""
-    table = CRM.table_for_source(record.source)
-    assert table is not None
-    data = {
-        k: (v if k == "office_size" else str(v))
-        for k, v in record.data.items()
-        if k in table.categories
-        and not (k == "office_size" and (not isinstance(v, int) or isinstance(v, bool)))
-        and str(v)
-    }
-    return Record(record.id, record.subject, record.source, record.collected_at, data)
-
-
 @pytest.fixture(scope="module")
 def shared_crm(tmp_path_factory: pytest.TempPathFactory) -> MappedStores:
-    return MappedStores(crm_csv_host(tmp_path_factory.mktemp("crm")), CRM)
+    return MappedStores(crm_csv_host(tmp_path_factory.mktemp("crm")), CRM_MAP)
 
 
 @settings(
@@ -529,38 +517,7 @@ def shared_crm(tmp_path_factory: pytest.TempPathFactory) -> MappedStores:
 def test_erasure_changes_nothing_of_another_subject(
     shared_crm: MappedStores, world: Any, which: str
 ) -> None:
-    factory = shared_crm
-    fitted = SimpleNamespace(
-        records=[_fits(r) for r in world.records],
-        events=list(world.events),
-        suppression=[e for e in world.suppression if e.email.strip()],
-    )
-    store = factory(fitted)
-    try:
-        others = sorted({"ada", "grace", "alan"} - {which})
-
-        def of_others() -> Any:
-            recs = sorted(
-                (r.id, r.subject, r.collected_at, json.dumps(dict(r.data), sort_keys=True))
-                for r in store.iter_records()
-                if r.subject != which
-            )
-            return recs, {s: list(store.subject_events(s)) for s in others}
-
-        before = of_others()
-        engine = Engine(POLICY, store)
-        request(engine, which, "erasure", u(2040, 1, 1), verified=True)
-        sweep(engine, u(2040, 1, 2), apply=True)
-        after = of_others()
-        assert set(after[0]) <= set(before[0])
-        swept = {a.record for a in store.audit_entries() if a.action != "erase" and a.record}
-        assert {r[0] for r in set(before[0]) - set(after[0])} <= swept
-        for s in others:
-            gone = {r[0] for r in set(before[0]) - set(after[0])}
-            kept_before = [e for e in before[1][s] if e.record not in gone]
-            assert after[1][s] == kept_before
-    finally:
-        factory.release(store)
+    erasure_spares_the_others(shared_crm, world, which)
 
 
 # --- map check and map init ------------------------------------------------------------------

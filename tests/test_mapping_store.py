@@ -10,7 +10,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -29,7 +28,14 @@ from fairproc.storage import AuditKeys, ChangeSet, DecidedWrites, Store, StoreEr
 from fairproc.sweep import plan_sweep, sweep
 from fairproc.testing import strategies as fst
 from fairproc.testing.contract import StoreContract
-from mapping_support import CRM_MAPPING, KINDS, activity_host, crm_host
+from mapping_support import (
+    CRM_MAP,
+    CRM_MAPPING,
+    KINDS,
+    activity_host,
+    crm_host,
+    erasure_spares_the_others,
+)
 
 POLICY = load_policy("flexioffices")
 UTC = dt.UTC
@@ -349,26 +355,10 @@ def test_naive_timestamps_without_a_declared_zone_are_refused(tmp_path: Path) ->
 # --- nothing of another subject changes ------------------------------------------------------
 
 
-CRM = load_mapping(CRM_MAPPING, POLICY)
-
-
-def _fits(record: Record) -> Record:
-    """``record``'s data as the example host's columns keep it: text, a number of desks, and
-    only the categories its table has columns for."""
-    table = CRM.table_for_source(record.source)
-    assert table is not None
-    data = {
-        k: (v if k == "office_size" else str(v))
-        for k, v in record.data.items()
-        if k in table.categories and not (k == "office_size" and not isinstance(v, int))
-    }
-    return Record(record.id, record.subject, record.source, record.collected_at, data)
-
-
 @pytest.fixture(scope="module")
 def shared_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MappedStores]:
     with crm_host("sqlite", tmp_path_factory.mktemp("crm")) as url:
-        yield MappedStores(url, CRM)
+        yield MappedStores(url, CRM_MAP)
 
 
 @settings(
@@ -378,38 +368,4 @@ def shared_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MappedStore
 def test_erasure_changes_nothing_of_another_subject(
     shared_crm: MappedStores, world: Any, which: str
 ) -> None:
-    factory = shared_crm
-
-    fitted = SimpleNamespace(
-        records=[_fits(r) for r in world.records],
-        events=list(world.events),
-        # (an entry for a blank address is refused by every store: not what is tested here)
-        suppression=[e for e in world.suppression if e.email.strip()],
-    )
-    store = factory(fitted)
-    try:
-        others = sorted({"ada", "grace", "alan"} - {which})
-
-        def of_others() -> Any:
-            recs = sorted(
-                (r.id, r.subject, r.collected_at, json.dumps(dict(r.data), sort_keys=True))
-                for r in store.iter_records()
-                if r.subject != which
-            )
-            return recs, {s: list(store.subject_events(s)) for s in others}
-
-        before = of_others()
-        engine = Engine(POLICY, store)
-        request(engine, which, "erasure", u(2040, 1, 1), verified=True)
-        sweep(engine, u(2040, 1, 2), apply=True)
-        after = of_others()
-        # a sweep may delete the others' records that fall due; nothing of theirs changes
-        assert set(after[0]) <= set(before[0])
-        swept = {a.record for a in store.audit_entries() if a.action != "erase" and a.record}
-        assert {r[0] for r in set(before[0]) - set(after[0])} <= swept
-        for s in others:
-            gone = {r[0] for r in set(before[0]) - set(after[0])}
-            kept_before = [e for e in before[1][s] if e.record not in gone]
-            assert after[1][s] == kept_before
-    finally:
-        factory.release(store)
+    erasure_spares_the_others(shared_crm, world, which)
