@@ -253,7 +253,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=19)
     args = parser.parse_args()
     if args.url.startswith("csv:"):
-        folder = Path(args.url.removeprefix("csv:").removeprefix("//"))
+        from fairproc.adapters.csv import folder_of
+
+        folder = Path(folder_of(args.url))
         if args.action == "create":
             create_csv(folder)
         elif args.action == "drop":
