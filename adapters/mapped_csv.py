@@ -394,27 +394,34 @@ class MappedCsvStore(CsvStore):
     def histories(self, policy: Policy, subjects: Iterable[str]) -> dict[str, SubjectHistory]:
         """Several subjects' histories from one pass over each file."""
         wanted = list(dict.fromkeys(subjects))
-        keep = set(wanted)
+        return next(self._batches(policy, self._read_all(), wanted, max(1, len(wanted))), {})
+
+    def history_batches(
+        self, policy: Policy, size: int = 20
+    ) -> Iterator[dict[str, SubjectHistory]]:
+        """Every subject with records, each once, ``size`` at a time, from one read of the
+        files (held in memory: see the module's docstring)."""
         snap = self._read_all()
+        subjects = list(dict.fromkeys(r.subject for r in self._all_records(snap)))
+        return self._batches(policy, snap, subjects, size)
+
+    def _batches(
+        self, policy: Policy, snap: _Snapshot, subjects: list[str], size: int
+    ) -> Iterator[dict[str, SubjectHistory]]:
+        keep = set(subjects)
         records: dict[str, list[Record]] = defaultdict(list)
         for record in self._all_records(snap):
             if record.subject in keep:
                 records[record.subject].append(record)
         events = self._events_of(snap, keep)
-        found: dict[str, SubjectHistory] = {}
-        lookup = self._lookup(policy, found, events)
-        found.update(
-            (s, build_history(policy, s, records[s], events.get(s, ()), lookup)) for s in wanted
-        )
-        return found
-
-    def history_batches(
-        self, policy: Policy, size: int = 20
-    ) -> Iterator[dict[str, SubjectHistory]]:
-        """Every subject with records, each once, ``size`` at a time (the files read whole)."""
-        subjects = list(dict.fromkeys(r.subject for r in self.iter_records()))
         for start in range(0, len(subjects), size):
-            yield self.histories(policy, subjects[start : start + size])
+            found: dict[str, SubjectHistory] = {}
+            lookup = self._lookup(policy, found, events)
+            found.update(
+                (s, build_history(policy, s, records[s], events.get(s, ()), lookup))
+                for s in subjects[start : start + size]
+            )
+            yield found
 
     # -- writes --
 
@@ -702,7 +709,8 @@ def typed_cell(text: str, kind: str) -> Any:
             number = math.nan
         if math.isfinite(number):
             return number
-    raise ValueError(f"{text!r} is not a{'n' if kind == 'integer' else ''} {kind} value")
+    # the cell's text is not repeated: it may be personal data, and errors end up in logs
+    raise ValueError(f"is not a{'n' if kind == 'integer' else ''} {kind} value")
 
 
 def _merged(own: list[Event], host: list[Event]) -> list[Event]:
