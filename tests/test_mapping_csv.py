@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -531,3 +534,47 @@ def test_map_init_drafts_a_mapping_from_the_headers(crm_url: str) -> None:
     mapping = parse_mapping(done, POLICY)
     store = open_mapped(crm_url, mapping)
     assert len(list(store.iter_records())) > 0
+
+
+def test_a_file_named_as_fairprocs_own_or_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    folder = folder_of(crm_csv_host(tmp_path))
+    text = TEXT.replace("[record.calls]\n", '[record.calls]\nfile = "fairproc_audit.csv"\n')
+    mapping = parse_mapping(text, POLICY, file="own.toml")
+    with pytest.raises(StoreError, match=r"own.toml:\d+: record.calls: file 'fairproc_audit.csv'"):
+        MappedCsvStore(folder, mapping)
+    with pytest.raises(StoreError, match="no such folder"):
+        open_mapped(f"csv://{tmp_path}/nowhere", CRM_MAPPING)
+
+
+KILLER = """
+import datetime as dt, os, signal, sys
+from fairproc.adapters import csv as adapter
+from fairproc.adapters.mapped_sql import open_mapped
+from fairproc.storage import ChangeSet
+url, mapping, stage = sys.argv[1:4]
+
+def kill(name):
+    if name == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+store = open_mapped(url, mapping)
+adapter.crash_point = kill
+store.apply(ChangeSet(delete_records=["e1", "f1"], delete_subject_events=["ada"]))
+"""
+
+
+@pytest.mark.parametrize("stage", ["prepared", "replaced"])
+def test_a_write_killed_part_way_is_all_or_nothing(crm: MappedCsvStore, stage: str) -> None:
+    crm.apply(_world())
+    held = files(crm.folder)
+    url = f"csv://{crm.folder}"
+    done = subprocess.run([sys.executable, "-c", KILLER, url, str(CRM_MAPPING), stage], check=False)
+    assert done.returncode == -signal.SIGKILL
+    reader = MappedCsvStore(crm.folder, crm.mapping)  # any reader finishes a journaled commit
+    ids = sorted(r.id for r in reader.iter_records())
+    if stage == "prepared":  # killed before the commit point: every file as it was
+        assert ids == ["e1", "e2", "f1"] and list(reader.subject_events("ada"))
+        assert {k: v for k, v in files(crm.folder).items() if ".tmp-" not in k} == held
+    else:  # killed after it, one file replaced: the rest are put in place by the reader
+        assert ids == ["e2"] and list(reader.subject_events("ada")) == []
+        assert not list(crm.folder.glob("*.tmp-*"))
