@@ -23,7 +23,8 @@ old one (flushed and fsynced) and all are replaced together under the folder's w
 through the native CSV store's journal (:meth:`fairproc.adapters.csv.CsvStore._commit`): a
 failure before the journal leaves every file as it was. Every write reads and rewrites the
 files it touches, and every read reads the mapped files through: a store for small and medium
-folders. Row order: records in mapping order, then file order; events of a subject by instant.
+folders. Row order: records in mapping order, then file order (a table's ``order`` column is
+not read: a row fairproc adds goes last); events of a subject by instant.
 
 Bad input is refused with the file, line and column named, and nothing changed: a missing
 file, a header without a mapped column, a row of the wrong width, a timestamp that does not
@@ -91,6 +92,7 @@ class _Snapshot:
     def __init__(self, files: dict[str, _File], subject_keys: dict[str, str]):
         self.files = files
         self.subject_keys = subject_keys  # subjects file: row id -> subject id
+        self.subject_rows = {key: sid for sid, key in subject_keys.items()}  # the other way
 
 
 class MappedCsvStore(CsvStore):
@@ -530,9 +532,8 @@ class MappedCsvStore(CsvStore):
         if spec.subject.column is not None:
             return subject
         assert self.mapping.subjects is not None
-        for sid, key in snap.subject_keys.items():
-            if key == subject:
-                return sid
+        if subject in snap.subject_rows:
+            return snap.subject_rows[subject]
         file = snap.files[self.mapping.subjects.table]
         # A new row's id: the next integer when the ids are integers, else the subject id.
         numbers = [int(s) for s in snap.subject_keys if s.lstrip("-").isdigit()]
@@ -544,6 +545,7 @@ class MappedCsvStore(CsvStore):
         file.rows.append((0, cells))
         file.changed = True
         snap.subject_keys[sid] = subject
+        snap.subject_rows[subject] = sid
         return sid
 
     def _cell_text(self, spec: RecordTable, column: str, value: Any) -> str | None:
