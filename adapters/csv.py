@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -193,13 +193,18 @@ class CsvStore(BaseStore):
     def audit_key(self) -> bytes:
         """The key naming subjects in the audit log (:class:`fairproc.storage.AuditKeys`):
         ``.fairproc-audit-key`` in the folder, mode 0600, made on first use."""
-        path = self.folder / AUDIT_KEY
+        return self.key_file(AUDIT_KEY)
+
+    def key_file(self, name: str) -> bytes:
+        """The 32-byte key in the file ``name`` of the folder (mode 0600), made on first use
+        (two processes making it at once: the first one's is kept)."""
+        path = self.folder / name
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass
         except OSError as error:
-            raise StoreError(f"csv store: cannot make its audit key {path}: {error}") from None
+            raise StoreError(f"csv store: cannot make its key {path}: {error}") from None
         else:
             # Written whole before anyone can read it: another process waits for the lock.
             with open(fd, "w", encoding="ascii") as out:
@@ -210,16 +215,20 @@ class CsvStore(BaseStore):
             try:
                 text = path.read_text("ascii").strip()
             except OSError as error:
-                raise StoreError(f"csv store: cannot read its audit key {path}: {error}") from None
+                raise StoreError(f"csv store: cannot read its key {path}: {error}") from None
             if len(text) == 64:
                 return bytes.fromhex(text)
             time.sleep(0.01)  # another process is writing it this moment
-        raise StoreError(f"csv store: its audit key {path} is damaged (expected 64 hex digits)")
+        raise StoreError(f"csv store: its key {path} is damaged (expected 64 hex digits)")
 
     # -- files and locks --
 
+    prefix = ""
+    """Put before the names of fairproc's own files (``<prefix>records.csv``): a mapped store
+    (:mod:`fairproc.adapters.mapped_csv`) keeps them beside the host's files."""
+
     def path(self, name: str) -> Path:
-        return self.folder / f"{name}.csv"
+        return self.folder / f"{self.prefix}{name}.csv"
 
     @contextmanager
     def _lock(self, name: str, mode: int) -> Iterator[None]:
@@ -489,11 +498,22 @@ class CsvStore(BaseStore):
                 if cells[0] in keep:
                     events[cells[0]].append(self._parse("events", line, cells))
         found: dict[str, SubjectHistory] = {}
+        lookup = self._lookup(policy, found, events)
+        found.update((s, build_history(policy, s, records[s], events[s], lookup)) for s in wanted)
+        return found
+
+    def _lookup(
+        self,
+        policy: Policy,
+        found: Mapping[str, SubjectHistory],
+        events: Mapping[str, Sequence[Event]],
+    ) -> Callable[[Sequence[str]], Sequence[SuppressionEntry]]:
+        """The suppression lookup of the histories ``found`` (filled in as they are built):
+        read when a fact first needs the list (a sweep never does), in one pass over the
+        suppression file for every address of these subjects."""
         entries: dict[str, list[SuppressionEntry]] | None = None
 
         def lookup(emails: Sequence[str]) -> Sequence[SuppressionEntry]:
-            # Read when a fact first needs the list (a sweep never does): one pass over
-            # suppression.csv for every address of these subjects.
             nonlocal entries
             if entries is None:
                 every = [m for h in found.values() for m in h.emails]
@@ -502,8 +522,7 @@ class CsvStore(BaseStore):
                     entries[normalise_email(entry.email)].append(entry)
             return [x for m in emails for x in entries.get(normalise_email(m), ())]
 
-        found.update((s, build_history(policy, s, records[s], events[s], lookup)) for s in wanted)
-        return found
+        return lookup
 
     def history_batches(
         self, policy: Policy, size: int = 20
@@ -669,20 +688,7 @@ class CsvStore(BaseStore):
         token = secrets.token_hex(4)
         moves: list[tuple[str, str]] = []
         try:
-            if changes.put_records or changes.delete_records:
-                moves.append(self._rewrite_records(changes, token))
-            events = [self._event_row(e) for e in changes.add_events]
-            if changes.delete_subject_events or changes.delete_record_events:
-                moves.append(self._rewrite_events(changes, events, token))
-                events = []
-            appended = (
-                ("events", events),
-                ("suppression", [self._entry_row(s) for s in changes.add_suppression]),
-                ("audit", [self._audit_row(a) for a in changes.audit]),
-            )
-            for name, rows in appended:
-                if rows:
-                    moves.append(self._append(name, rows, token))
+            self._prepare(changes, token, moves)
             moves.append(self._next_revision(token))
             _stage("prepared")
         except BaseException:
@@ -692,6 +698,34 @@ class CsvStore(BaseStore):
         # From here the journal, once written, decides: a failure part way through the
         # replacements is completed by the next reader or writer, never undone.
         self._commit(moves, token)
+
+    def _prepare(self, changes: ChangeSet, token: str, moves: list[tuple[str, str]]) -> None:
+        """Write the replacement of every file ``changes`` touches, adding (temp, target) to
+        ``moves`` as each is made (a failure removes the ones made)."""
+        if changes.put_records or changes.delete_records:
+            moves.append(self._rewrite_records(changes, token))
+        self._prepare_own(changes, [self._event_row(e) for e in changes.add_events], token, moves)
+
+    def _prepare_own(
+        self,
+        changes: ChangeSet,
+        events: list[list[str]],
+        token: str,
+        moves: list[tuple[str, str]],
+    ) -> None:
+        """The events file (without the forgotten events, with ``events`` added), the
+        suppression list and the audit log, as ``changes`` says."""
+        if changes.delete_subject_events or changes.delete_record_events:
+            moves.append(self._rewrite_events(changes, events, token))
+            events = []
+        appended = (
+            ("events", events),
+            ("suppression", [self._entry_row(s) for s in changes.add_suppression]),
+            ("audit", [self._audit_row(a) for a in changes.audit]),
+        )
+        for name, rows in appended:
+            if rows:
+                moves.append(self._append(name, rows, token))
 
     def _temp(self, target: str, token: str) -> Path:
         return self.folder / f"{target}{TEMP_MARK}{os.getpid()}-{token}"
@@ -837,6 +871,14 @@ class CsvStore(BaseStore):
 def open_url(url: str, *, create: bool = True) -> CsvStore:
     """``csv:///absolute/folder``, ``csv://./relative`` or ``csv:relative``; with
     ``create=False`` the folder must exist already."""
+    path = folder_of(url)
+    if not create and not Path(path).is_dir():
+        raise StoreError(f"csv store: no such folder {path} (expected an existing store)")
+    return CsvStore(path)
+
+
+def folder_of(url: str) -> str:
+    """The folder a ``csv:`` URL names (see :func:`open_url`)."""
     parts = urlsplit(url)
     if parts.query or parts.fragment:
         raise StoreError(f"csv store URL takes no query or fragment: {url!r}")
@@ -845,6 +887,4 @@ def open_url(url: str, *, create: bool = True) -> CsvStore:
         raise StoreError(f"csv store URL names no folder: {url!r}; expected csv:///path/to/folder")
     if sys.platform == "win32" and path.startswith("/") and path[2:3] == ":":  # pragma: no cover
         path = path[1:]
-    if not create and not Path(path).is_dir():
-        raise StoreError(f"csv store: no such folder {path} (expected an existing store)")
-    return CsvStore(path)
+    return path

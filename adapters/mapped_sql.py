@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -71,6 +71,9 @@ from fairproc.storage import (
 )
 from fairproc.world import SubjectHistory, derived_entries, record_addresses
 
+if TYPE_CHECKING:
+    from .mapped_csv import MappedCsvStore
+
 from .sql import (
     CHUNK,
     MAX_NORM_LENGTH,
@@ -91,6 +94,71 @@ _STATE = ("meta", "events", "suppression", "audit", "keys")
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def split_words(value: Any, parts: int) -> list[str | None] | None:
+    """Text over ``parts`` columns (a category over several columns): split at spaces, the
+    rest in the last column; None for a value that is not text."""
+    if not isinstance(value, str):
+        return None
+    split: list[str | None] = list(value.split(" ", parts - 1)) if value else []
+    return split + [None] * (parts - len(split))
+
+
+def joined_words(parts: Iterable[Any]) -> str | None:
+    """A category over several columns read back: the non-empty parts joined by spaces."""
+    held = [str(p) for p in parts if p is not None]
+    return " ".join(held) if held else None
+
+
+def masked_value(mask: Mask, value: Any, key: bytes | None) -> Any:
+    """What a masked column holds instead of ``value``."""
+    if mask.how == "null" or value is None:
+        return None
+    if mask.how == "fixed":
+        return mask.value
+    # A keyed hash: equal values stay equal (joins and counts keep working), and without
+    # the key no one can test a guessed value against it.
+    assert key is not None  # read before the write began
+    digest = hmac.new(key, str(value).encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def table_for(mapping: HostMapping, rec: Record, path: Sequence[str | int]) -> RecordTable:
+    """The table (or file) that holds ``rec``'s source; InputError when none does."""
+    spec = mapping.table_for_source(rec.source)
+    if spec is None:
+        mapped = sorted(s for t in mapping.records.values() for s in t.source.names())
+        raise InputError.one(
+            f"no table of the mapping holds source {rec.source!r} (mapped sources: "
+            + ", ".join(mapped)
+            + ")",
+            path=(*path, "source"),
+        )
+    return spec
+
+
+def leftover_data(
+    spec: RecordTable,
+    rec: Record,
+    extra: dict[str, Any],
+    values: dict[str, Any],
+    place: str,
+    path: Sequence[str | int],
+) -> Problem | None:
+    """The data no category column holds: with ``extra`` (what no column could keep as it
+    is) into the table's extra column as fairproc's JSON, or a problem naming it when the
+    table has none."""
+    unmapped = sorted(k for k in rec.data if k not in spec.categories)
+    if spec.extra is not None:
+        extra.update((k, rec.data[k]) for k in unmapped)
+        values[spec.extra] = encode_data(extra) if extra else None
+        return None
+    if not unmapped:
+        return None
+    return Problem(
+        f"{place} has no column for {', '.join(map(repr, unmapped))}", path=(*path, "data")
+    )
 
 
 class _Bound:
@@ -289,6 +357,23 @@ class MappedSqlStore(BaseStore):
         if self._owned and isinstance(self.bind, sa.Engine):
             self.bind.dispose()
 
+    def holding_rows(self) -> str | None:
+        """The first mapped table holding a row, or None when every one is empty."""
+        with self._read("count the host's rows") as conn:
+            for table in self.host.sorted_tables:
+                if conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one():
+                    return table.name
+        return None
+
+    def clear_rows(self) -> None:
+        """Delete every row of the mapped tables and of fairproc's events, suppression and
+        audit tables: what a scenario run leaves."""
+        with self._write("clear a scenario's rows") as conn:
+            for table in reversed(self.host.sorted_tables):
+                conn.execute(sa.delete(table))
+            for table in (self.events, self.suppression, self.audit):
+                conn.execute(sa.delete(table))
+
     def drop_state(self) -> None:
         """Drop fairproc's own tables (the host's are the host's)."""
         with self._write("drop fairproc's tables") as conn:
@@ -376,11 +461,7 @@ class MappedSqlStore(BaseStore):
         assert source is not None  # the query selects rows that mean a source
         data: dict[str, Any] = {}
         for category, group in spec.categories.items():
-            if len(group) == 1:
-                value = m[group[0]]
-            else:
-                parts = [str(m[c]) for c in group if m[c] is not None]
-                value = " ".join(parts) if parts else None
+            value = m[group[0]] if len(group) == 1 else joined_words(m[c] for c in group)
             if value is not None:
                 data[category] = value
         if spec.extra is not None and m["_extra"]:
@@ -670,17 +751,7 @@ class MappedSqlStore(BaseStore):
             self._mask_key = self._key("mask")
 
     def _masked(self, mask: Mask, value: Any) -> Any:
-        if mask.how == "null" or value is None:
-            return None
-        if mask.how == "fixed":
-            return mask.value
-        # A keyed hash: equal values stay equal (joins and counts keep working), and without
-        # the key no one can test a guessed value against it.
-        assert self._mask_key is not None  # read before the transaction began
-        digest = hmac.new(
-            self._mask_key, str(value).encode("utf-8", "surrogatepass"), hashlib.sha256
-        )
-        return digest.hexdigest()[:32]
+        return masked_value(mask, value, self._mask_key)
 
     # -- writes --
 
@@ -849,16 +920,7 @@ class MappedSqlStore(BaseStore):
 
     def _row_for(self, conn: sa.Connection, rec: Record, i: int) -> tuple[_Bound, dict[str, Any]]:
         path: tuple[str | int, ...] = ("put_records", i)
-        spec = self.mapping.table_for_source(rec.source)
-        if spec is None:
-            raise InputError.one(
-                f"no table of the mapping holds source {rec.source!r} (mapped sources: "
-                + ", ".join(
-                    sorted(s for t in self.mapping.records.values() for s in t.source.names())
-                )
-                + ")",
-                path=(*path, "source"),
-            )
+        spec = table_for(self.mapping, rec, path)
         bound = self.records[spec.name]
         problems: list[Problem] = []
         values: dict[str, Any] = {}
@@ -886,7 +948,7 @@ class MappedSqlStore(BaseStore):
         for category, group in spec.categories.items():
             value = rec.data.get(category)
             if spec.extra is not None and category in rec.data:
-                kept = self._split(value, len(group)) if len(group) > 1 else None
+                kept = split_words(value, len(group)) if len(group) > 1 else None
                 fits = (
                     (kept is not None and " ".join(p for p in kept if p) == value)
                     if len(group) > 1
@@ -916,29 +978,11 @@ class MappedSqlStore(BaseStore):
             if problem is not None:
                 problems.append(problem)
             values[group[0]] = got
-        unmapped = sorted(k for k, v in rec.data.items() if k not in spec.categories)
-        if spec.extra is not None:
-            extra.update((k, rec.data[k]) for k in unmapped)
-            values[spec.extra] = encode_data(extra) if extra else None
-            unmapped = []
-        if unmapped:
-            problems.append(
-                Problem(
-                    f"table {spec.name!r} has no column for {', '.join(map(repr, unmapped))}",
-                    path=(*path, "data"),
-                )
-            )
+        leftover = leftover_data(spec, rec, extra, values, f"table {spec.name!r}", path)
+        problems.extend([leftover] if leftover else [])
         if problems:
             raise InputError(problems)
         return bound, values
-
-    @staticmethod
-    def _split(value: Any, parts: int) -> list[str | None] | None:
-        """Text over ``parts`` columns: split at spaces, the rest in the last column."""
-        if not isinstance(value, str):
-            return None
-        split: list[str | None] = list(value.split(" ", parts - 1)) if value else []
-        return split + [None] * (parts - len(split))
 
     def _event_place(self, ev: Event) -> tuple[_Bound, dict[str, Any]] | None:
         """The host table and row ``ev`` goes to, or None: fairproc's own events table (the
@@ -1077,21 +1121,28 @@ class MappedSqlStore(BaseStore):
 
 def open_mapped(
     url: str | sa.Engine | sa.Connection, mapping: str | Path | HostMapping, *, create: bool = True
-) -> MappedSqlStore:
+) -> MappedSqlStore | MappedCsvStore:
     """A mapped store on ``url`` (or the host's Engine or Connection) through the mapping file
     at ``mapping`` (or a loaded :class:`~fairproc.mapping.HostMapping`), checked against its
-    policy when it names one."""
+    policy when it names one: a :class:`~fairproc.adapters.mapped_csv.MappedCsvStore` for a
+    ``csv:`` URL (a folder of the host's CSV files), a :class:`MappedSqlStore` otherwise."""
     if not isinstance(mapping, HostMapping):
         from fairproc.loader import load_policy
 
         named = named_policy(mapping)
         mapping = load_mapping(mapping, load_policy(named) if named else None)
+    if isinstance(url, str) and url.startswith("csv:"):
+        from .csv import folder_of
+        from .mapped_csv import MappedCsvStore
+
+        return MappedCsvStore(folder_of(url), mapping)
     return MappedSqlStore(url, mapping, create=create)
 
 
 class MappedStores:
     """A scenario store factory (:data:`fairproc.scenarios.StoreFactory`): each scenario's
-    world is loaded into the host's tables through the mapping, and removed after it.
+    world is loaded into the host's tables (or CSV files) through the mapping, and removed
+    after it.
 
     The host's tables must exist and be empty when the first scenario runs (they are the
     host's: a scenario run must not mix with, or delete, the host's own rows)."""
@@ -1101,18 +1152,16 @@ class MappedStores:
         self.mapping = mapping
         store = open_mapped(url, mapping)
         try:
-            with store._read("count the host's rows") as conn:
-                for table in store.host.sorted_tables:
-                    if conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one():
-                        raise StoreError(
-                            f"{store.where}: table {table.name!r} holds rows; scenarios run on "
-                            "empty host tables only (each scenario's world is loaded, then "
-                            "deleted)"
-                        )
+            holding = store.holding_rows()
         finally:
             store.close()
+        if holding is not None:
+            raise StoreError(
+                f"{url}: table {holding!r} holds rows; scenarios run on empty host tables only "
+                "(each scenario's world is loaded, then deleted)"
+            )
 
-    def __call__(self, scenario: Any) -> MappedSqlStore:
+    def __call__(self, scenario: Any) -> MappedSqlStore | MappedCsvStore:
         store = open_mapped(self.url, self.mapping)
         try:
             store.apply(
@@ -1129,12 +1178,14 @@ class MappedStores:
 
     def release(self, store: Any) -> None:
         """Delete every row the scenario left, in the host's tables and fairproc's."""
-        assert isinstance(store, MappedSqlStore)
+        assert isinstance(store, MappedSqlStore | _csv_store())
         try:
-            with store._write("clear a scenario's rows") as conn:
-                for table in reversed(store.host.sorted_tables):
-                    conn.execute(sa.delete(table))
-                for table in (store.events, store.suppression, store.audit):
-                    conn.execute(sa.delete(table))
+            store.clear_rows()
         finally:
             store.close()
+
+
+def _csv_store() -> type[MappedCsvStore]:
+    from .mapped_csv import MappedCsvStore
+
+    return MappedCsvStore

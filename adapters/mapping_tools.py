@@ -11,12 +11,23 @@ the mapping does not know pointing at rows an erasure deletes).
 record ids from primary keys, subjects through foreign keys, instants from the first timestamp
 column, and categories guessed from column names; what cannot be guessed (a table's source,
 a naive column's zone) is left as a marked blank, never filled in.
+
+Both take a ``csv:`` URL too, for a folder of the host's CSV files
+(:mod:`fairproc.adapters.mapped_csv`): the check reads each mapped file's header and cells
+(a missing file, a header without a mapped column, a timestamp that does not parse or has no
+zone the mapping declares, a cell its declared type cannot read: each named with the CSV
+file's line as well as the mapping's); the draft reads the headers as a schema (a column whose
+cells are timestamps is one, the first column named like a key is the row's id, a column named
+as another file's id points at it).
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +85,110 @@ def check_mapping(path: str | Path, url: str, policy: Policy | None = None) -> l
         mapping = load_mapping(path, policy)
     except MappingError as error:
         return list(error.problems)
+    if url.startswith("csv:"):
+        return _check_csv(mapping, _folder(url))
     md, _ = _reflect(url)
     return _check(mapping, md)
+
+
+def _folder(url: str) -> Path:
+    from .csv import folder_of
+
+    folder = Path(folder_of(url))
+    if not folder.is_dir():
+        raise StoreError(f"no such folder {folder} (the host's CSV files)")
+    return folder
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of a CSV file, the header first; StoreError naming the line otherwise."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            for row in reader:
+                if row:
+                    yield reader.line_num, row
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise StoreError(f"{path}:{reader.line_num + 1}: cannot be read: {error}") from None
+
+
+def _check_csv(mapping: HostMapping, folder: Path) -> list[Problem]:
+    from .mapped_csv import NaiveInstant, cell_instant, typed_cell
+
+    out: list[Problem] = []
+
+    def problem(message: str, key: Sequence[str | int]) -> None:
+        out.append(Problem(message, file=mapping.file, path=tuple(key), line=mapping.line_of(key)))
+
+    present = sorted(p.name for p in folder.glob("*.csv"))
+    wanted: list[tuple[tuple[str, ...], str, RecordTable | EventTable | None]] = [
+        *((("record", n), t.file or f"{n}.csv", t) for n, t in mapping.records.items()),
+        *((("event", n), t.file or f"{n}.csv", t) for n, t in mapping.events.items()),
+    ]
+    if mapping.subjects is not None:
+        wanted.append((("subjects", "table"), f"{mapping.subjects.table}.csv", None))
+    for key, file, spec in wanted:
+        path = folder / file
+        if not path.is_file():
+            problem(
+                f"no file {file!r} in {folder}"
+                + _near(file, present)
+                + f" (files: {', '.join(present) or 'none'})",
+                key,
+            )
+            continue
+        try:
+            rows = list(_csv_rows(path))
+        except (OSError, StoreError) as error:
+            problem(str(error), key)
+            continue
+        if not rows:
+            problem(f"{path}: holds no header row", key)
+            continue
+        header = rows[0][1]
+        columns: dict[str, tuple[str | int, ...]] = {}
+        if spec is None:
+            assert mapping.subjects is not None
+            columns = {mapping.subjects.id: ("subjects", "id")}
+            columns[mapping.subjects.key] = ("subjects", "key")
+        else:
+            columns = {c: column_path(spec, c) for c in spec.columns}
+            columns.update((c, (*key, "mask", c)) for c in spec.mask)
+        for column, where in columns.items():
+            if column not in header:
+                problem(
+                    f"{path}:1: the header has no column {column!r}" + _near(column, header),
+                    where,
+                )
+        if spec is None:
+            continue
+        at = {c: i for i, c in enumerate(header)}
+        instant = spec.collected_at if isinstance(spec, RecordTable) else spec.at
+        zone = mapping.zone_of(spec)
+        typed = dict(spec.types) if isinstance(spec, RecordTable) else {}
+        for line, cells in rows[1:]:
+            if len(cells) != len(header):
+                problem(f"{path}:{line}: expected {len(header)} fields, got {len(cells)}", key)
+                break
+            if instant in at:
+                try:
+                    cell_instant(cells[at[instant]] or None, zone)
+                except NaiveInstant as error:
+                    problem(f"{path}:{line}: column {instant!r}: {error}", key)
+                    instant = ""  # one line is enough to say so
+                except ValueError as error:
+                    where = column_path(spec, instant)
+                    problem(f"{path}:{line}: column {instant!r}: {error}", where)
+                    instant = ""
+            for column, kind in list(typed.items()):
+                if column in at and cells[at[column]]:
+                    try:
+                        typed_cell(cells[at[column]], kind)
+                    except ValueError as error:
+                        where = (*key, "types", column)
+                        problem(f"{path}:{line}: column {column!r}: {error}", where)
+                        del typed[column]
+    return out
 
 
 def _check(mapping: HostMapping, md: sa.MetaData) -> list[Problem]:
@@ -231,8 +344,9 @@ def _toml_list(items: Sequence[str]) -> str:
 
 
 def draft_mapping(url: str, policy: Policy | None = None) -> str:
-    """A first mapping for the database at ``url``, as TOML text, for a person to finish."""
-    md, _ = _reflect(url)
+    """A first mapping for the database (or ``csv:`` folder) at ``url``, as TOML text, for a
+    person to finish."""
+    md = _csv_schema(_folder(url)) if url.startswith("csv:") else _reflect(url)[0]
     tables = [t for t in md.sorted_tables if not t.name.startswith("fairproc_")]
     subjects = _subjects_table(tables)
     lines = ["# A draft mapping from `fairproc map init`: check every line, fill every FILL_IN."]
@@ -286,6 +400,56 @@ def draft_mapping(url: str, policy: Policy | None = None) -> str:
             lines.append(f"{category} = {_toml_list(columns)}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+_KEY = re.compile(r"(^id$|_id$|^ref$|_ref$|uuid$|_key$)", re.IGNORECASE)
+
+
+def _csv_schema(folder: Path) -> sa.MetaData:
+    """A folder's CSV files read as a schema (see the module's docstring): what
+    :func:`draft_mapping` drafts from."""
+    md = sa.MetaData()
+    headers: dict[str, tuple[list[str], list[list[str]]]] = {}
+    for path in sorted(folder.glob("*.csv")):
+        if path.name.startswith("fairproc_"):
+            continue
+        rows = _csv_rows(path)
+        first = next(rows, None)
+        if first is None:
+            continue
+        sample = [cells for _, cells in itertools.islice(rows, 100)]
+        headers[path.stem] = (first[1], sample)
+    keys = {name: header[0] for name, (header, _) in headers.items() if _KEY.search(header[0])}
+    for name, (header, sample) in headers.items():
+        columns = []
+        for i, column in enumerate(header):
+            kind = _cell_kind(column, [cells[i] for cells in sample if i < len(cells) and cells[i]])
+            args: list[Any] = [
+                sa.ForeignKey(f"{other}.{key}")
+                for other, key in keys.items()
+                if other != name and key == column
+            ]
+            columns.append(sa.Column(column, kind, *args, primary_key=keys.get(name) == column))
+        sa.Table(name, md, *columns)
+    return md
+
+
+def _cell_kind(name: str, values: Sequence[str]) -> sa.types.TypeEngine[Any]:
+    """A column's type from its cells: a timestamp when each holds a date and a time (with an
+    offset on every one: one that keeps its zone), text otherwise; a column with no cells, by
+    its name (``..._at``, ``..._on``: a timestamp without a zone)."""
+    if not values:
+        return sa.DateTime() if re.search(r"_(at|on)$", name) else sa.String()
+    aware = True
+    for value in values:
+        if not re.match(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d", value):
+            return sa.String()
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return sa.String()
+        aware = aware and parsed.tzinfo is not None
+    return sa.DateTime(timezone=aware)
 
 
 def _subjects_table(tables: Sequence[sa.Table]) -> tuple[str, str, str] | None:

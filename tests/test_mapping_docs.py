@@ -46,3 +46,8 @@ def test_the_mapping_page_commands_run_in_order(tmp_path: Path) -> None:
     assert "applied:" in out and "GRANTED" in out
     assert " 0 failed" in (tmp_path / "scenarios.txt").read_text(encoding="utf-8")
     assert "FILL_IN" in (tmp_path / "draft.toml").read_text(encoding="utf-8")
+    # the same mapping on a folder of CSV files
+    assert "enquiry_ref,customer_id,channel,created_at" in out
+    assert "FILL_IN" in (tmp_path / "csv-draft.toml").read_text(encoding="utf-8")
+    assert " 0 failed" in (tmp_path / "csv-scenarios.txt").read_text(encoding="utf-8")
+    assert out.count("applied:") == 2  # a sweep of the database, then of the folder

@@ -7,10 +7,8 @@ nothing of another subject."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,24 +17,30 @@ from fairproc.adapters.mapped_sql import MappedSqlStore, MappedStores, open_mapp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairproc import Engine, Event, Record, load_policy
+from fairproc import Record, load_policy
 from fairproc.errors import InputError
-from fairproc.loader import shipped_scenarios
 from fairproc.mapping import load_mapping, parse_mapping
-from fairproc.rights import request
-from fairproc.scenarios import run_paths
-from fairproc.storage import AuditKeys, ChangeSet, DecidedWrites, Store, StoreError
-from fairproc.sweep import plan_sweep, sweep
+from fairproc.storage import ChangeSet, Store, StoreError
 from fairproc.testing import strategies as fst
 from fairproc.testing.contract import StoreContract
-from mapping_support import CRM_MAPPING, KINDS, activity_host, crm_host
+from mapping_support import (
+    CRM_MAP,
+    CRM_MAPPING,
+    KINDS,
+    a_failed_erasure_changes_nothing,
+    a_failed_sweep_changes_nothing,
+    activity_host,
+    crm_host,
+    erase_ada_calls,
+    erasure_spares_the_others,
+    every_shipped_scenario_passes,
+    follow_up_world,
+    put_ada,
+    u,
+)
 
 POLICY = load_policy("flexioffices")
 UTC = dt.UTC
-
-
-def u(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)  # type: ignore[misc]
 
 
 # --- the contract kit ------------------------------------------------------------------------
@@ -107,32 +111,11 @@ def crm(crm_url: str) -> Iterator[MappedSqlStore]:
 
 
 def test_every_shipped_scenario_passes_in_the_hosts_own_tables(crm_url: str) -> None:
-    factory = MappedStores(crm_url, CRM_MAPPING)
-    results = run_paths([shipped_scenarios("flexioffices")], factory)
-    assert len(results) >= 70
-    failing = [(r.file, r.problems, [e for e in r.expectations if not e.passed]) for r in results]
-    assert [f for f in failing if f[1] or f[2]] == []
+    every_shipped_scenario_passes(MappedStores(crm_url, CRM_MAPPING))
 
 
 def test_the_records_live_in_the_hosts_tables(crm: MappedSqlStore) -> None:
-    crm.apply(
-        ChangeSet(
-            put_records=[
-                Record(
-                    "q1",
-                    "ada",
-                    "live_chat",
-                    u(2026, 1, 2, 10),
-                    {"name": "Ada Lovelace", "email": "ada@example.com", "office_size": 6},
-                ),
-                Record("w1", "ada", "website_visit", u(2026, 7, 1, 9), {"ip_address": "::1"}),
-            ],
-            add_events=[
-                Event("ada", "office_let", u(2026, 2, 1)),
-                Event("ada", "objected", u(2026, 3, 1), purpose="analytics"),
-            ],
-        )
-    )
+    put_ada(crm)
     with crm.bind.connect() as conn:  # type: ignore[union-attr]
         enquiry = conn.execute(
             sa.text(
@@ -149,10 +132,6 @@ def test_the_records_live_in_the_hosts_tables(crm: MappedSqlStore) -> None:
         assert conn.execute(sa.text("SELECT count(*) FROM lettings")).scalar_one() == 1
         own = conn.execute(sa.text("SELECT kind, purpose FROM fairproc_events")).all()
         assert [tuple(r) for r in own] == [("objected", "analytics")]
-    got = crm.get_record("w1")
-    assert got is not None and got.collected_at == u(2026, 7, 1, 9)
-    assert [e.kind for e in crm.subject_events("ada")] == ["office_let", "objected"]
-    assert isinstance(crm, DecidedWrites) and isinstance(crm, AuditKeys)
 
 
 def test_what_the_hosts_columns_cannot_keep_is_refused_whole(crm: MappedSqlStore) -> None:
@@ -173,16 +152,6 @@ def test_what_the_hosts_columns_cannot_keep_is_refused_whole(crm: MappedSqlStore
     assert [r.id for r in crm.iter_records()] == ["q1"]
 
 
-def _follow_up_world() -> ChangeSet:
-    return ChangeSet(
-        put_records=[
-            Record("e1", "ada", "quick_quote", u(2020, 1, 2), {"email": "ada@example.com"}),
-            Record("f1", "ada", "search_follow_up", u(2020, 1, 9), {"budget": "£900"}),
-            Record("e2", "bob", "contact_form", u(2020, 1, 2), {"email": "bob@example.com"}),
-        ]
-    )
-
-
 def _point(store: MappedSqlStore, follow_up: str, enquiry: str) -> None:
     # The host links a follow-up to its enquiry; the mapping does not read the link.
     with store.bind.connect() as conn:  # type: ignore[union-attr]
@@ -194,7 +163,7 @@ def _point(store: MappedSqlStore, follow_up: str, enquiry: str) -> None:
 
 
 def test_deletes_go_children_first_or_are_refused_naming_the_key(crm: MappedSqlStore) -> None:
-    crm.apply(_follow_up_world())
+    crm.apply(follow_up_world())
     _point(crm, "f1", "e1")
     revision = crm.revision
     with pytest.raises(StoreError, match=r"search_follow_ups\(enquiry_ref\) -> enquiries"):
@@ -207,17 +176,7 @@ def test_deletes_go_children_first_or_are_refused_naming_the_key(crm: MappedSqlS
 
 
 def test_masked_tables_keep_their_rows_without_the_subject(crm: MappedSqlStore) -> None:
-    calls = [
-        Record(
-            "c1", "ada", "phone_call", u(2026, 1, 2), {"phone": "+44 1", "call_recording": "r1"}
-        ),
-        Record("c2", "bob", "phone_call", u(2026, 1, 3), {"phone": "+44 1"}),
-    ]
-    crm.apply(ChangeSet(put_records=calls))
-    engine = Engine(POLICY, crm)
-    result = request(engine, "ada", "erasure", u(2026, 2, 1), verified=True)
-    assert result.decision.outcome == "granted"
-    assert crm.get_record("c1") is None and crm.get_record("c2") is not None
+    erase_ada_calls(crm)
     with crm.bind.connect() as conn:  # type: ignore[union-attr]
         rows = conn.execute(
             sa.text(
@@ -229,67 +188,27 @@ def test_masked_tables_keep_their_rows_without_the_subject(crm: MappedSqlStore) 
     assert (ref, customer, recording) == ("c1", None, None)
     assert phone != "+44 1" and len(phone) == 32  # a keyed hash, not the number
     assert kept[2] == "+44 1"
-    erase = [a for a in crm.audit_entries() if a.action == "erase"]
-    assert erase and all(a.subject and a.subject.startswith("hmac-sha256:") for a in erase)
 
 
-def _snapshot(store: Store, subjects: list[str]) -> Any:
-    records = sorted(
-        (r.id, r.subject, r.source, r.collected_at, json.dumps(dict(r.data), sort_keys=True))
-        for r in store.iter_records()
-    )
-    events = {
-        s: [(e.kind, e.at, e.record, e.purpose) for e in store.subject_events(s)] for s in subjects
-    }
-    return records, events, list(store.audit_entries())
-
-
-def test_an_erasure_that_fails_part_way_changes_nothing(
-    crm: MappedSqlStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    crm.apply(_follow_up_world())
-    crm.apply(ChangeSet(add_events=[Event("ada", "office_let", u(2001, 1, 1))]))
-    before = _snapshot(crm, ["ada", "bob"])
-
+def _power_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     def power_cut(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("power cut")
 
     # fairproc's own rows (events, suppression, audit) are appended after the host's rows
     # are deleted: failing there fails the erasure part way through.
     monkeypatch.setattr(MappedSqlStore, "_append", power_cut)
-    engine = Engine(POLICY, crm)
-    with pytest.raises(RuntimeError, match="power cut"):
-        request(engine, "ada", "erasure", u(2026, 1, 1), verified=True)
-    monkeypatch.undo()
-    assert _snapshot(crm, ["ada", "bob"]) == before
-    result = request(engine, "ada", "erasure", u(2026, 1, 1), verified=True)
-    assert sorted(result.decision.erased) == ["e1", "f1"]
-    assert crm.get_record("e2") is not None
+
+
+def test_an_erasure_that_fails_part_way_changes_nothing(
+    crm: MappedSqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a_failed_erasure_changes_nothing(crm, monkeypatch, _power_cut)
 
 
 def test_a_sweep_that_fails_part_way_changes_nothing(
     crm: MappedSqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    crm.apply(
-        ChangeSet(
-            put_records=[
-                Record("w1", "ada", "website_visit", u(2020, 1, 2), {"ip_address": "192.0.2.1"}),
-                Record("w2", "bob", "website_visit", u(2020, 1, 3), {"ip_address": "192.0.2.2"}),
-            ]
-        )
-    )
-    engine = Engine(POLICY, crm)
-    at = u(2026, 1, 1)
-    assert sorted(i.record for i in plan_sweep(engine, at).items) == ["w1", "w2"]
-    before = _snapshot(crm, ["ada", "bob"])
-    monkeypatch.setattr(MappedSqlStore, "_append", lambda *a, **k: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
-        sweep(engine, at, apply=True)
-    monkeypatch.undo()
-    assert _snapshot(crm, ["ada", "bob"]) == before
-    sweep(engine, at, apply=True)
-    assert list(crm.iter_records()) == []
-    assert sorted(a.record for a in crm.audit_entries() if a.record) == ["w1", "w2"]
+    a_failed_sweep_changes_nothing(crm, monkeypatch, _power_cut)
 
 
 def test_the_store_joins_the_hosts_transaction(crm_url: str) -> None:
@@ -349,26 +268,10 @@ def test_naive_timestamps_without_a_declared_zone_are_refused(tmp_path: Path) ->
 # --- nothing of another subject changes ------------------------------------------------------
 
 
-CRM = load_mapping(CRM_MAPPING, POLICY)
-
-
-def _fits(record: Record) -> Record:
-    """``record``'s data as the example host's columns keep it: text, a number of desks, and
-    only the categories its table has columns for."""
-    table = CRM.table_for_source(record.source)
-    assert table is not None
-    data = {
-        k: (v if k == "office_size" else str(v))
-        for k, v in record.data.items()
-        if k in table.categories and not (k == "office_size" and not isinstance(v, int))
-    }
-    return Record(record.id, record.subject, record.source, record.collected_at, data)
-
-
 @pytest.fixture(scope="module")
 def shared_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MappedStores]:
     with crm_host("sqlite", tmp_path_factory.mktemp("crm")) as url:
-        yield MappedStores(url, CRM)
+        yield MappedStores(url, CRM_MAP)
 
 
 @settings(
@@ -378,38 +281,4 @@ def shared_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MappedStore
 def test_erasure_changes_nothing_of_another_subject(
     shared_crm: MappedStores, world: Any, which: str
 ) -> None:
-    factory = shared_crm
-
-    fitted = SimpleNamespace(
-        records=[_fits(r) for r in world.records],
-        events=list(world.events),
-        # (an entry for a blank address is refused by every store: not what is tested here)
-        suppression=[e for e in world.suppression if e.email.strip()],
-    )
-    store = factory(fitted)
-    try:
-        others = sorted({"ada", "grace", "alan"} - {which})
-
-        def of_others() -> Any:
-            recs = sorted(
-                (r.id, r.subject, r.collected_at, json.dumps(dict(r.data), sort_keys=True))
-                for r in store.iter_records()
-                if r.subject != which
-            )
-            return recs, {s: list(store.subject_events(s)) for s in others}
-
-        before = of_others()
-        engine = Engine(POLICY, store)
-        request(engine, which, "erasure", u(2040, 1, 1), verified=True)
-        sweep(engine, u(2040, 1, 2), apply=True)
-        after = of_others()
-        # a sweep may delete the others' records that fall due; nothing of theirs changes
-        assert set(after[0]) <= set(before[0])
-        swept = {a.record for a in store.audit_entries() if a.action != "erase" and a.record}
-        assert {r[0] for r in set(before[0]) - set(after[0])} <= swept
-        for s in others:
-            gone = {r[0] for r in set(before[0]) - set(after[0])}
-            kept_before = [e for e in before[1][s] if e.record not in gone]
-            assert after[1][s] == kept_before
-    finally:
-        factory.release(store)
+    erasure_spares_the_others(shared_crm, world, which)

@@ -23,7 +23,24 @@ from fairproc.testing.contract import (
     reference_policy,
     reference_world,
 )
-from store_support import MYSQL_ENV, POSTGRESQL_ENV, load_example, server_url, unique_prefix
+from store_support import (
+    MYSQL_ENV,
+    POSTGRESQL_ENV,
+    load_example,
+    server_url,
+    unique_prefix,
+)
+
+
+def crash_when_prepared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next write of a CSV store (native or mapped) fail once every new file is
+    written and none is yet in place."""
+
+    def fail(stage: str) -> None:
+        if stage == "prepared":
+            raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(csv_adapter, "crash_point", fail)
 
 
 class TestMemoryStore(StoreContract):
@@ -86,11 +103,7 @@ class TestCsvStore(StoreContract):
         return CsvStore(tmp_path / "folder")
 
     def break_next_write(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> bool:
-        def fail(stage: str) -> None:
-            if stage == "prepared":  # every new file written, none yet in place
-                raise RuntimeError("injected fault")
-
-        monkeypatch.setattr(csv_adapter, "crash_point", fail)
+        crash_when_prepared(monkeypatch)
         return True
 
 

@@ -1,13 +1,17 @@
-"""The example CRM host: create or drop its schema on SQLite, PostgreSQL or MariaDB, and fill it
-with generated customers (deterministic: the same seed and size give the same rows).
+"""The example CRM host: create or drop its schema on SQLite, PostgreSQL or MariaDB, or as a
+folder of CSV files (one per table, each with its header row), and fill it with generated
+customers (deterministic: the same seed and size give the same rows, in SQL or CSV).
 
     python examples/crm/host.py create sqlite:///crm.db
     python examples/crm/host.py generate sqlite:///crm.db --records 100000
+    python examples/crm/host.py create csv:///tmp/crm
+    python examples/crm/host.py generate csv:///tmp/crm --records 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import random
 import re
@@ -191,6 +195,56 @@ def generate(engine: sa.Engine, records: int, seed: int = 19, batch: int = 5000)
     return count
 
 
+def columns() -> dict[str, list[str]]:
+    """Each table's columns in the order of its DDL: a CSV file's header."""
+    engine = sa.create_engine("sqlite://")
+    try:
+        create_schema(engine)
+        md = sa.MetaData()
+        md.reflect(engine, only=list(TABLES))
+        return {t: [c.name for c in md.tables[t].columns] for t in TABLES}
+    finally:
+        engine.dispose()
+
+
+def create_csv(folder: Path) -> None:
+    """The schema as CSV files in ``folder``: one per table, a header row and no rows."""
+    write_csv(folder, {t: [] for t in TABLES})
+
+
+def write_csv(folder: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
+    """Each table's rows as ``<table>.csv`` in ``folder`` (naive timestamps as ISO 8601
+    without an offset, as the SQLite schema keeps them; an empty cell for NULL)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, header in columns().items():
+        with open(folder / f"{table}.csv", "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(header)
+            for row in tables.get(table, []):
+                writer.writerow([_cell(row.get(c)) for c in header])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def generate_csv(folder: Path, records: int, seed: int = 19) -> int:
+    """:func:`generate`'s rows as CSV files in ``folder`` (replacing what they held)."""
+    tables: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    for table, row in rows(records, seed):
+        tables[table].append(row)
+    write_csv(folder, tables)
+    return sum(
+        len(tables[t])
+        for t in TABLES
+        if t not in ("customers", "lettings", "newsletter_unsubscribes")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("action", choices=("create", "drop", "generate"))
@@ -198,6 +252,18 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=19)
     args = parser.parse_args()
+    if args.url.startswith("csv:"):
+        from fairproc.adapters.csv import folder_of
+
+        folder = Path(folder_of(args.url))
+        if args.action == "create":
+            create_csv(folder)
+        elif args.action == "drop":
+            for table in TABLES:
+                (folder / f"{table}.csv").unlink(missing_ok=True)
+        else:
+            print(generate_csv(folder, args.records, args.seed), "records")
+        return
     engine = sa.create_engine(args.url)
     try:
         if args.action == "create":

@@ -54,6 +54,7 @@ from fairproc.loader import LineIndex
 from fairproc.model import Policy
 
 __all__ = [
+    "CSV_TYPES",
     "ERASURES",
     "MASKS",
     "Column",
@@ -76,6 +77,9 @@ ERASURES = ("delete", "mask")
 MASKS = ("null", "fixed", "hash")
 """How a masked column is overwritten: NULL, a fixed value, or a keyed hash of its value
 (equal values hash alike, so joins on the column keep working)."""
+CSV_TYPES = ("text", "integer", "number", "boolean")
+"""What a CSV file's column holds (``types``): a CSV cell is text, and fairproc never guesses
+that "10" was a number."""
 ID_SEPARATOR = "/"
 """Joins the columns of an id over several columns into one record id."""
 
@@ -179,6 +183,8 @@ class RecordTable:
     # a column whose values rise as rows are added (an autoincrement key): records come in
     # that order; without one, by instant then id
     order: Column | None = None
+    # CSV: what a category column holds other than text (a database's columns say it)
+    types: Mapping[Column, str] = attrs.field(factory=dict)
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -517,6 +523,7 @@ _RECORD_KEYS = (
     "file",
     "extra",
     "order",
+    "types",
 )
 _EVENT_KEYS = (
     "kind",
@@ -714,9 +721,50 @@ def _record_table(r: _Reader, tname: str, spec: Mapping[str, Any]) -> RecordTabl
                 )
     if erasure == "mask":
         _check_mask(r, path, mask, subject, ids)
+    types = _types(r, path, spec.get("types"), used)
     return RecordTable(
-        tname, source, ids, subject, collected, categories, zone, erasure, mask, file, extra, order
+        tname,
+        source,
+        ids,
+        subject,
+        collected,
+        categories,
+        zone,
+        erasure,
+        mask,
+        file,
+        extra,
+        order,
+        types,
     )
+
+
+def _types(
+    r: _Reader, path: tuple[str, ...], value: Any, categories: Sequence[str]
+) -> dict[str, str]:
+    """``types = { column = "integer" }``: what a CSV file's category columns hold."""
+    if value is None:
+        return {}
+    table = r.table(value, (*path, "types"))
+    out: dict[str, str] = {}
+    for column, kind in (table or {}).items():
+        where = (*path, "types", column)
+        if column not in categories:
+            r.problem(
+                f"column {column!r} holds no category of this table"
+                + did_you_mean(column, categories),
+                where,
+            )
+        elif kind not in CSV_TYPES:
+            r.problem(
+                f"unknown column type {_shown(kind)}"
+                + (did_you_mean(kind, CSV_TYPES) if isinstance(kind, str) else "")
+                + f" (expected one of: {', '.join(CSV_TYPES)})",
+                where,
+            )
+        else:
+            out[column] = kind
+    return out
 
 
 def _check_mask(
