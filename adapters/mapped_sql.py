@@ -38,9 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from fairproc.clock import require_aware
+from fairproc.conditions import Condition
+from fairproc.conditions.vocabulary import Ctx
 from fairproc.errors import InputError, Problem
 from fairproc.mapping import (
     ID_SEPARATOR,
@@ -58,22 +62,34 @@ from fairproc.storage import (
     AuditEntry,
     BaseStore,
     ChangeSet,
+    ConditionLike,
     Decide,
+    Row,
     StoreError,
     audit_from_stored,
     build_history,
     check_changes,
     decode_data,
     encode_data,
+    filter_records,
     hide_password,
     normalised,
+    records_condition,
+    records_value,
+    row_value,
+    select_rows,
     us_to_instant,
 )
 from fairproc.world import SubjectHistory, derived_entries, record_addresses
 
-if TYPE_CHECKING:
-    from .mapped_csv import MappedCsvStore
-
+from .mapped_views import (
+    INSTANT_FUNCTION,
+    ZONE_FUNCTION,
+    Views,
+    build_views,
+    sqlite_instant_function,
+    sqlite_zone_function,
+)
 from .sql import (
     CHUNK,
     MAX_NORM_LENGTH,
@@ -84,11 +100,16 @@ from .sql import (
     event_row,
     suppression_row,
 )
+from .sqlcompile import Compiled, Compiler, Tables
+
+if TYPE_CHECKING:
+    from .mapped_csv import MappedCsvStore
 
 __all__ = ["MappedSqlStore", "open_mapped"]
 
 UTC = dt.UTC
 _STATE = ("meta", "events", "suppression", "audit", "keys")
+PAGE = 1000  # rows read at a time; the histories a page needs are read together
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -195,11 +216,16 @@ class MappedSqlStore(BaseStore):
         self.bind: sa.Engine | sa.Connection = bind
         engine = bind if isinstance(bind, sa.Engine) else bind.engine
         self.backend = engine.url.get_backend_name()
+        self._dialect = engine.dialect
         self.where = engine.url.render_as_string(hide_password=True)
         self._held = threading.local()
         self._state_ready = False  # fairproc's own tables exist
         self._subject_statements: dict[str, sa.Select[Any]] | None = None
         self._audit_key: bytes | None = None
+        self._views_made = False
+        self._view_cache: Views | None = None
+        self._policy_for_views: Policy | None = None
+        self._instant_function = sqlite_instant_function(self._read_text)
         self._mask_key: bytes | None = None
         try:
             self._reflect()
@@ -261,6 +287,7 @@ class MappedSqlStore(BaseStore):
             engine = self.bind if isinstance(self.bind, sa.Engine) else self.bind.engine
             mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
             collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin"
+        self._collation = collation
         self.state_md = sa.MetaData()
         every = _tables(self.state_md, self.mapping.prefix, collation)
         # fairproc's records and categories tables are not made: the host's tables hold those.
@@ -662,6 +689,203 @@ class MappedSqlStore(BaseStore):
             )
             for s in wanted
         }
+
+    # -- conditions in the database (RowQueries) --
+
+    def _views(self) -> Views | None:
+        """The host's tables as the SQL compiler reads them, made once (None: some column
+        cannot be said in SQL, and conditions are evaluated in Python)."""
+        if not self._views_made:
+            assert self._policy_for_views is not None
+            self._view_cache = build_views(
+                self._policy_for_views,
+                list(self.records.values()),
+                list(self.host_events.values()),
+                self.events,
+                self.suppression,
+                self._subject_column,
+                self.backend,
+                self._collation,
+            )
+            self._views_made = True
+        return self._view_cache
+
+    def _all_bound(self) -> list[_Bound]:
+        return [*self.records.values(), *self.host_events.values()]
+
+    def _compiled(self, policy: Policy) -> Views | None:
+        if self._policy_for_views is not policy:
+            # the views read the policy's email category: made again for another policy
+            self._policy_for_views = policy
+            self._views_made = False
+        return self._views()
+
+    def _tables_of(self, views: Views) -> Tables:
+        return Tables(
+            views.records,
+            views.categories,
+            views.events,
+            views.suppression,
+            inexact=views.inexact,
+            event_order=("src", "seq"),
+            own=False,
+            collections=False,
+        )
+
+    @contextmanager
+    def _query(self, action: str) -> Iterator[sa.Connection]:
+        """A read that runs compiled conditions: on SQLite, with the function that reads
+        timestamp text in a layout ``strftime`` does not (registered on the connection, not
+        on the engine, which may be the host's)."""
+        with self._read(action) as conn:
+            if self.backend == "sqlite":
+                with self._guard(action):
+                    raw = conn.connection.driver_connection
+                    raw.create_function(  # type: ignore[union-attr]
+                        INSTANT_FUNCTION, 2, self._instant_function, deterministic=True
+                    )
+                    raw.create_function(  # type: ignore[union-attr]
+                        ZONE_FUNCTION, 2, sqlite_zone_function, deterministic=True
+                    )
+            yield conn
+
+    def _read_text(self, key: str, text: str) -> dt.datetime:
+        """A timestamp's text as the store reads the column ``key`` ("table.column")."""
+        table, _, column = key.partition(".")
+        bound = next(b for b in self._all_bound() if b.table.name == table)
+        processor = bound.table.c[column].type.result_processor(self._dialect, None)
+        return self._instant(bound, column, processor(text) if processor else text)
+
+    def _plans(self, cond: Condition, at: dt.datetime, policy: Policy) -> list[_Plan] | None:
+        """Per mapped record table, the condition compiled over its rows (the other tables
+        through the views), or None when the views cannot be made."""
+        views = self._compiled(policy)
+        if views is None:
+            return None
+        tables = self._tables_of(views)
+        plans = []
+        for branch in views.branches:
+            r = branch.select.subquery("r")
+            compiler = Compiler(policy, at, tables, r, self.backend)
+            order = [c for c in r.c if c.key.startswith("_o")]
+            plans.append(_Plan(branch.name, r, compiler, compiler.compile(cond.node), order))
+        return plans
+
+    def find_records(self, condition: ConditionLike, at: Any, policy: Policy) -> Iterator[Record]:
+        at = require_aware(at)
+        cond = records_condition(condition, policy)
+        plans = self._plans(cond, at, policy)
+        if plans is None:
+            return filter_records(self, cond, at, policy)
+        return (record for record, _ in self._found(plans, cond, at, policy))
+
+    def _found(
+        self, plans: list[_Plan], cond: Condition, at: dt.datetime, policy: Policy
+    ) -> Iterator[tuple[Record, SubjectHistory]]:
+        """The records the condition holds for, each with its subject's history: the rows SQL
+        selects, read a page at a time; those it is not sure of checked in Python."""
+        for plan in plans:
+            r, compiled = plan.r, plan.compiled
+            sure = compiled.sure
+            flag = (
+                sa.literal(int(sure), sa.Integer())
+                if isinstance(sure, bool)
+                else sa.case((sure, 1), else_=0)
+            )
+            query = _where(sa.select(r.c.id, r.c.subject, flag.label("sure")), compiled.where)
+            query = query.order_by(*plan.order)
+            with self._query("find records") as conn:
+                rows = conn.execute(query).all()
+            for start in range(0, len(rows), PAGE):
+                page = rows[start : start + PAGE]
+                histories = self.histories(policy, (row.subject for row in page))
+                for row in page:
+                    history = histories[row.subject]
+                    record = next((x for x in history.records if x.id == row.id), None)
+                    if record is None:
+                        continue  # gone since the statement ran
+                    if row.sure or cond.evaluate(Ctx(at, history, record)):
+                        yield record, history
+
+    def find_rows(
+        self,
+        condition: ConditionLike,
+        at: Any,
+        policy: Policy,
+        values: Sequence[ConditionLike] = (),
+    ) -> Iterator[Row]:
+        """(id, subject, source, values) for each record the condition holds for, in the
+        order the store lists records: one statement per mapped table over the host's
+        columns when the condition and every value are exact in SQL; otherwise the rows SQL
+        narrows to, finished in Python (the same answer, more slowly)."""
+        at = require_aware(at)
+        cond = records_condition(condition, policy)
+        exprs = [records_value(v, policy) for v in values]
+        plans = self._plans(cond, at, policy)
+        if plans is None:
+            return select_rows(self, cond, at, policy, exprs)
+        columns = [[plan.compiler.value(e.node) for e in exprs] for plan in plans]
+        if not all(p.compiled.exact for p in plans) or any(c is None for cs in columns for c in cs):
+            return self._rows_in_python(plans, cond, at, policy, exprs)
+        return self._rows_in_sql(plans, columns)
+
+    def _rows_in_sql(self, plans: list[_Plan], columns: list[list[Any]]) -> Iterator[Row]:
+        for plan, values in zip(plans, columns, strict=True):
+            r = plan.r
+            query = _where(sa.select(r.c.id, r.c.subject, r.c.source, *values), plan.compiled.where)
+            options = {"stream_results": True, "yield_per": PAGE}
+            with (
+                self._query("find rows") as conn,
+                conn.execute(query.order_by(*plan.order), execution_options=options) as got,
+            ):
+                for part in got.partitions():
+                    for row in part:
+                        yield str(row[0]), str(row[1]), str(row[2]), tuple(row[3:])
+
+    def _rows_in_python(
+        self,
+        plans: list[_Plan],
+        cond: Condition,
+        at: dt.datetime,
+        policy: Policy,
+        exprs: Sequence[Condition],
+    ) -> Iterator[Row]:
+        for record, history in self._found(plans, cond, at, policy):
+            ctx = Ctx(at, history, record)
+            values = tuple(row_value(v.evaluate(ctx)) for v in exprs)
+            yield record.id, record.subject, record.source, values
+
+    def count_records(self, condition: ConditionLike, at: Any, policy: Policy) -> int:
+        """How many records the condition holds for: counted in the database when it is
+        exact in SQL, otherwise the records found, counted."""
+        at = require_aware(at)
+        cond = records_condition(condition, policy)
+        plans = self._plans(cond, at, policy)
+        if plans is None or not all(p.compiled.exact for p in plans):
+            return sum(1 for _ in self.find_records(cond, at, policy))
+        total = 0
+        with self._query("count records") as conn:
+            for plan in plans:
+                query = _where(sa.select(sa.func.count()).select_from(plan.r), plan.compiled.where)
+                total += int(conn.execute(query).scalar_one())
+        return total
+
+    def explain(self, condition: ConditionLike, at: Any, policy: Policy) -> tuple[str, bool]:
+        """The SQL ``find_records`` runs for a condition (a statement per mapped record
+        table), and whether it is exact (no row is checked again in Python); ("", False)
+        when the mapped columns cannot be read in SQL and every record is checked in
+        Python."""
+        at = require_aware(at)
+        plans = self._plans(records_condition(condition, policy), at, policy)
+        if plans is None:
+            return "", False
+        engine = self.bind if isinstance(self.bind, sa.Engine) else self.bind.engine
+        texts = []
+        for plan in plans:
+            query = _where(sa.select(plan.r.c.id), plan.compiled.where).order_by(*plan.order)
+            compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+            texts.append(f"-- {plan.table}\n{compiled}")
+        return "\n\n".join(texts), all(p.compiled.exact for p in plans)
 
     def suppression_entries(self, emails: Iterable[str]) -> Sequence[SuppressionEntry]:
         wanted = [normalise_email(e) for e in emails]
@@ -1117,6 +1341,25 @@ class MappedSqlStore(BaseStore):
                         "(map the child table too, or make the key ON DELETE SET NULL); "
                         "nothing was changed"
                     )
+
+
+@attrs.frozen
+class _Plan:
+    """A condition compiled over one mapped record table's rows (``r``)."""
+
+    table: str
+    r: Any
+    compiler: Compiler
+    compiled: Compiled
+    order: list[Any]
+
+
+def _where(query: sa.Select[Any], where: Any) -> sa.Select[Any]:
+    if where is True:
+        return query
+    if where is False:
+        return query.where(sa.false())
+    return query.where(where)
 
 
 def open_mapped(

@@ -104,16 +104,32 @@ COLUMNS = {  # names that are columns of the records table (never NULL)
 
 @attrs.frozen
 class Tables:
-    records: sa.Table
-    categories: sa.Table
-    events: sa.Table
-    suppression: sa.Table
+    """The four tables a condition reads: fairproc's own, or views of a host's tables with
+    the same columns (:mod:`fairproc.adapters.mapped_views`)."""
+
+    records: Any  # a Table, or a named subquery with its columns
+    categories: Any
+    events: Any
+    suppression: Any
+    # names these tables cannot give exactly, left to the Python check: "record.categories",
+    # "record.suppressed", and "kind:<kind>" ("kind:*": any) for event kinds whose order at
+    # one instant they do not hold
+    inexact: frozenset[str] = frozenset()
+    # the events' columns that order events at one instant, the last added last
+    event_order: tuple[str, ...] = ("seq",)
+    # fairproc's own tables, with its own indexes (the planner hints below are written for
+    # them); False for views of a host's tables
+    own: bool = True
+    # whether facts counting the subject's collections (the retention fixpoint, a nested
+    # pass per level) are compiled: over views of several host tables each pass multiplies
+    # the branches probed, and such facts are better finished in Python
+    collections: bool = True
     # ``table AS name``, each made once: an alias builds its columns when first used, and
     # every statement names its tables r, e1, e2, ... the same way. Held by the store's
     # tables, so they go with the store.
     _aliases: dict[tuple[str, str], Any] = attrs.field(factory=dict, eq=False, repr=False)
 
-    def alias(self, table: sa.Table, name: str) -> Any:
+    def alias(self, table: Any, name: str) -> Any:
         key = (table.name, name)
         found = self._aliases.get(key)
         if found is None:
@@ -501,7 +517,7 @@ class _Rows:
     record asked about is one of them (its own collection), its instant, which answers a
     probe without a lookup whenever it is not later than ``at``."""
 
-    table: sa.Table
+    table: Any  # a Table or a view of one (Tables)
     name: str
     column: str
     where: Callable[[Any], list[ColumnElement[bool]]]
@@ -578,7 +594,7 @@ class Compiler:
 
     # -- helpers --
 
-    def _alias(self, table: sa.Table, name: str) -> Any:
+    def _alias(self, table: Any, name: str) -> Any:
         root = self._root
         root._aliases += 1
         return self.t.alias(table, f"{name}{root._aliases}")
@@ -589,7 +605,7 @@ class Compiler:
         be as good as another: a probe for one record's events would go through the
         subject's, reading each to test its record. Other databases weigh indexes by their
         statistics and get the column as it is."""
-        if self.dialect != "sqlite":
+        if self.dialect != "sqlite" or not self.t.own:
             return column
         return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
@@ -641,9 +657,14 @@ class Compiler:
             if n.name == "subject.suppressed":
                 return _exact(_polar(self.suppressed(), negated, nullable=False))
             if n.name == "record.suppressed":
+                if n.name in self.t.inexact:
+                    return RESIDUAL
                 return _exact(_polar(self.record_suppressed(), negated, nullable=False))
             if n.name == "subject.restricted":
-                return _exact(_polar(self.restricted(), negated))
+                restricted = self.restricted()
+                if restricted is None:
+                    return RESIDUAL
+                return _exact(_polar(restricted, negated))
             return RESIDUAL  # pragma: no cover - no other boolean names over records
         if isinstance(n, Compare):
             return self.compare(n, negated)
@@ -762,6 +783,8 @@ class Compiler:
                 test = self.likely(n.item, item.expr.in_(values), len(values))
             return _exact(_polar(test, negated, item.nullable))
         if isinstance(n.container, Ref) and n.container.name == "record.categories":
+            if n.container.name in self.t.inexact:
+                return RESIDUAL
             if isinstance(item, _Const):
                 category: Any = item.value
                 guard: SqlBool = True
@@ -922,11 +945,15 @@ class Compiler:
                 column, kind = COLUMNS[name]
                 return _Sql(r.c[column], kind, nullable=False)
             if name in TRUTHS:
+                if name in self.t.inexact:
+                    return UNKNOWN
                 truth = {
                     "subject.suppressed": self.suppressed,
                     "record.suppressed": self.record_suppressed,
                     "subject.restricted": self.restricted,
                 }[name]()
+                if truth is None:
+                    return UNKNOWN
                 return _Sql(self.as_int(truth), Kind.BOOL, nullable=False)
             rows = self.rows_of(name)
             if rows is not None:
@@ -934,7 +961,8 @@ class Compiler:
             if name.startswith("subject."):
                 fact = self.policy.facts.get(name[len("subject.") :])
                 if fact is not None and fact.latest is None:
-                    return _Sql(self.latest_of(fact.latest_of or ()), Kind.STRING)
+                    last = self.latest_of(fact.latest_of or ())
+                    return UNKNOWN if last is None else _Sql(last, Kind.STRING)
             return UNKNOWN
         if isinstance(n, Shift):
             if not isinstance(n.period, Const) or not isinstance(n.period.value, Period):
@@ -1011,7 +1039,7 @@ class Compiler:
             return None
         found: list[_Rows] = []
         if fact.collections:
-            if not self.collections_exact():
+            if not self.t.collections or not self.collections_exact():
                 return None  # checked in Python
             # First: the record's own collection often answers without a lookup.
             counted_alias, counted, _ = self.counted()
@@ -1074,9 +1102,15 @@ class Compiler:
         parts: list[ColumnElement[Any]] = []
         for each in rows:
             t = each.alias if each.alias is not None else self._alias(each.table, each.name)
-            parts.append(
-                sa.select(sa.func.max(t.c[each.column])).where(*each.where(t)).scalar_subquery()
-            )
+            column = t.c[each.column]
+            if self.dialect == "sqlite" and not self.t.own:
+                # SQLite carries a correlated condition into the branches of a view (a
+                # UNION ALL), to reach each host table's index, only when no aggregate reads
+                # it: the greatest as the first row, highest first (NULLs sort last).
+                found = sa.select(column).where(*each.where(t)).order_by(column.desc()).limit(1)
+            else:
+                found = sa.select(sa.func.max(column)).where(*each.where(t))
+            parts.append(found.scalar_subquery())
         if not parts:
             return sa.null()
         if len(parts) == 1:
@@ -1085,28 +1119,35 @@ class Compiler:
         greatest = sa.func.max(*padded) if self.dialect == "sqlite" else sa.func.greatest(*padded)
         return sa.func.nullif(greatest, SENTINEL)
 
-    def _last_kind(self, kinds: Sequence[str]) -> ColumnElement[Any]:
+    def _last_kind(self, kinds: Sequence[str]) -> ColumnElement[Any] | None:
+        """Which of ``kinds`` the subject's last event by ``at`` is; None when the tables do
+        not hold the order of such events at one instant."""
+        inexact = self.t.inexact
+        if "kind:*" in inexact or any(f"kind:{k}" in inexact for k in kinds):
+            return None
         e = self._alias(self.t.events, "e")
         return (
             sa.select(e.c.kind)
             .where(e.c.subject == self.r.c.subject, e.c.kind.in_(list(kinds)), e.c.at <= self.at_us)
-            .order_by(e.c.at.desc(), e.c.seq.desc())
+            .order_by(e.c.at.desc(), *(e.c[c].desc() for c in self.t.event_order))
             .limit(1)
             .scalar_subquery()
         )
 
-    def latest_of(self, kinds: Sequence[str]) -> ColumnElement[Any]:
+    def latest_of(self, kinds: Sequence[str]) -> ColumnElement[Any] | None:
         if not kinds:
             return sa.null()
         return self._last_kind(kinds)
 
-    def restricted(self) -> SqlBool:
-        """NULL when the subject has no such event (counts as false)."""
+    def restricted(self) -> SqlBool | None:
+        """NULL when the subject has no such event (counts as false); None when not said
+        exactly in SQL."""
         on, off = self.kinds("restrict"), self.kinds("lift_restriction")
         only_on = [k for k in on if k not in off]
         if not only_on:
             return False
-        return self._last_kind(list(dict.fromkeys(on + off))).in_(only_on)
+        last = self._last_kind(list(dict.fromkeys(on + off)))
+        return None if last is None else last.in_(only_on)
 
     def _suppressing(self, e: Any) -> list[ColumnElement[bool]]:
         """The events (``e``) that put their subject's addresses on the suppression list, as

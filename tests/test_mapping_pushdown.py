@@ -1,0 +1,171 @@
+"""Conditions compiled to SQL over a host's own columns (adapters/mapped_views.py): the mapped
+store's ``find_rows`` and ``count_records`` give what the interpreter gives over its records,
+on the example CRM host (SQLite, and PostgreSQL and MariaDB where their URLs are set), at
+instants on both sides of the clocks changing; naive wall-clock columns are read in their
+declared zone exactly as Python's ``fold=0`` reads them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from fairproc.adapters.mapped_sql import MappedSqlStore, open_mapped
+from fairproc.adapters.mapped_views import zone_steps
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from fairproc import load_policy
+from fairproc.mapping import parse_mapping
+from fairproc.model import Policy
+from fairproc.retention import due_condition, review_condition
+from fairproc.storage import count_matching, instant_to_us, select_rows
+from fairproc.whole_store import processable_node
+from mapping_support import CRM_MAPPING, KINDS, crm_host, crm_module
+
+UTC = dt.UTC
+ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+INSTANTS = [
+    dt.datetime(2025, 3, 30, 0, 30, tzinfo=UTC),  # London: the hour the clocks skip
+    dt.datetime(2025, 10, 26, 1, 30, tzinfo=UTC),  # London: the hour repeated
+    dt.datetime(2027, 6, 1, tzinfo=UTC),
+]
+CONDITIONS = [
+    "record.source == 'website_visit' and at >= record.collected_at + P12M",
+    "record.suppressed",
+    "not record.suppressed and subject.suppressed",
+    "subject.restricted",
+    "'email' in record.categories and not 'phone' in record.categories",
+    "at >= subject.last_interaction + P4Y",
+    "record.collected_at < at - P30D and record.source in ['phone_call', 'quick_quote']",
+]
+VALUES = ["record.collected_at", "record.suppressed", "subject.suppressed", "record.source"]
+
+
+@given(
+    zone=st.sampled_from(ZONES),
+    local=st.datetimes(min_value=dt.datetime(1901, 1, 1), max_value=dt.datetime(2199, 1, 1)),
+)
+@settings(max_examples=400, deadline=None)
+@example(zone="Europe/London", local=dt.datetime(2025, 10, 26, 1, 30))  # repeated: fold=0
+@example(zone="Europe/London", local=dt.datetime(2025, 3, 30, 1, 30))  # skipped
+@example(zone="Australia/Lord_Howe", local=dt.datetime(2016, 4, 3, 1, 45))  # half an hour back
+def test_a_wall_clock_reading_moves_to_utc_as_python_reads_it(
+    zone: str, local: dt.datetime
+) -> None:
+    tz = ZoneInfo(zone)
+    reading = instant_to_us(local.replace(tzinfo=UTC))
+    want = instant_to_us(local.replace(tzinfo=tz).astimezone(UTC))
+    assert reading - zone_steps(tz).offset(reading) == want
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def crm(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MappedSqlStore]:
+    """The example CRM host with generated rows (customers, five record tables, two event
+    tables) and fairproc's own events, mapped."""
+    with crm_host(request.param, tmp_path_factory.mktemp("crm")) as url:
+        engine = sa.create_engine(url)
+        try:
+            crm_module().generate(engine, 400, seed=7)
+        finally:
+            engine.dispose()
+        store = open_mapped(url, CRM_MAPPING)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _due(policy: Policy) -> list[str]:
+    return [due_condition(policy), review_condition(policy)]
+
+
+@pytest.mark.parametrize("at", INSTANTS, ids=lambda at: at.strftime("%Y%m%dT%H%M"))
+def test_find_rows_over_the_host_s_columns_answers_as_the_interpreter(
+    crm: MappedSqlStore, at: dt.datetime
+) -> None:
+    policy = load_policy("flexioffices")
+    conditions = [*CONDITIONS, *_due(policy), processable_node(policy, "marketing_updates")]
+    for condition in conditions:
+        want = list(select_rows(crm, condition, at, policy, VALUES))
+        assert list(crm.find_rows(condition, at, policy, VALUES)) == want, condition
+        assert crm.count_records(condition, at, policy) == count_matching(
+            crm, condition, at, policy
+        ), condition
+        assert [r.id for r in crm.find_records(condition, at, policy)] == [w[0] for w in want]
+
+
+def test_explain_shows_the_sql_over_the_host_s_own_tables(crm: MappedSqlStore) -> None:
+    policy = load_policy("flexioffices")
+    at = INSTANTS[-1]
+    sql, exact = crm.explain(CONDITIONS[0], at, policy)
+    assert exact  # a record's own columns: no row is checked again in Python
+    assert "-- web_sessions" in sql and "FROM web_sessions" in sql
+    assert "fairproc_records" not in sql  # the host's tables, not a copy
+    sql, exact = crm.explain("at >= subject.last_interaction + P4Y", at, policy)
+    assert sql and not exact  # the retention fixpoint is finished in Python over views
+
+
+def _text_host(tmp_path: Path, stamps: list[str]) -> str:
+    """A SQLite host whose timestamps are text in layouts SQLAlchemy does not write."""
+    url = f"sqlite:///{tmp_path}/text.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE visits (ref TEXT PRIMARY KEY, person TEXT NOT NULL, at TEXT NOT NULL,"
+            " ip TEXT)"
+        )
+        for i, stamp in enumerate(stamps):
+            conn.exec_driver_sql(
+                "INSERT INTO visits VALUES (?, ?, ?, ?)", (f"v{i}", f"p{i % 3}", stamp, "192.0.2.1")
+            )
+    engine.dispose()
+    return url
+
+
+TEXT_MAPPING = """
+[mapping]
+policy = "flexioffices"
+
+[state]
+prefix = "fp_"
+
+[record.visits]
+source = "website_visit"
+id = "ref"
+subject = "person"
+collected_at = "at"
+timezone = "{zone}"
+
+[record.visits.categories]
+ip_address = "ip"
+"""
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "UTC"])
+def test_sqlite_text_in_other_layouts_is_read_as_python_reads_it(tmp_path: Path, zone: str) -> None:
+    stamps = [
+        "2024-03-31 01:30:00",  # skipped in London
+        "2024-10-27 01:30:00.250000",  # repeated in London
+        "2024-10-27T01:30:00",  # ISO with a T
+        "2024-06-01 12:00:00.5",  # fewer fractional digits
+        "2023-06-01 12:00",
+        "2022-01-01",
+    ]
+    url = _text_host(tmp_path, stamps)
+    mapping = parse_mapping(TEXT_MAPPING.format(zone=zone), file="text.toml")
+    store = MappedSqlStore(url, mapping)
+    policy = load_policy("flexioffices")
+    try:
+        for at in (dt.datetime(2025, 4, 30, tzinfo=UTC), dt.datetime(2025, 10, 27, 1, tzinfo=UTC)):
+            for condition in (CONDITIONS[0], "record.collected_at >= at - P13M"):
+                want = list(select_rows(store, condition, at, policy, ["record.collected_at"]))
+                got = list(store.find_rows(condition, at, policy, ["record.collected_at"]))
+                assert got == want, (condition, at)
+    finally:
+        store.close()
