@@ -89,6 +89,7 @@ from .mapped_views import (
     build_views,
     sqlite_instant_function,
     sqlite_zone_function,
+    with_fixed_source,
 )
 from .sql import (
     CHUNK,
@@ -768,7 +769,13 @@ class MappedSqlStore(BaseStore):
             r = branch.select.subquery("r")
             compiler = Compiler(policy, at, tables, r, self.backend)
             order = [c for c in r.c if c.key.startswith("_o")]
-            plans.append(_Plan(branch.name, r, compiler, compiler.compile(cond.node), order))
+            node = cond.node
+            if branch.source is not None:
+                node = with_fixed_source(node, branch.source)
+            compiled = compiler.compile(node)
+            if compiled.where is False:
+                continue  # no row of this table can hold: not read
+            plans.append(_Plan(branch.name, r, compiler, compiled, order))
         return plans
 
     def find_records(self, condition: ConditionLike, at: Any, policy: Policy) -> Iterator[Record]:

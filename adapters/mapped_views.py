@@ -44,6 +44,8 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from fairproc.conditions import Const, Kind, Node, Ref
+from fairproc.conditions.nodes import Type
 from fairproc.mapping import ID_SEPARATOR, EventTable, RecordTable
 from fairproc.model import Policy
 from fairproc.storage import MAX_EMAIL_LENGTH, instant_to_us
@@ -248,6 +250,7 @@ class Branch:
 
     name: str
     select: sa.Select[Any]
+    source: str | None  # the one source of every row, when the mapping fixes it
 
 
 @attrs.frozen
@@ -325,7 +328,11 @@ def build_views(
             else [t.c[spec.collected_at], *(t.c[c] for c in spec.id)]
         )
         branches.append(
-            Branch(spec.name, base.add_columns(*(o.label(f"_o{i}") for i, o in enumerate(order))))
+            Branch(
+                spec.name,
+                base.add_columns(*(o.label(f"_o{i}") for i, o in enumerate(order))),
+                spec.source.fixed,
+            )
         )
         if spec.extra is not None:
             # categories kept in the JSON text: which a record holds is read in Python
@@ -436,6 +443,31 @@ def build_views(
         branches=tuple(branches),
         inexact=frozenset(inexact),
     )
+
+
+def with_fixed_source(node: Node, source: str) -> Node:
+    """``node`` with ``record.source`` replaced by ``source``: compiled for a table whose rows
+    all have that source, a condition on other sources folds to false before any SQL is
+    written, and its table is not read at all."""
+    if isinstance(node, Ref):
+        return Const(source, Type(Kind.STRING)) if node.name == "record.source" else node
+    if not attrs.has(type(node)):
+        return node
+    changes: dict[str, Any] = {}
+    for field in attrs.fields(type(node)):
+        value = getattr(node, field.name)
+        replaced: Any
+        if isinstance(value, tuple):
+            replaced = tuple(
+                with_fixed_source(v, source) if attrs.has(type(v)) else v for v in value
+            )
+        elif attrs.has(type(value)) and not isinstance(value, Type):
+            replaced = with_fixed_source(value, source)
+        else:
+            continue
+        if replaced != value:
+            changes[field.name] = replaced
+    return attrs.evolve(node, **changes) if changes else node
 
 
 def _as_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
