@@ -183,7 +183,8 @@ def bench(name: str, url: str, records: int, k: int) -> None:
         print(f"  {'':40} {'hand SQL':>10} {'mapped':>10} {'native':>10} {'mapped/hand':>12}")
         for label, (h, m, n) in rows.items():
             print(f"  {label:40} {h:10.2f} {m:10.2f} {n:10.2f} {m / h:11.1f}x")
-        print(f"  {'sweep plan (whole policy), ms (warm)':40} {'-':>10} {plans[0]:10.0f} {plans[1]:10.0f}")
+        label = "sweep plan (whole policy), ms (warm)"
+        print(f"  {label:40} {'-':>10} {plans[0]:10.0f} {plans[1]:10.0f}")
         print(f"  due website visits: mapped {due_mapped}, native {due_native}")
     finally:
         host.drop_schema(engine)
