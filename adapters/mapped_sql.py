@@ -97,6 +97,7 @@ from .sql import (
     SCHEMA_VERSION,
     _first_line,
     _tables,
+    _where,
     audit_row,
     event_row,
     suppression_row,
@@ -767,7 +768,8 @@ class MappedSqlStore(BaseStore):
         plans = []
         for branch in views.branches:
             r = branch.select.subquery("r")
-            compiler = Compiler(policy, at, tables, r, self.backend)
+            narrowing = attrs.evolve(tables, stored_range=branch.stored_range)
+            compiler = Compiler(policy, at, narrowing, r, self.backend)
             order = [c for c in r.c if c.key.startswith("_o")]
             node = cond.node
             if branch.source is not None:
@@ -793,13 +795,8 @@ class MappedSqlStore(BaseStore):
         selects, read a page at a time; those it is not sure of checked in Python."""
         for plan in plans:
             r, compiled = plan.r, plan.compiled
-            sure = compiled.sure
-            flag = (
-                sa.literal(int(sure), sa.Integer())
-                if isinstance(sure, bool)
-                else sa.case((sure, 1), else_=0)
-            )
-            query = _where(sa.select(r.c.id, r.c.subject, flag.label("sure")), compiled.where)
+            flag = compiled.sure_flag().label("sure")
+            query = _where(sa.select(r.c.id, r.c.subject, flag), compiled.where)
             query = query.order_by(*plan.order)
             with self._query("find records") as conn:
                 rows = conn.execute(query).all()
@@ -1359,14 +1356,6 @@ class _Plan:
     compiler: Compiler
     compiled: Compiled
     order: list[Any]
-
-
-def _where(query: sa.Select[Any], where: Any) -> sa.Select[Any]:
-    if where is True:
-        return query
-    if where is False:
-        return query.where(sa.false())
-    return query.where(where)
 
 
 def open_mapped(

@@ -35,7 +35,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -123,28 +122,24 @@ def zone_steps(zone: ZoneInfo) -> ZoneSteps:
 
 def local_to_utc(local_us: ColumnElement[Any], zone: ZoneInfo) -> ColumnElement[Any]:
     """``local_us`` (a wall-clock reading in ``zone``, as microseconds read as if UTC) as the
-    UTC instant it means. The offset is a ``CASE`` two levels deep (SQLite's parser refuses
-    deeper nesting): the first picks a run of about the square root of the zone's steps, the
-    second the step within it, latest first, as most readings are recent."""
+    UTC instant it means: the offset is found by a ``CASE`` that halves the zone's steps at
+    each level (about ten comparisons for a zone with daylight saving since 1900). The zone's
+    own offsets are written in, not the database's ``AT TIME ZONE``: its time zone data may
+    be older than Python's, and PostgreSQL reads a repeated hour as its later instant."""
     steps = zone_steps(zone)
     if len(set(steps.offsets)) == 1:
         return local_us - _int(steps.offsets[0]) if steps.offsets[0] else local_us
-    n = len(steps.offsets)
-    width = max(2, math.isqrt(n))
 
-    def run(lo: int, hi: int) -> ColumnElement[Any]:
+    def offset(lo: int, hi: int) -> ColumnElement[Any]:
         # offsets[lo..hi]: offsets[i] holds from starts[i - 1] on
-        whens = [
-            (local_us >= _int(steps.starts[i - 1]), _int(steps.offsets[i]))
-            for i in range(hi, lo, -1)
-        ]
-        if not whens:
+        if lo == hi:
             return _int(steps.offsets[lo])
-        return sa.case(*whens, else_=_int(steps.offsets[lo]))
+        mid = (lo + hi + 1) // 2
+        return sa.case(
+            (local_us >= _int(steps.starts[mid - 1]), offset(mid, hi)), else_=offset(lo, mid - 1)
+        )
 
-    runs = [(lo, min(lo + width - 1, n - 1)) for lo in range(0, n, width)]
-    whens = [(local_us >= _int(steps.starts[lo - 1]), run(lo, hi)) for lo, hi in reversed(runs[1:])]
-    return local_us - sa.case(*whens, else_=run(*runs[0]))
+    return local_us - offset(0, len(steps.offsets) - 1)
 
 
 def _int(value: int) -> ColumnElement[Any]:
@@ -251,6 +246,8 @@ class Branch:
     name: str
     select: sa.Select[Any]
     source: str | None  # the one source of every row, when the mapping fixes it
+    # rows whose instant is in some intervals, by the stored column (its index): a superset
+    stored_range: Callable[[Any, Sequence[tuple[int | None, int | None]]], Any] | None = None
 
 
 @attrs.frozen
@@ -330,8 +327,12 @@ def build_views(
         branches.append(
             Branch(
                 spec.name,
-                base.add_columns(*(o.label(f"_o{i}") for i, o in enumerate(order))),
+                base.add_columns(
+                    *(o.label(f"_o{i}") for i, o in enumerate(order)),
+                    t.c[spec.collected_at].label("_stored_at"),
+                ),
                 spec.source.fixed,
+                stored_range(t.c[spec.collected_at], bound.zone, dialect),
             )
         )
         if spec.extra is not None:
@@ -443,6 +444,57 @@ def build_views(
         branches=tuple(branches),
         inexact=frozenset(inexact),
     )
+
+
+def stored_range(
+    column: Any, zone: ZoneInfo | None, dialect: str
+) -> Callable[[Any, Sequence[tuple[int | None, int | None]]], Any] | None:
+    """For a timestamp column on PostgreSQL or MariaDB: ``r.collected_at`` in some intervals
+    (UTC microseconds), said through the stored value ``r._stored_at``. A naive column's
+    wall-clock reading ``w`` is the instant ``u`` plus an offset between the zone's least
+    and greatest (``lo``, ``hi``), so ``u >= a`` is ``w >= a + hi`` or (``w >= a + lo`` and
+    ``u >= a``): the instant, with its ``CASE`` over the zone's steps, is computed only for
+    readings within the offsets' spread of a bound, and the host's index on the column can
+    narrow. A second is added to each margin for columns that keep no fraction. SQLite keeps
+    text, which orders as instants only in some layouts: none there."""
+    kind = column.type
+    if dialect not in ("postgresql", "mysql") or not isinstance(kind, sa.DateTime):
+        return None
+    zoned = dialect == "postgresql" and bool(kind.timezone)
+    if not zoned and zone is None:
+        return None
+    offsets = (0,) if zoned or zone is None else zone_steps(zone).offsets
+    low, high = min(offsets) - SECOND_US, max(offsets) + SECOND_US
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+    def stored(us: int) -> dt.datetime | None:
+        try:
+            moment = epoch + dt.timedelta(microseconds=us)
+        except OverflowError:
+            return None
+        return moment if zoned else moment.replace(tzinfo=None)
+
+    def in_intervals(r: Any, intervals: Sequence[tuple[int | None, int | None]]) -> Any:
+        if "_stored_at" not in r.c:
+            return None  # not a record table's own rows
+        w, u = r.c._stored_at, r.c.collected_at
+        parts = []
+        for start, end in intervals:
+            bounds = []
+            if start is not None:
+                sure, maybe = stored(start + high), stored(start + low)
+                if sure is None or maybe is None:
+                    return None
+                bounds.append(sa.or_(w >= sure, sa.and_(w >= maybe, u >= start)))
+            if end is not None:
+                sure, maybe = stored(end + low), stored(end + high)
+                if sure is None or maybe is None:
+                    return None
+                bounds.append(sa.or_(w < sure, sa.and_(w < maybe, u < end)))
+            parts.append(sa.and_(*bounds) if bounds else w.is_not(None))
+        return sa.or_(*parts) if parts else sa.false()
+
+    return in_intervals
 
 
 def with_fixed_source(node: Node, source: str) -> Node:

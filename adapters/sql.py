@@ -682,13 +682,7 @@ class SqlStore(BaseStore):
         compiled = Compiler(policy, at, self.tables, r, self.backend).compile(cond.node)
         columns: list[Any] = [r.c.seq, r.c.id, r.c.subject, r.c.source, r.c.collected_at, r.c.data]
         if not compiled.exact:
-            sure = compiled.sure
-            flag = (
-                sa.literal(int(sure), sa.Integer())
-                if isinstance(sure, bool)
-                else sa.case((sure, 1), else_=0)
-            )
-            columns.append(flag.label("sure"))
+            columns.append(compiled.sure_flag().label("sure"))
         return _where(sa.select(*columns), compiled.where), compiled.exact, r.c.seq
 
     def _find(self, cond: Condition, at: Any, policy: Policy) -> Iterator[Record]:

@@ -124,6 +124,10 @@ class Tables:
     # pass per level) are compiled: over views of several host tables each pass multiplies
     # the branches probed, and such facts are better finished in Python
     collections: bool = True
+    # over views: ``r.collected_at`` in some intervals, said through the record's own stored
+    # column where it can be (the host's index narrows, and the instant is computed only for
+    # rows near a bound); exact, or None where the tables have no such column
+    stored_range: Callable[[Any, Sequence[Interval]], SqlBool | None] | None = None
     # ``table AS name``, each made once: an alias builds its columns when first used, and
     # every statement names its tables r, e1, e2, ... the same way. Held by the store's
     # tables, so they go with the store.
@@ -145,6 +149,13 @@ class Compiled:
     @property
     def exact(self) -> bool:
         return self.where is self.sure
+
+    def sure_flag(self) -> Any:
+        """1 for a row ``sure`` holds for, else 0: which rows ``where`` selects need no
+        second look in Python."""
+        if isinstance(self.sure, bool):
+            return sa.literal(int(self.sure), sa.Integer())
+        return sa.case((self.sure, 1), else_=0)
 
 
 # --- values and truths -----------------------------------------------------------------------
@@ -713,6 +724,15 @@ class Compiler:
             return RESIDUAL
         if isinstance(left, _Const):
             left, right, op = right, left, FLIP[op]
+        if (
+            self.t.stored_range is not None
+            and isinstance(left, _Sql)
+            and left.expr is self.r.c.collected_at
+            and isinstance(right, _Const)
+            and isinstance(right.value, dt.datetime)
+        ):
+            spans = _spans(op, instant_to_us(right.value))
+            return _exact(_polar(self.in_intervals(left.expr, spans), negated, nullable=False))
         if isinstance(left, _Sql) and isinstance(right, _Const | _Sql):
             a = left.expr
             b = right.expr if isinstance(right, _Sql) else self.literal(right.value, left.kind)
@@ -736,9 +756,18 @@ class Compiler:
     def shifted_in(self, v: _Shifted, intervals: tuple[Interval, ...], negated: bool) -> SqlBool:
         """``v``'s base in ``intervals``; negated: in the gaps between them, or missing."""
         if not negated:
-            return _in_intervals(v.base, list(intervals))
-        gaps = _in_intervals(v.base, list(_complement(_normal(intervals))))
+            return self.in_intervals(v.base, intervals)
+        gaps = self.in_intervals(v.base, _complement(_normal(intervals)))
         return _or([gaps, v.base.is_(None)]) if v.nullable else gaps
+
+    def in_intervals(self, x: Any, intervals: Sequence[Interval]) -> SqlBool:
+        """``x`` in ``intervals``: through the tables' stored instant column where ``x`` is
+        the record's own instant and they offer one (:attr:`Tables.stored_range`)."""
+        if self.t.stored_range is not None and x is self.r.c.collected_at:
+            found = self.t.stored_range(self.r, intervals)
+            if found is not None:
+                return found
+        return _in_intervals(x, list(intervals))
 
     def bounds(self, v: _Val) -> tuple[Any, Any] | None:
         if isinstance(v, _Const) and isinstance(v.value, dt.datetime):

@@ -82,7 +82,7 @@ def _warm_ms(run: Callable[[], Any]) -> float:
     """The median of ``REPEATS`` runs after one not timed (a store's first query builds
     what it keeps: the mapped store's views, the statement caches)."""
     run()
-    return statistics.median(_once_ms(run) for _ in range(REPEATS))
+    return statistics.median(_once_ms(run) for _ in range(max(1, REPEATS)))
 
 
 _TABLES = (
@@ -216,7 +216,12 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--subjects", type=int, default=50)
     parser.add_argument("--no-postgresql", action="store_true")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed runs after a warm-up (median)"
+    )
     args = parser.parse_args()
+    global REPEATS
+    REPEATS = args.repeats
     folder = Path("/tmp/fairproc-bench")
     folder.mkdir(exist_ok=True)
     path = folder / f"mapped-{uuid.uuid4().hex[:8]}.db"
