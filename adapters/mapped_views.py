@@ -4,7 +4,9 @@ store compile to SQL over the host's own columns (:mod:`fairproc.adapters.sqlcom
 The compiler reads four tables: records (``id``, ``subject``, ``source``, ``collected_at``),
 categories (``record_id``, ``category``, ``subject``, ``norm``), events (``seq``, ``id``,
 ``subject``, ``kind``, ``at``, ``record``, ``purpose``) and the suppression list. Over a
-mapping they are views written as subqueries (nothing is created in the host's database):
+mapping they are views written at the head of each statement (``WITH ... AS NOT
+MATERIALIZED``, so the database carries a subject's lookup into every branch and reaches
+the host's indexes; nothing is created in the host's database):
 
 * records: a ``UNION ALL`` of one branch per mapped record table, each giving the record id
   as :class:`fairproc.adapters.mapped_sql.MappedSqlStore` spells it (several columns joined
@@ -19,11 +21,17 @@ mapping they are views written as subqueries (nothing is created in the host's d
 
 Instants are integer microseconds since the epoch, as the compiler's constants are: a zoned
 column (PostgreSQL ``timestamptz``) by its epoch; a naive column by its wall-clock reading,
-moved to UTC by the declared zone's offsets (:func:`local_to_utc`), a nested ``CASE`` over
-the zone's transitions that reads an ambiguous or skipped wall-clock time as Python's
-``fold=0`` does. SQLite keeps timestamps as text: the two layouts SQLAlchemy writes are read
-by ``strftime``; any other text goes through a function registered on the connection that
-reads it exactly as the store's Python does.
+moved to UTC by the declared zone's offsets as Python's ``fold=0`` reads an ambiguous or a
+skipped time (:func:`zone_steps`): a nested ``CASE`` over the zone's changes on PostgreSQL
+and MariaDB (:func:`local_to_utc`), a function registered on the connection on SQLite.
+SQLite keeps timestamps as text: the two layouts SQLAlchemy writes are read by
+``strftime``; any other text goes through a function that reads it exactly as the store's
+Python does. On PostgreSQL and MariaDB a record's instant compared with a bound is also
+said through the stored column (:func:`stored_range`), for the host's index.
+
+Over views the compiler leaves to Python what would multiply there: the retention fixpoint
+(``subject.last_interaction`` and other facts counting collections: each pass probes every
+record table again for every candidate).
 
 What the views cannot say exactly, they name (:attr:`Views.inexact`): the compiler leaves
 those names to the Python check. A table whose ids, subjects, sources or instants cannot be
