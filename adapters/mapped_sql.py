@@ -423,7 +423,14 @@ class MappedSqlStore(BaseStore):
 
     def _instant(self, bound: _Bound, column: str, value: Any) -> dt.datetime:
         if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise self._located(
+                    f"column {column!r} of table {bound.table.name!r} holds {value!r}, not a "
+                    "timestamp",
+                    (self._section(bound), bound.table.name),
+                ) from None
         if not isinstance(value, dt.datetime):
             raise self._located(
                 f"column {column!r} of table {bound.table.name!r} holds {type(value).__name__} "

@@ -219,15 +219,14 @@ def sqlite_instant_function(
 ) -> Callable[[Any, Any], int | None]:
     """The function registered on SQLite connections as ``fairproc_instant_us(text, key)``:
     text in a layout ``strftime`` does not read, read as the store's Python reads the column
-    ``key`` ("table.column"); NULL for a value the store would refuse."""
+    ``key`` ("table.column")."""
 
     def instant(text: Any, key: Any) -> int | None:
         if text is None:
             return None
-        try:
-            return instant_to_us(read(str(key), str(text)))
-        except Exception:  # a value the store would refuse: not selected
-            return None
+        # A value the store refuses raises here: SQLite ends the statement, and the store
+        # reports it (a StoreError), as its Python path would, rather than skip the row.
+        return instant_to_us(read(str(key), str(text)))
 
     return instant
 

@@ -22,7 +22,7 @@ from fairproc import load_policy
 from fairproc.mapping import parse_mapping
 from fairproc.model import Policy
 from fairproc.retention import due_condition, review_condition
-from fairproc.storage import count_matching, instant_to_us, select_rows
+from fairproc.storage import StoreError, count_matching, instant_to_us, select_rows
 from fairproc.whole_store import processable_node
 from mapping_support import CRM_MAPPING, KINDS, crm_host, crm_module
 
@@ -167,5 +167,20 @@ def test_sqlite_text_in_other_layouts_is_read_as_python_reads_it(tmp_path: Path,
                 want = list(select_rows(store, condition, at, policy, ["record.collected_at"]))
                 got = list(store.find_rows(condition, at, policy, ["record.collected_at"]))
                 assert got == want, (condition, at)
+    finally:
+        store.close()
+
+
+def test_a_timestamp_the_store_cannot_read_is_refused_not_skipped(tmp_path: Path) -> None:
+    url = _text_host(tmp_path, ["2024-06-01 12:00:00", "not a time"])
+    mapping = parse_mapping(TEXT_MAPPING.format(zone="UTC"), file="text.toml")
+    store = MappedSqlStore(url, mapping)
+    policy = load_policy("flexioffices")
+    at = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    try:
+        with pytest.raises(StoreError):
+            list(select_rows(store, CONDITIONS[0], at, policy))
+        with pytest.raises(StoreError):
+            list(store.find_rows(CONDITIONS[0], at, policy))
     finally:
         store.close()
