@@ -26,8 +26,9 @@ skipped time (:func:`zone_steps`): a nested ``CASE`` over the zone's changes on 
 and MariaDB (:func:`local_to_utc`), a function registered on the connection on SQLite.
 SQLite keeps timestamps as text: the two layouts SQLAlchemy writes are read by
 ``strftime``; any other text goes through a function that reads it exactly as the store's
-Python does. On PostgreSQL and MariaDB a record's instant compared with a bound is also
-said through the stored column (:func:`stored_range`), for the host's index.
+Python does. A record's instant compared with a bound is also said through the stored
+column (:func:`stored_range`; on SQLite, for text in SQLAlchemy's layouts), for the host's
+index, the zone's arithmetic left to rows near the bound.
 
 Over views the compiler leaves to Python what would multiply there: the retention fixpoint
 (``subject.last_interaction`` and other facts counting collections: each pass probes every
@@ -52,7 +53,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from fairproc.conditions import Const, Kind, Node, Ref
-from fairproc.conditions.nodes import Type
+from fairproc.conditions.nodes import And, Compare, In, ListOf, Not, Or, Type
 from fairproc.mapping import ID_SEPARATOR, EventTable, RecordTable
 from fairproc.model import Policy
 from fairproc.storage import MAX_EMAIL_LENGTH, instant_to_us
@@ -251,8 +252,12 @@ class Branch:
     its rows as the store lists them."""
 
     name: str
-    select: sa.Select[Any]
+    # its rows as the subquery ``r`` each statement reads (made once: proxying a view's
+    # columns, each with its zone's CASE on PostgreSQL, costs milliseconds)
+    rows: sa.Subquery
     source: str | None  # the one source of every row, when the mapping fixes it
+    # the sources its rows can have, when the mapping lists them (fixed or a value map)
+    sources: tuple[str, ...] | None
     # rows whose instant is in some intervals, by the stored column (its index): a superset
     stored_range: Callable[[Any, Sequence[tuple[int | None, int | None]]], Any] | None = None
 
@@ -337,8 +342,9 @@ def build_views(
                 base.add_columns(
                     *(o.label(f"_o{i}") for i, o in enumerate(order)),
                     t.c[spec.collected_at].label("_stored_at"),
-                ),
+                ).subquery("r"),
                 spec.source.fixed,
+                None if spec.source.verbatim else spec.source.names(),
                 stored_range(t.c[spec.collected_at], bound.zone, dialect),
             )
         )
@@ -456,16 +462,21 @@ def build_views(
 def stored_range(
     column: Any, zone: ZoneInfo | None, dialect: str
 ) -> Callable[[Any, Sequence[tuple[int | None, int | None]]], Any] | None:
-    """For a timestamp column on PostgreSQL or MariaDB: ``r.collected_at`` in some intervals
-    (UTC microseconds), said through the stored value ``r._stored_at``. A naive column's
-    wall-clock reading ``w`` is the instant ``u`` plus an offset between the zone's least
-    and greatest (``lo``, ``hi``), so ``u >= a`` is ``w >= a + hi`` or (``w >= a + lo`` and
-    ``u >= a``): the instant, with its ``CASE`` over the zone's steps, is computed only for
-    readings within the offsets' spread of a bound, and the host's index on the column can
-    narrow. A second is added to each margin for columns that keep no fraction. SQLite keeps
-    text, which orders as instants only in some layouts: none there."""
+    """For a timestamp column: ``r.collected_at`` in some intervals (UTC microseconds), said
+    through the stored value ``r._stored_at``. A naive column's wall-clock reading ``w`` is
+    the instant ``u`` plus an offset between the zone's least and greatest (``lo``, ``hi``),
+    so ``u >= a`` is ``w >= a + lo`` and (``w >= a + hi`` or ``u >= a``), the first part one
+    range of the host's index (an ``OR`` of two would scan it twice): the instant, with
+    its ``CASE`` over the zone's steps (or SQLite's function), is computed only for readings
+    within the offsets' spread of a bound, and the host's index on the column can narrow. A
+    second is added to each margin for columns that keep no fraction.
+
+    SQLite keeps text, which orders as instants only in SQLAlchemy's layouts
+    (``YYYY-MM-DD HH:MM:SS[.ffffff]``): there the sure comparisons hold only for text in those
+    layouts, against a bound of whole seconds rounded the safe way, and any other text is
+    read exactly (``u``)."""
     kind = column.type
-    if dialect not in ("postgresql", "mysql") or not isinstance(kind, sa.DateTime):
+    if dialect not in ("postgresql", "mysql", "sqlite") or not isinstance(kind, sa.DateTime):
         return None
     zoned = dialect == "postgresql" and bool(kind.timezone)
     if not zoned and zone is None:
@@ -474,12 +485,15 @@ def stored_range(
     low, high = min(offsets) - SECOND_US, max(offsets) + SECOND_US
     epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
-    def stored(us: int) -> dt.datetime | None:
+    def moment(us: int) -> dt.datetime | None:
         try:
-            moment = epoch + dt.timedelta(microseconds=us)
+            found = epoch + dt.timedelta(microseconds=us)
         except OverflowError:
             return None
-        return moment if zoned else moment.replace(tzinfo=None)
+        return found if zoned else found.replace(tzinfo=None)
+
+    if dialect == "sqlite":
+        return _sqlite_in_intervals(low, high, moment)
 
     def in_intervals(r: Any, intervals: Sequence[tuple[int | None, int | None]]) -> Any:
         if "_stored_at" not in r.c:
@@ -489,15 +503,67 @@ def stored_range(
         for start, end in intervals:
             bounds = []
             if start is not None:
-                sure, maybe = stored(start + high), stored(start + low)
+                sure, maybe = moment(start + high), moment(start + low)
                 if sure is None or maybe is None:
                     return None
-                bounds.append(sa.or_(w >= sure, sa.and_(w >= maybe, u >= start)))
+                bounds.append(sa.and_(w >= maybe, sa.or_(w >= sure, u >= start)))
             if end is not None:
-                sure, maybe = stored(end + low), stored(end + high)
+                sure, maybe = moment(end + low), moment(end + high)
                 if sure is None or maybe is None:
                     return None
-                bounds.append(sa.or_(w < sure, sa.and_(w < maybe, u < end)))
+                bounds.append(sa.and_(w < maybe, sa.or_(w < sure, u < end)))
+            parts.append(sa.and_(*bounds) if bounds else w.is_not(None))
+        return sa.or_(*parts) if parts else sa.false()
+
+    return in_intervals
+
+
+def _sqlite_in_intervals(
+    low: int, high: int, moment: Callable[[int], dt.datetime | None]
+) -> Callable[[Any, Sequence[tuple[int | None, int | None]]], Any]:
+    """:func:`stored_range` on SQLite. Text in SQLAlchemy's layouts compares as its reading:
+    the first 19 characters are fixed-width digits, and a fraction only adds to them. Against
+    a bound of whole seconds ``B`` (19 characters), ``w >= B`` in text says the reading is at
+    least ``B``, and ``w < B`` that it is less; so a bound is rounded up where the text
+    comparison says "surely" for ``>=`` and "maybe" for ``<``, down for the other two."""
+
+    def text(us: int, up: bool) -> ColumnElement[Any] | None:
+        seconds, rest = divmod(us, SECOND_US)
+        found = moment((seconds + (1 if up and rest else 0)) * SECOND_US)
+        if found is None or not 1 <= found.year <= 9999:
+            return None
+        stamp = f"{found.year:04d}-{found:%m-%d %H:%M:%S}"  # %Y does not pad years below 1000
+        return sa.literal_column(f"'{stamp}'", sa.String())
+
+    def in_intervals(r: Any, intervals: Sequence[tuple[int | None, int | None]]) -> Any:
+        if "_stored_at" not in r.c:
+            return None  # not a record table's own rows
+        w, u = r.c._stored_at, r.c.collected_at
+        reading = sa.cast(w, sa.String())
+        layout = sa.or_(reading.op("GLOB")(_GLOB_MICROS), reading.op("GLOB")(_GLOB_FULL))
+        parts = []
+        for start, end in intervals:
+            bounds = []
+            if start is not None:
+                sure, maybe = text(start + high, up=True), text(start + low, up=False)
+                if sure is None or maybe is None:
+                    return None
+                bounds.append(
+                    sa.and_(
+                        sa.or_(sa.not_(layout), w >= maybe),
+                        sa.or_(sa.and_(layout, w >= sure), u >= start),
+                    )
+                )
+            if end is not None:
+                sure, maybe = text(end + low, up=False), text(end + high, up=True)
+                if sure is None or maybe is None:
+                    return None
+                bounds.append(
+                    sa.and_(
+                        sa.or_(sa.not_(layout), w < maybe),
+                        sa.or_(sa.and_(layout, w < sure), u < end),
+                    )
+                )
             parts.append(sa.and_(*bounds) if bounds else w.is_not(None))
         return sa.or_(*parts) if parts else sa.false()
 
@@ -527,6 +593,40 @@ def with_fixed_source(node: Node, source: str) -> Node:
         if replaced != value:
             changes[field.name] = replaced
     return attrs.evolve(node, **changes) if changes else node
+
+
+def may_hold_for(node: Node, sources: Sequence[str]) -> bool:
+    """Whether ``node`` may hold for a record of one of ``sources`` (a value-mapped table's
+    names): False only when what it says of ``record.source`` alone rules every one out, so
+    a sweep over one source does not read the tables that cannot hold it."""
+    return any(_by_source(node, source) is not False for source in sources)
+
+
+def _by_source(node: Node, source: str) -> bool | None:
+    """``node``'s truth when ``record.source`` is ``source``, where that alone decides it;
+    None when other facts may."""
+
+    def is_source(n: Node) -> bool:
+        return isinstance(n, Ref) and n.name == "record.source"
+
+    if isinstance(node, Compare) and node.op in ("==", "!="):
+        sides = (node.left, node.right)
+        for here, there in (sides, sides[::-1]):
+            if is_source(here) and isinstance(there, Const) and isinstance(there.value, str):
+                return (source == there.value) == (node.op == "==")
+        return None
+    if isinstance(node, In) and is_source(node.item) and isinstance(node.container, ListOf):
+        return (source in [c.value for c in node.container.items]) != node.negated
+    if isinstance(node, Not):
+        inner = _by_source(node.item, source)
+        return None if inner is None else not inner
+    if isinstance(node, And | Or):
+        found = [_by_source(item, source) for item in node.items]
+        decisive = isinstance(node, Or)  # a True decides an Or, a False an And
+        if decisive in found:
+            return decisive
+        return (not decisive) if all(f is not None for f in found) else None
+    return None
 
 
 def _as_text(value: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -333,8 +333,10 @@ class SqlStore(BaseStore):
             if "options" not in url.query:
                 # A pushed-down condition is one statement of many correlated subqueries, which
                 # the planner costs far above jit_above_cost: PostgreSQL then JIT-compiles it
-                # (hundreds of functions, seconds) for every page of a few hundred rows.
-                connect_args["options"] = "-c jit=off"
+                # (hundreds of functions, seconds) for every page of a few hundred rows. A
+                # streamed read is a cursor, which the planner plans for its first tenth of
+                # rows unless told otherwise: fairproc's streamed reads read them all.
+                connect_args["options"] = "-c jit=off -c cursor_tuple_fraction=1"
         elif backend in ("mysql", "mariadb"):
             if "connect_timeout" not in url.query:
                 connect_args["connect_timeout"] = 10

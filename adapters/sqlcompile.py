@@ -45,6 +45,13 @@ What is checked again in Python (``where`` a superset, ``sure`` a subset): a cal
 compared with another non-constant instant (bounded by the period's shortest and longest
 length), ``in_office_hours``, ``local_time``, ``local_date`` and ``weekday`` of a column
 (local wall-clock time needs the time zone database, which SQLite lacks).
+
+Over a host's own tables (:mod:`fairproc.adapters.mapped_views`) the four tables are views
+(CTEs) with the same columns, and :class:`Tables` says what differs there: the names the
+views cannot give exactly (checked again in Python), how events at one instant are ordered,
+no planner hints (they are written for fairproc's own indexes), the retention fixpoint's
+facts finished in Python, and a record's instant compared through the host's stored column
+so that its index narrows and the zone's arithmetic runs only near a bound.
 """
 
 from __future__ import annotations

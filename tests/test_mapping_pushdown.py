@@ -7,7 +7,7 @@ declared zone exactly as Python's ``fold=0`` reads them."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,16 @@ from fairproc import load_policy
 from fairproc.mapping import parse_mapping
 from fairproc.model import Policy
 from fairproc.retention import due_condition, review_condition
-from fairproc.storage import StoreError, count_matching, instant_to_us, select_rows
+from fairproc.storage import (
+    ConditionLike,
+    Row,
+    Store,
+    StoreError,
+    filter_records,
+    instant_to_us,
+    records_value,
+    rows_of,
+)
 from fairproc.whole_store import processable_node
 from mapping_support import CRM_MAPPING, KINDS, crm_host, crm_module
 
@@ -43,6 +52,23 @@ CONDITIONS = [
     "record.collected_at < at - P30D and record.source in ['phone_call', 'quick_quote']",
 ]
 VALUES = ["record.collected_at", "record.suppressed", "subject.suppressed", "record.source"]
+
+
+def select_rows(
+    store: Store,
+    condition: ConditionLike,
+    at: dt.datetime,
+    policy: Policy,
+    values: Sequence[str] = (),
+) -> list[Row]:
+    """The rows the interpreter gives: every record read and the condition evaluated in
+    Python (not the store's ``find_records``, which is compiled to SQL too)."""
+    exprs = [records_value(v, policy) for v in values]
+    return list(rows_of(store, filter_records(store, condition, at, policy), at, policy, exprs))
+
+
+def count_matching(store: Store, condition: ConditionLike, at: dt.datetime, policy: Policy) -> int:
+    return sum(1 for _ in filter_records(store, condition, at, policy))
 
 
 @given(
@@ -111,14 +137,15 @@ def test_explain_shows_the_sql_over_the_host_s_own_tables(crm: MappedSqlStore) -
     assert sql and not exact  # the retention fixpoint is finished in Python over views
 
 
-def _text_host(tmp_path: Path, stamps: list[str]) -> str:
-    """A SQLite host whose timestamps are text in layouts SQLAlchemy does not write."""
+def _text_host(tmp_path: Path, stamps: list[str], declared: str = "TEXT") -> str:
+    """A SQLite host whose timestamps are text in layouts SQLAlchemy does not write, in a
+    column declared ``declared``."""
     url = f"sqlite:///{tmp_path}/text.db"
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "CREATE TABLE visits (ref TEXT PRIMARY KEY, person TEXT NOT NULL, at TEXT NOT NULL,"
-            " ip TEXT)"
+            f"CREATE TABLE visits (ref TEXT PRIMARY KEY, person TEXT NOT NULL, at {declared}"
+            " NOT NULL, ip TEXT)"
         )
         for i, stamp in enumerate(stamps):
             conn.exec_driver_sql(
@@ -184,3 +211,123 @@ def test_a_timestamp_the_store_cannot_read_is_refused_not_skipped(tmp_path: Path
             list(store.find_rows(CONDITIONS[0], at, policy))
     finally:
         store.close()
+
+
+# --- text compared as instants on SQLite, near a bound and the clocks changing ---------------
+
+_LAYOUTS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M")
+# the evenings before the clocks change in 2024, and the same a year on, by zone
+_CHANGES = {
+    "Europe/London": (dt.datetime(2024, 3, 30, 22), dt.datetime(2024, 10, 26, 22)),
+    "America/New_York": (dt.datetime(2024, 3, 9, 22), dt.datetime(2024, 11, 2, 22)),
+}
+
+
+def _stamps_near_the_changes(zone: str) -> list[str]:
+    """Wall-clock readings every 7 minutes through the hours ``zone``'s clocks change in
+    2024, and a year later, in SQLAlchemy's layouts and others, with odd seconds and
+    fractions."""
+    found = []
+    for evening in _CHANGES[zone]:
+        for year in (0, 1):
+            start = evening.replace(year=evening.year + year)
+            for i in range(0, 60):
+                local = start + dt.timedelta(minutes=7 * i, seconds=(13 * i) % 60)
+                local = local.replace(microsecond=(7919 * i) % 1_000_000 if i % 3 else 0)
+                found.append(local.strftime(_LAYOUTS[i % len(_LAYOUTS)]))
+    return found
+
+
+@pytest.fixture(scope="module", params=sorted(_CHANGES))
+def near_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, MappedSqlStore]]:
+    zone = request.param
+    # DATETIME: a column SQLAlchemy reads as timestamps, in the layouts its reader takes
+    url = _text_host(tmp_path_factory.mktemp("near"), _stamps_near_the_changes(zone), "DATETIME")
+    mapping = parse_mapping(TEXT_MAPPING.format(zone=zone), file="text.toml")
+    store = MappedSqlStore(url, mapping)
+    try:
+        yield zone, store
+    finally:
+        store.close()
+
+
+@given(
+    change=st.sampled_from([0, 1]),
+    later=st.timedeltas(min_value=dt.timedelta(hours=-6), max_value=dt.timedelta(hours=12)),
+    condition=st.sampled_from(
+        [
+            CONDITIONS[0],
+            "record.collected_at >= at - P12M",
+            "record.collected_at < at - P1Y and record.collected_at >= at - P1Y - PT2H",
+            "record.collected_at >= at - PT3H",
+        ]
+    ),
+)
+@settings(max_examples=80, deadline=None)
+def test_sqlite_text_near_a_bound_compares_as_its_instant(
+    near_store: tuple[str, MappedSqlStore], change: int, later: dt.timedelta, condition: str
+) -> None:
+    """The stored text is compared with a bound directly where its layout orders as instants
+    (SQLAlchemy's), and read exactly near the bound or in any other layout: the same rows as
+    Python's reading, in zones ahead of UTC and behind it, at instants a year after the
+    clocks change (and just after), on both sides of the rows."""
+    zone, store = near_store
+    policy = load_policy("flexioffices")
+    evening = _CHANGES[zone][change]
+    at = (evening.replace(year=evening.year + 1) + later).replace(tzinfo=ZoneInfo(zone))
+    want = list(select_rows(store, condition, at, policy, ["record.collected_at"]))
+    got = list(store.find_rows(condition, at, policy, ["record.collected_at"]))
+    assert got == want
+    _, exact = store.explain(condition, at, policy)
+    assert exact
+
+
+# --- tables whose sources cannot hold are not read ---------------------------------------------
+
+
+ALL_TABLES = {"enquiries", "search_follow_ups", "handbook_downloads", "calls", "web_sessions"}
+
+
+@pytest.mark.parametrize(
+    ("condition", "read"),
+    [
+        (CONDITIONS[0], {"web_sessions"}),
+        ("record.source in ['quick_quote', 'website_visit']", {"enquiries", "web_sessions"}),
+        ("record.source == 'quick_quote' and subject.restricted", {"enquiries"}),
+        ("not (record.source != 'handbook_download')", {"handbook_downloads"}),
+        ("record.source != 'website_visit'", ALL_TABLES - {"web_sessions"}),
+        ("record.source == 'quick_quote' or at >= record.collected_at + P1Y", ALL_TABLES),
+    ],
+)
+def test_a_table_whose_sources_cannot_hold_is_not_read(
+    crm: MappedSqlStore, condition: str, read: set[str]
+) -> None:
+    """A value-mapped table (enquiries: five sources through ``channel``) is read only when
+    one of its sources may hold; a fixed one only when its source may."""
+    policy = load_policy("flexioffices")
+    at = INSTANTS[-1]
+    sql, _ = crm.explain(condition, at, policy)
+    assert {line[3:] for line in sql.splitlines() if line.startswith("-- ")} == read
+    assert list(crm.find_rows(condition, at, policy)) == list(
+        select_rows(crm, condition, at, policy)
+    )
+
+
+def test_may_hold_for_reads_only_what_record_source_decides() -> None:
+    from fairproc.adapters.mapped_views import may_hold_for
+
+    from fairproc.conditions.parse import parse
+
+    def holds(text: str, sources: list[str]) -> bool:
+        return may_hold_for(parse(text), sources)
+
+    assert not holds("record.source == 'a'", ["b", "c"])
+    assert holds("record.source == 'a'", ["b", "a"])
+    assert not holds("'a' == record.source and subject.restricted", ["b"])
+    assert holds("record.source == 'a' or subject.restricted", ["b"])  # another fact may hold
+    assert not holds("record.source in ['a', 'b']", ["c"])
+    assert holds("record.source not in ['a', 'b']", ["c"])
+    assert not holds("not (record.source != 'a')", ["b"])
+    assert holds("subject.restricted", ["b"])

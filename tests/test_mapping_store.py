@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from fairproc import Record, load_policy
 from fairproc.errors import InputError
 from fairproc.mapping import load_mapping, parse_mapping
-from fairproc.storage import ChangeSet, Store, StoreError
+from fairproc.storage import ChangeSet, Snapshots, Store, StoreError
 from fairproc.testing import strategies as fst
 from fairproc.testing.contract import StoreContract
 from mapping_support import (
@@ -282,3 +282,65 @@ def test_erasure_changes_nothing_of_another_subject(
     shared_crm: MappedStores, world: Any, which: str
 ) -> None:
     erasure_spares_the_others(shared_crm, world, which)
+
+
+def test_reads_inside_reading_see_one_snapshot(crm_url: str) -> None:
+    """``reading()`` (the Snapshots capability: an engine's access request, a sweep's plan)
+    holds one transaction: a write by another store after its first read is not seen until
+    it ends; blocks nest; a write inside one is refused and changes nothing."""
+    if crm_url.startswith("sqlite"):
+        # a host that writes while others read keeps its SQLite file in WAL mode: in the
+        # default journal, a reader's open transaction holds every writer off
+        engine = sa.create_engine(crm_url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        engine.dispose()
+    store = open_mapped(crm_url, CRM_MAPPING)
+    other = open_mapped(crm_url, CRM_MAPPING)
+    everything = "record.collected_at <= at"
+    at = u(2027, 1, 1)
+    try:
+        assert isinstance(store, Snapshots)
+        store.apply(ChangeSet(put_records=[Record("q1", "ada", "quick_quote", u(2026, 1, 2))]))
+        with store.reading():
+            assert store.count_records(everything, at, POLICY) == 1
+            other.apply(ChangeSet(put_records=[Record("q2", "bob", "quick_quote", u(2026, 1, 3))]))
+            assert store.count_records(everything, at, POLICY) == 1
+            assert store.get_record("q2") is None
+            with store.reading():  # blocks nest
+                assert [r.id for r in store.find_records(everything, at, POLICY)] == ["q1"]
+            with pytest.raises(StoreError, match="inside a decision or reading"):
+                store.apply(ChangeSet(put_records=[Record("q3", "cy", "quick_quote", at)]))
+        assert store.count_records(everything, at, POLICY) == 2
+        assert store.get_record("q3") is None  # the refused write changed nothing
+    finally:
+        other.close()
+        store.close()
+
+
+def test_a_read_on_postgresql_leaves_the_host_s_settings_as_they_were() -> None:
+    """The mapped store turns JIT off and plans its cursors for every row for its own reads
+    only: inside the host's transaction, the host's settings are back after each read, and
+    after a read that failed the transaction's rollback puts them back."""
+    with crm_host("postgresql", Path("unused")) as url:
+        engine = sa.create_engine(url)
+        mapping = load_mapping(CRM_MAPPING, POLICY)
+        settings_now = sa.text(
+            "SELECT current_setting('jit'), current_setting('cursor_tuple_fraction')"
+        )
+        try:
+            with engine.connect() as conn:
+                conn.begin()
+                conn.exec_driver_sql("SET LOCAL jit = on")
+                conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 0.2")
+                store = MappedSqlStore(conn, mapping)
+                store.apply(
+                    ChangeSet(put_records=[Record("q1", "ada", "quick_quote", u(2026, 1, 2))])
+                )
+                due = "record.collected_at <= at - P1D"
+                assert [row[0] for row in store.find_rows(due, u(2027, 1, 1), POLICY)] == ["q1"]
+                assert store.count_records(due, u(2027, 1, 1), POLICY) == 1
+                assert tuple(conn.execute(settings_now).one()) == ("on", "0.2")
+                conn.rollback()
+        finally:
+            engine.dispose()
