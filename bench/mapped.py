@@ -131,6 +131,7 @@ def _hand_due(conn: sa.Connection, backend: str) -> Callable[[], Any]:
         "SELECT w.session_ref, c.customer_ref FROM web_sessions w "
         "JOIN customers c ON c.customer_id = w.customer_id WHERE w.started_at <= :cut"
     )
+
     def run() -> Any:
         with conn.begin():
             return conn.execute(query, {"cut": cutoff}).all()
