@@ -7,6 +7,7 @@ declared zone exactly as Python's ``fold=0`` reads them."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from fairproc.adapters.mapped_sql import MappedSqlStore, open_mapped
-from fairproc.adapters.mapped_views import zone_steps
+from fairproc.adapters.mapped_views import local_to_utc, local_to_utc_postgresql, zone_steps
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ from fairproc.storage import (
 )
 from fairproc.whole_store import processable_node
 from mapping_support import CRM_MAPPING, KINDS, crm_host, crm_module
+from store_support import MYSQL_ENV, POSTGRESQL_ENV
 
 UTC = dt.UTC
 ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
@@ -86,6 +88,52 @@ def test_a_wall_clock_reading_moves_to_utc_as_python_reads_it(
     reading = instant_to_us(local.replace(tzinfo=UTC))
     want = instant_to_us(local.replace(tzinfo=tz).astimezone(UTC))
     assert reading - zone_steps(tz).offset(reading) == want
+
+
+@pytest.fixture(scope="module")
+def server_engines() -> Iterator[dict[str, sa.Engine]]:
+    """An engine per database server whose URL is set (none skips the tests that need them)."""
+    engines = {
+        kind: sa.create_engine(os.environ[env])
+        for kind, env in (("postgresql", POSTGRESQL_ENV), ("mysql", MYSQL_ENV))
+        if os.environ.get(env, "").strip()
+    }
+    try:
+        yield engines
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+
+
+@given(
+    zone=st.sampled_from(ZONES),
+    locals_=st.lists(
+        st.datetimes(min_value=dt.datetime(1890, 1, 1), max_value=dt.datetime(2210, 1, 1)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+@settings(max_examples=30, deadline=None)
+@example(zone="Europe/London", locals_=[dt.datetime(2025, 10, 26, 1, 30)])  # repeated: fold=0
+@example(zone="Europe/London", locals_=[dt.datetime(2025, 3, 30, 1, 30)])  # skipped
+@example(zone="Europe/London", locals_=[dt.datetime(1890, 1, 1), dt.datetime(2210, 1, 1)])
+def test_each_server_moves_a_reading_to_utc_as_python_reads_it(
+    server_engines: dict[str, sa.Engine], zone: str, locals_: list[dt.datetime]
+) -> None:
+    """The SQL each server runs for a naive column (PostgreSQL: ``width_bucket`` over the
+    zone's steps; MariaDB: a ``CASE``) gives the instant Python's ``fold=0`` reading gives,
+    before the first step, after the last, and between."""
+    if not server_engines:
+        pytest.skip(f"neither {POSTGRESQL_ENV} nor {MYSQL_ENV} is set: no server to ask")
+    tz = ZoneInfo(zone)
+    readings = [instant_to_us(local.replace(tzinfo=UTC)) for local in locals_]
+    want = [instant_to_us(local.replace(tzinfo=tz).astimezone(UTC)) for local in locals_]
+    for kind, engine in server_engines.items():
+        read = local_to_utc_postgresql if kind == "postgresql" else local_to_utc
+        values = [read(sa.literal(r, sa.BigInteger()), tz) for r in readings]
+        with engine.connect() as conn:
+            got = list(conn.execute(sa.select(*values)).one())
+        assert got == want, kind
 
 
 @pytest.fixture(scope="module", params=KINDS)
