@@ -344,3 +344,25 @@ def test_a_read_on_postgresql_leaves_the_host_s_settings_as_they_were() -> None:
                 conn.rollback()
         finally:
             engine.dispose()
+
+
+def test_reads_on_postgresql_keep_the_connections_prepared_statements() -> None:
+    """A read on the store's own connection ends without a ROLLBACK (nothing was written),
+    so psycopg keeps the statements it prepared: a subject's lookup asked again is not
+    planned again, inside ``reading()`` and outside."""
+    with crm_host("postgresql", Path("unused")) as url:
+        store = open_mapped(url, CRM_MAPPING)
+        try:
+            put_ada(store)
+            for _ in range(6):  # psycopg prepares a statement from its fifth run
+                with store.reading():
+                    assert [r.id for r in store.subject_records("ada")]
+                assert store.subject_events("ada")
+            assert isinstance(store.bind, sa.Engine)
+            with store.bind.connect() as conn:  # the pool's one connection: the reads' own
+                prepared = " ".join(
+                    conn.execute(sa.text("SELECT statement FROM pg_prepared_statements")).scalars()
+                )
+            assert "web_sessions" in prepared and "lettings" in prepared
+        finally:
+            store.close()
