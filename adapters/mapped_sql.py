@@ -32,6 +32,7 @@ import heapq
 import hmac
 import secrets
 import threading
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -197,6 +198,19 @@ class _Bound:
         self.zone = ZoneInfo(zone) if zone else None
 
 
+def reflect(
+    md: sa.MetaData, bind: sa.Engine | sa.Connection, only: list[str] | None = None
+) -> None:
+    """The host's tables into ``md``. SQLAlchemy cannot reflect an index on an expression
+    (such as ``lower(trim(email))``, which serves fairproc's address lookups) and says so
+    in a warning; fairproc reads no index, so the warning says nothing to the host."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Skipped unsupported reflection of expression-based index", exc.SAWarning
+        )
+        md.reflect(bind, only=only)
+
+
 _PLAN_FOR_ALL = sa.text(
     "SELECT current_setting('jit'), current_setting('cursor_tuple_fraction'), "
     "set_config('jit', 'off', true), set_config('cursor_tuple_fraction', '1', true)"
@@ -270,7 +284,7 @@ class MappedSqlStore(BaseStore):
                 raise self._located(
                     f"no table {m.subjects.table!r} in the database", ("subjects", "table")
                 )
-            self.host.reflect(conn, only=list(dict.fromkeys(names)))
+            reflect(self.host, conn, only=list(dict.fromkeys(names)))
         self.records: dict[str, _Bound] = {}
         self.host_events: dict[str, _Bound] = {}
         specs: dict[str, RecordTable | EventTable] = {**m.records, **m.events}

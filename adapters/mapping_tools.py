@@ -46,6 +46,8 @@ from fairproc.mapping import (
 from fairproc.model import Policy
 from fairproc.storage import StoreError, hide_password
 
+from .mapped_sql import reflect
+
 __all__ = ["check_mapping", "draft_mapping"]
 
 
@@ -61,7 +63,7 @@ def _reflect(url: str) -> tuple[sa.MetaData, str]:
     try:
         md = sa.MetaData()
         try:
-            md.reflect(engine)
+            reflect(md, engine)
         except sa.exc.SQLAlchemyError as error:
             first = str(getattr(error, "orig", error)).strip().splitlines()
             raise StoreError(

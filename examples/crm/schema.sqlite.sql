@@ -23,6 +23,8 @@ CREATE TABLE enquiries (
 CREATE INDEX enquiries_customer ON enquiries (customer_id, created_at);
 CREATE INDEX enquiries_created ON enquiries (created_at);
 CREATE INDEX enquiries_email ON enquiries (email);
+-- fairproc finds who gave an address by its trimmed, lower-cased spelling
+CREATE INDEX enquiries_email_norm ON enquiries (lower(trim(email)));
 CREATE TABLE search_follow_ups (
     follow_up_ref VARCHAR(255) PRIMARY KEY,
     customer_id INTEGER NOT NULL REFERENCES customers (customer_id),
@@ -49,6 +51,7 @@ CREATE TABLE handbook_downloads (
 CREATE INDEX downloads_customer ON handbook_downloads (customer_id, downloaded_at);
 CREATE INDEX downloads_at ON handbook_downloads (downloaded_at);
 CREATE INDEX downloads_email ON handbook_downloads (email);
+CREATE INDEX downloads_email_norm ON handbook_downloads (lower(trim(email)));
 CREATE TABLE calls (
     call_ref VARCHAR(255) PRIMARY KEY,
     customer_id INTEGER REFERENCES customers (customer_id),
