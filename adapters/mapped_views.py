@@ -22,8 +22,9 @@ the host's indexes; nothing is created in the host's database):
 Instants are integer microseconds since the epoch, as the compiler's constants are: a zoned
 column (PostgreSQL ``timestamptz``) by its epoch; a naive column by its wall-clock reading,
 moved to UTC by the declared zone's offsets as Python's ``fold=0`` reads an ambiguous or a
-skipped time (:func:`zone_steps`): a nested ``CASE`` over the zone's changes on PostgreSQL
-and MariaDB (:func:`local_to_utc`), a function registered on the connection on SQLite.
+skipped time (:func:`zone_steps`): a binary search of the zone's changes written into the
+statement on PostgreSQL and MariaDB (:func:`local_to_utc`), a function registered on the
+connection on SQLite.
 SQLite keeps timestamps as text: the two layouts SQLAlchemy writes are read by
 ``strftime``; any other text goes through a function that reads it exactly as the store's
 Python does. A record's instant compared with a bound is also said through the stored
@@ -61,9 +62,12 @@ from fairproc.storage import MAX_EMAIL_LENGTH, instant_to_us
 
 UTC = dt.UTC
 SECOND_US = 10**6
-# Offsets are read from the zone database from 1900 to 2200: before, each zone's first
-# offset holds; after, its last rule, as zoneinfo itself extends it.
-FIRST_YEAR, LAST_YEAR = 1900, 2200
+# Offsets are read from the zone database from 1900 to 2600: before, each zone's first
+# offset holds. From 2200 every zone keeps its last rule (no change is ever scheduled that
+# far ahead), and a rule's dates repeat every 400 years (146,097 days, whole weeks): a
+# reading from 2200 on is looked up at its place in 2200-2600, as zoneinfo extends a rule.
+FIRST_YEAR, FOLD_YEAR, LAST_YEAR = 1900, 2200, 2600
+CYCLE_US = 146_097 * 86_400 * SECOND_US  # the Gregorian calendar's 400 years
 INSTANT_FUNCTION = "fairproc_instant_us"
 ZONE_FUNCTION = "fairproc_local_to_utc_us"
 
@@ -86,7 +90,25 @@ class ZoneSteps:
     offsets: tuple[int, ...]
 
     def offset(self, local_us: int) -> int:
-        return self.offsets[bisect.bisect_right(self.starts, local_us)]
+        return self.offsets[bisect.bisect_right(self.starts, folded(local_us))]
+
+
+FOLD_US = (
+    (dt.date(FOLD_YEAR, 1, 1).toordinal() - dt.date(1970, 1, 1).toordinal()) * 86_400 * SECOND_US
+)
+
+
+def folded(local_us: int) -> int:
+    """A reading from :data:`FOLD_YEAR` on, at its place in the 400 years after it."""
+    return local_us if local_us < FOLD_US else FOLD_US + (local_us - FOLD_US) % CYCLE_US
+
+
+def folded_sql(local_us: ColumnElement[Any]) -> ColumnElement[Any]:
+    """:func:`folded` in SQL."""
+    return sa.case(
+        (local_us >= _int(FOLD_US), _int(FOLD_US) + (local_us - _int(FOLD_US)) % _int(CYCLE_US)),
+        else_=local_us,
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -130,47 +152,38 @@ def zone_steps(zone: ZoneInfo) -> ZoneSteps:
     return ZoneSteps(tuple(starts), tuple(offsets))
 
 
-def local_to_utc(local_us: ColumnElement[Any], zone: ZoneInfo) -> ColumnElement[Any]:
+def local_to_utc(local_us: ColumnElement[Any], zone: ZoneInfo, dialect: str) -> ColumnElement[Any]:
     """``local_us`` (a wall-clock reading in ``zone``, as microseconds read as if UTC) as the
-    UTC instant it means: the offset is found by a ``CASE`` that halves the zone's steps at
-    each level (about ten comparisons for a zone with daylight saving since 1900). The zone's
-    own offsets are written in, not the database's ``AT TIME ZONE``: its time zone data may
-    be older than Python's, and PostgreSQL reads a repeated hour as its later instant."""
+    UTC instant it means, by the zone's steps (:func:`zone_steps`) written into the statement:
+    not the database's ``AT TIME ZONE``, whose time zone data may be older than Python's (and
+    PostgreSQL reads a repeated hour as its later instant; MariaDB here has no zone tables).
+
+    The offset is found by a binary search the database runs over two lists written in once
+    each: PostgreSQL's ``width_bucket(operand, thresholds)`` ("the number of the bucket in
+    which operand falls given an array listing the lower bounds of the buckets"; 0 below the
+    first) into an array; MySQL's and MariaDB's ``INTERVAL(N, N1, N2, ...)`` (the index of the
+    last Ni not above N, by binary search over sorted Ni; 0 below N1) into ``ELT``. A
+    ``CASE`` of hundreds of branches, each repeating the column's expression, made every
+    statement tens of kilobytes to parse and plan (8 ms of a 14 ms query on PostgreSQL)."""
     steps = zone_steps(zone)
     if len(set(steps.offsets)) == 1:
         return local_us - _int(steps.offsets[0]) if steps.offsets[0] else local_us
-
-    def offset(lo: int, hi: int) -> ColumnElement[Any]:
-        # offsets[lo..hi]: offsets[i] holds from starts[i - 1] on
-        if lo == hi:
-            return _int(steps.offsets[lo])
-        mid = (lo + hi + 1) // 2
-        return sa.case(
-            (local_us >= _int(steps.starts[mid - 1]), offset(mid, hi)), else_=offset(lo, mid - 1)
+    lookup = folded_sql(local_us)
+    if dialect == "postgresql":
+        starts: ColumnElement[Any] = sa.literal_column(
+            f"'{{{','.join(map(str, steps.starts))}}}'::bigint[]"
         )
-
-    return local_us - offset(0, len(steps.offsets) - 1)
-
-
-def local_to_utc_postgresql(local_us: ColumnElement[Any], zone: ZoneInfo) -> ColumnElement[Any]:
-    """:func:`local_to_utc` on PostgreSQL: the offset found by ``width_bucket`` (a binary
-    search of a sorted array: "the number of the bucket in which operand falls given an array
-    listing the lower bounds of the buckets", 0 below the first) in the zone's steps, both
-    arrays one literal each. A ``CASE`` of hundreds of branches, each repeating the column's
-    expression, made every statement tens of kilobytes that PostgreSQL parsed and planned
-    each time (8 ms of a 14 ms query)."""
-    steps = zone_steps(zone)
-    if len(set(steps.offsets)) == 1:
-        return local_to_utc(local_us, zone)
-    starts: ColumnElement[Any] = sa.literal_column(
-        f"'{{{','.join(map(str, steps.starts))}}}'::bigint[]"
-    )
-    offsets = sa.literal_column(
-        f"('{{{','.join(map(str, steps.offsets))}}}'::bigint[])",
-        postgresql.ARRAY(sa.BigInteger(), zero_indexes=False),
-    )
-    bucket = sa.func.width_bucket(local_us, starts, type_=sa.Integer())
-    return local_us - offsets[bucket + _int(1)]
+        offsets = sa.literal_column(
+            f"('{{{','.join(map(str, steps.offsets))}}}'::bigint[])",
+            postgresql.ARRAY(sa.BigInteger(), zero_indexes=False),
+        )
+        bucket = sa.func.width_bucket(lookup, starts, type_=sa.Integer())
+        return local_us - offsets[bucket + _int(1)]
+    if dialect in ("mysql", "mariadb"):
+        index = sa.func.interval(lookup, *map(_int, steps.starts), type_=sa.Integer())
+        offset = sa.func.elt(index + _int(1), *map(_int, steps.offsets))
+        return local_us - sa.cast(offset, sa.BigInteger())
+    raise ValueError(f"no SQL for a zone's steps on {dialect}")
 
 
 def _int(value: int) -> ColumnElement[Any]:
@@ -195,12 +208,12 @@ def instant_us(column: Any, zone: ZoneInfo | None, dialect: str) -> ColumnElemen
         epoch = sa.cast(sa.extract("epoch", column) * SECOND_US, sa.BigInteger())
         if zoned:
             return epoch
-        return None if zone is None else local_to_utc_postgresql(epoch, zone)
+        return None if zone is None else local_to_utc(epoch, zone, dialect)
     if dialect in ("mysql", "mariadb"):
         if not isinstance(kind, sa.DateTime) or zone is None:
             return None
         wall = sa.func.timestampdiff(sa.text("MICROSECOND"), "1970-01-01 00:00:00", column)
-        return local_to_utc(sa.cast(wall, sa.BigInteger()), zone)
+        return local_to_utc(sa.cast(wall, sa.BigInteger()), zone, dialect)
     if dialect == "sqlite":
         if zone is None:
             return None  # text without an offset: refused when read; with one: not said here
@@ -221,7 +234,7 @@ def instant_us(column: Any, zone: ZoneInfo | None, dialect: str) -> ColumnElemen
                 reading, sa.literal_column(f"'{zone.key}'")
             )
         else:
-            utc = local_to_utc(reading, zone)
+            utc = local_to_utc(reading, zone, dialect)
         return sa.case(
             (sa.or_(text.op("GLOB")(_GLOB_MICROS), text.op("GLOB")(_GLOB_FULL)), utc),
             else_=fallback,
