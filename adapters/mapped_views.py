@@ -576,31 +576,27 @@ def _sqlite_in_intervals(
         w, u = r.c._stored_at, r.c.collected_at
         reading = sa.cast(w, sa.String())
         layout = sa.or_(reading.op("GLOB")(_GLOB_MICROS), reading.op("GLOB")(_GLOB_FULL))
-        parts = []
+        by_text, exact = [], []  # per interval: text in the layouts; any other text
         for start, end in intervals:
-            bounds = []
+            texts, instants = [], []
             if start is not None:
                 sure, maybe = text(start + high, up=True), text(start + low, up=False)
                 if sure is None or maybe is None:
                     return None
-                bounds.append(
-                    sa.and_(
-                        sa.or_(sa.not_(layout), w >= maybe),
-                        sa.or_(sa.and_(layout, w >= sure), u >= start),
-                    )
-                )
+                texts.append(sa.and_(w >= maybe, sa.or_(w >= sure, u >= start)))
+                instants.append(u >= start)
             if end is not None:
                 sure, maybe = text(end + low, up=False), text(end + high, up=True)
                 if sure is None or maybe is None:
                     return None
-                bounds.append(
-                    sa.and_(
-                        sa.or_(sa.not_(layout), w < maybe),
-                        sa.or_(sa.and_(layout, w < sure), u < end),
-                    )
-                )
-            parts.append(sa.and_(*bounds) if bounds else w.is_not(None))
-        return sa.or_(*parts) if parts else sa.false()
+                texts.append(sa.and_(w < maybe, sa.or_(w < sure, u < end)))
+                instants.append(u < end)
+            by_text.append(sa.and_(*texts) if texts else w.is_not(None))
+            exact.append(sa.and_(*instants) if instants else w.is_not(None))
+        if not intervals:
+            return sa.false()
+        # the layout asked once a row (a CASE), not once per bound
+        return sa.case((layout, sa.or_(*by_text)), else_=sa.or_(*exact))
 
     return in_intervals
 
