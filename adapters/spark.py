@@ -115,19 +115,26 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    builder = SparkSession.builder
-    for key, value in (conf or {}).items():
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.log.structuredLogging.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        # The driver keeps the plans and task figures of its last executions for the UI even
+        # when the UI is off; a condition's plan (its fixpoint levels inlined) is large, and a
+        # long-lived session asking many of them ran out of heap keeping a thousand.
+        "spark.sql.ui.retainedExecutions": "20",
+        "spark.ui.retainedJobs": "100",
+        "spark.ui.retainedStages": "100",
+        "spark.ui.retainedTasks": "1000",
+        "spark.ui.retainedDeadExecutors": "10",
+        **(conf or {}),
+    }
+    builder = SparkSession.builder.master(master or "local[2]").appName("fairproc")
+    for key, value in settings.items():
         builder = builder.config(key, value)
-    session = (
-        builder.master(master or "local[2]")
-        .appName("fairproc")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.log.structuredLogging.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
 
@@ -325,6 +332,12 @@ class SparkStore(BaseStore):
     def _entry(row: Any) -> SuppressionEntry:
         return SuppressionEntry(row.email, us_to_instant(row.at), row.reason)
 
+    def _each(self, frame: Any) -> Iterable[Any]:
+        """The rows of a query's result: a small version's (:attr:`local_rows`) in one Spark
+        job; a larger one's streamed a partition at a time (a job per partition)."""
+        rows: Iterable[Any] = frame.collect() if self._current().small else frame.toLocalIterator()
+        return rows
+
     def _collect(self, frame: Any) -> list[Any]:
         rows: list[Any] = list(frame.collect())
         self.rows_fetched += len(rows)
@@ -417,8 +430,12 @@ class SparkStore(BaseStore):
         return found
 
     def iter_records(self) -> Iterator[Record]:
-        frame = self._current().frames["records"].orderBy("seq")
-        for row in frame.toLocalIterator():
+        version = self._current()
+        local = version.local("records")  # a small version's rows, read once already
+        if local is not None:
+            yield from (self._record(row) for row in local)
+            return
+        for row in self._each(version.frames["records"].orderBy("seq")):
             self.rows_fetched += 1
             yield self._record(row)
 
@@ -579,7 +596,7 @@ class SparkStore(BaseStore):
         query = self._where(sa.select(*columns), compiled.where).order_by(r.c.seq)
         frame = self._sql(query)
         page: list[Any] = []
-        for row in frame.toLocalIterator():
+        for row in self._each(frame):
             self.rows_fetched += 1
             if compiled.exact:
                 yield self._record(row)
@@ -626,7 +643,7 @@ class SparkStore(BaseStore):
         return self._stream_rows(self._sql(query.order_by(r.c.seq)), len(columns))
 
     def _stream_rows(self, frame: Any, width: int) -> Iterator[Row]:
-        for row in frame.toLocalIterator():
+        for row in self._each(frame):
             self.rows_fetched += 1
             yield row[0], row[1], row[2], tuple(_plain(row[3 + i]) for i in range(width))
 

@@ -45,7 +45,18 @@ def spark() -> Iterator[Any]:
     from fairproc.adapters.spark import spark_session
 
     # A whole test session's stores come and go in one driver: more than the default 1g heap.
-    session = spark_session("local[2]", {"spark.driver.memory": "2g"})
+    # Tables of a few dozen rows: a query's cost is Spark's per-job work, not the data. Whole-
+    # stage code generation compiles Java for every new instant (literals are inlined), which
+    # costs more than it saves here; one shuffle partition per core.
+    session = spark_session(
+        "local[2]",
+        {
+            "spark.driver.memory": "2g",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+        },
+    )
     yield session
     session.stop()
 
