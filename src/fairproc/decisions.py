@@ -268,22 +268,84 @@ def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
     """``value`` as an explanation shows it: local (weekday, date, time, zone) and UTC.
 
     An explanation shows the same few instants again and again (the record's collection, the
-    last interaction), so each is written once (``strftime`` is the dearest step of an
-    explanation) and remembered by instant and zone."""
+    last interaction), so each is written once and remembered by instant and zone; a new
+    instant (a host asking at ``now``) is written from its hour's text (:func:`_hour_heads`)."""
     key = (value.timestamp(), tz)
     found = _WHENS.get(key)
     if found is None:
-        utc = value.astimezone(dt.UTC)
-        found = _stamp(utc) + "Z"
-        if tz is not None:
-            local = to_local(value, tz)
-            found = (
-                f"{_WEEKDAYS[local.weekday()]} {_stamp(local, ' ')} {local.tzname() or ''}"
-                f" ({found})"
-            )
+        found = _write_when(value, tz)
         if len(_WHENS) >= _WHEN_SIZE:
             _WHENS.clear()
         _WHENS[key] = found
+    return found
+
+
+# "MM:SS" for each second of an hour: formatting is the dearest step of writing an instant
+_MINUTE_SECONDS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
+_HOURS: dict[tuple[int, int, int, int, dt.tzinfo | None], tuple[str, str] | None] = {}
+_NO_HOUR = ("", "")  # a miss in _HOURS (None is an answer: the hour is written the long way)
+
+
+def _write_when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
+    """What :func:`_when` shows, written from the text its UTC hour begins with where the
+    hour allows it, else in full (:func:`_written`)."""
+    utc = value.astimezone(dt.UTC)
+    key = (utc.year, utc.month, utc.day, utc.hour, tz)
+    heads = _HOURS.get(key, _NO_HOUR)
+    if heads is _NO_HOUR:
+        if len(_HOURS) >= _WHEN_SIZE:
+            _HOURS.clear()
+        heads = _HOURS[key] = _hour_heads(utc, tz)
+    if heads is None:
+        return _written(value, tz)
+    local_head, utc_head = heads
+    seconds = _MINUTE_SECONDS[utc.minute * 60 + utc.second]
+    if tz is None:
+        return utc_head + seconds + "Z"
+    return local_head + seconds + utc_head + seconds + "Z)"
+
+
+def _hour_heads(utc: dt.datetime, tz: dt.tzinfo | None) -> tuple[str, str] | None:
+    """The text every instant of ``utc``'s hour begins with, locally and in UTC, up to its
+    minutes: ("Fri 2027-01-01 12:", " GMT (2027-01-01T12:"); without a zone ("",
+    "2027-01-01T12:"). None when the hour's instants differ by more than their minutes and
+    seconds: the zone's offset or name changes in the hour, the offset is not whole hours
+    (the local minute is then not the UTC one), or a year before 1000 (written by strftime).
+    Sampled at the hour's first and last instant: no zone changes its offset and back again
+    within an hour (as :func:`fairproc.clock.day_offset_us` takes for a day)."""
+    start = utc.replace(minute=0, second=0, microsecond=0)
+    if start.year < 1000:
+        return None
+    utc_head = _stamp(start)[:-5]
+    if tz is None:
+        return "", utc_head
+    try:
+        end = start + dt.timedelta(hours=1, microseconds=-1)
+        first, last = to_local(start, tz), to_local(end, tz)
+    except OverflowError:  # the hour's local end lies past the dates a datetime holds
+        return None
+    offset = first.utcoffset()
+    if (
+        offset is None
+        or offset != last.utcoffset()
+        or offset % dt.timedelta(hours=1)
+        or first.tzname() != last.tzname()
+        or first.year < 1000
+    ):
+        return None
+    local_head = f"{_WEEKDAYS[first.weekday()]} {_stamp(first, ' ')[:-5]}"
+    return local_head, f" {first.tzname() or ''} ({utc_head}"
+
+
+def _written(value: dt.datetime, tz: dt.tzinfo | None) -> str:
+    """:func:`_when`'s text, written in full."""
+    utc = value.astimezone(dt.UTC)
+    found = _stamp(utc) + "Z"
+    if tz is not None:
+        local = to_local(value, tz)
+        found = (
+            f"{_WEEKDAYS[local.weekday()]} {_stamp(local, ' ')} {local.tzname() or ''} ({found})"
+        )
     return found
 
 
