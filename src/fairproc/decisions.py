@@ -4,7 +4,7 @@ passed, the facts it read and the notice's words behind it."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import attrs
@@ -68,7 +68,7 @@ class LazyChecks(Sequence[Check]):
     tuple they are.
     """
 
-    __slots__ = ("_args", "_build", "_items")
+    __slots__ = ("_args", "_build", "_items", "_written")
 
     def __init__(self, build: Callable[..., Sequence[Check]], *args: Any):
         """``build(*args)`` gives the checks (arguments rather than a closure: cheaper to make,
@@ -76,6 +76,7 @@ class LazyChecks(Sequence[Check]):
         self._build: Callable[..., Sequence[Check]] | None = build
         self._args = args
         self._items: tuple[Check, ...] | None = None
+        self._written: tuple[dt.tzinfo | None, str] | None = None
 
     def _get(self) -> tuple[Check, ...]:
         items = self._items
@@ -84,6 +85,15 @@ class LazyChecks(Sequence[Check]):
             items = self._items = tuple(self._build(*self._args))
             self._build, self._args = None, ()  # what they held may go
         return items
+
+    def written(self, tz: dt.tzinfo | None) -> str:
+        """The checks as an explanation shows them (:func:`write_checks`), written once: a
+        compiled question gives the same checks to every decision of a stretch of time over
+        which they cannot change (:mod:`fairproc.compiled`)."""
+        found = self._written
+        if found is None or found[0] is not tz:
+            found = self._written = (tz, "\n".join(write_checks(self._get(), tz)))
+        return found[1]
 
     @overload
     def __getitem__(self, index: int) -> Check: ...
@@ -210,9 +220,37 @@ class Decision:
             object.__setattr__(self, "_explained", found)
         return found
 
+    def at_instant(self, at: dt.datetime) -> Decision:
+        """This decision, taken at ``at`` instead: every other field (the checks too) and the
+        explanation's text but for the instant are this one's. For a question whose answer,
+        checks and facts hold over a stretch of time (:mod:`fairproc.compiled`); a copy of
+        the fields, not a new build of each."""
+        again = object.__new__(type(self))
+        fields = again.__dict__
+        fields.update(self.__dict__)
+        fields.pop("_explained", None)
+        fields["at"] = at
+        # mappings a host may hold and change: its own
+        fields["asked"] = dict(self.asked)
+        fields["per_record"] = dict(self.per_record)
+        return again
+
     def _render(self) -> str:
-        asked = ", ".join(f"{k}={v}" for k, v in self.asked.items())
-        lines = [f"{self.question}({asked}) at {_when(self.at, self.tz)}: {self.outcome.upper()}"]
+        before, after = self._around()
+        return before + _when(self.at, self.tz) + after
+
+    def _around(self) -> tuple[str, str]:
+        """The explanation's text before and after the instant asked about (the one place
+        the instant shows), kept: a decision :meth:`at_instant` makes shares it."""
+        found: tuple[str, str] | None = self.__dict__.get("_explained_around")
+        if found is None:
+            found = self._write_around()
+            object.__setattr__(self, "_explained_around", found)
+        return found
+
+    def _write_around(self) -> tuple[str, str]:
+        asked = ", ".join([f"{k}={v}" for k, v in self.asked.items()])
+        lines = [f": {self.outcome.upper()}"]
         extras = []
         if self.basis:
             extras.append(f"basis {self.basis}")
@@ -234,28 +272,41 @@ class Decision:
             lines.append("  " + "; ".join(extras))
         for finding in self.findings:
             lines.append(f"  finding {finding.code}: {finding.message}")
-        tz = self.tz
-        for check in self.checks:
-            head = f"  [{_MARKS[check.passed]}] {check.rule}"
-            if check.scope:
-                head += f" ({check.scope})"
-            if check.reason and check.passed is False:
-                head += f" -> {check.reason}"
-            if check.detail:
-                head += f": {check.detail}"
-            lines.append(head)
-            for name, value in check.facts.items():
-                lines.append(f"         {name} = {_fact(value, tz)}")
-            if check.layer == "law":
-                lines.append(f"         law: {check.clause}")
-            else:
-                lines.append(f'         notice: "{check.clause}"')
-            if check.note:
-                lines.append(f"         reading: {check.note}")
-        return "\n".join(lines)
+        checks = self.checks
+        written = (
+            checks.written(self.tz)
+            if isinstance(checks, LazyChecks)
+            else "\n".join(write_checks(checks, self.tz))
+        )
+        if written:
+            lines.append(written)
+        return f"{self.question}({asked}) at ", "\n".join(lines)
 
     def __str__(self) -> str:
         return self.explain()
+
+
+def write_checks(checks: Iterable[Check], tz: dt.tzinfo | None) -> list[str]:
+    """The lines of an explanation that show ``checks``: each rule, its facts, its clause."""
+    lines: list[str] = []
+    for check in checks:
+        head = f"  [{_MARKS[check.passed]}] {check.rule}"
+        if check.scope:
+            head += f" ({check.scope})"
+        if check.reason and check.passed is False:
+            head += f" -> {check.reason}"
+        if check.detail:
+            head += f": {check.detail}"
+        lines.append(head)
+        for name, value in check.facts.items():
+            lines.append(f"         {name} = {_fact(value, tz)}")
+        if check.layer == "law":
+            lines.append(f"         law: {check.clause}")
+        else:
+            lines.append(f'         notice: "{check.clause}"')
+        if check.note:
+            lines.append(f"         reading: {check.note}")
+    return lines
 
 
 _MARKS = {True: "pass", False: "FAIL", None: "info"}
