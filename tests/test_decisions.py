@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairproc import Decision, Engine, Event, Policy, Record, World, load_policy
-from fairproc.decisions import _write_when, _written
+from fairproc.decisions import _when, _written
 from fairproc.model import Purpose
 from helpers import LONDON, WorldBuilder, london
 
@@ -508,9 +508,9 @@ ZONES = st.sampled_from(
 def test_an_instant_is_written_as_written_in_full(value: dt.datetime, tz: Any) -> None:
     """Writing an instant from its hour's text gives, to the byte, what writing it in full
     gives: every zone, offsets of half hours and seconds, the hours the clocks change."""
-    assert _write_when(value, tz) == _written(value, tz)
+    assert _when(value, tz) == _written(value, tz)
     near = value.astimezone(dt.UTC).replace(minute=59, second=59, microsecond=999_999)
-    assert _write_when(near, tz) == _written(near, tz)
+    assert _when(near, tz) == _written(near, tz)
 
 
 @pytest.mark.parametrize("zone", ["Europe/London", "Australia/Lord_Howe", "America/St_Johns"])
@@ -519,5 +519,5 @@ def test_instants_about_a_change_of_the_clocks_are_written_as_written_in_full(zo
     for day in (dt.datetime(2026, 3, 27, tzinfo=dt.UTC), dt.datetime(2026, 10, 23, tzinfo=dt.UTC)):
         for minutes in range(0, 4 * 24 * 60, 7):
             value = day + dt.timedelta(minutes=minutes, seconds=minutes % 60)
-            assert _write_when(value, tz) == _written(value, tz), value
-            assert _write_when(value.astimezone(tz), tz) == _written(value, tz), value
+            assert _when(value, tz) == _written(value, tz), value
+            assert _when(value.astimezone(tz), tz) == _written(value, tz), value

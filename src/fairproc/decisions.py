@@ -214,38 +214,42 @@ class Decision:
     def explain(self) -> str:
         """The decision and its trace, for a person: rendered on first read and kept (a
         decision never changes)."""
-        found: str | None = self.__dict__.get("_explained")
+        fields = self.__dict__  # what is kept beside the fields (a frozen class's dict)
+        found: str | None = fields.get("_explained")
         if found is None:
-            found = self._render()
-            object.__setattr__(self, "_explained", found)
+            found = fields["_explained"] = self._render()
         return found
 
     def at_instant(self, at: dt.datetime) -> Decision:
-        """This decision, taken at ``at`` instead: every other field (the checks too) and the
-        explanation's text but for the instant are this one's. For a question whose answer,
-        checks and facts hold over a stretch of time (:mod:`fairproc.compiled`); a copy of
-        the fields, not a new build of each."""
+        """This decision, taken at ``at`` instead: every other field (the checks, and what
+        was asked, too) and the explanation's text but for the instant are this one's. For a
+        question whose answer, checks and facts hold over a stretch of time
+        (:mod:`fairproc.compiled`): a copy of the fields, not a new build of each."""
         again = object.__new__(type(self))
         fields = again.__dict__
         fields.update(self.__dict__)
-        fields.pop("_explained", None)
+        if "_explained" in fields:
+            del fields["_explained"]
         fields["at"] = at
-        # mappings a host may hold and change: its own
-        fields["asked"] = dict(self.asked)
-        fields["per_record"] = dict(self.per_record)
+        if "_explained_around" not in fields:
+            # written once, by the first decision, for every decision made from it
+            fields.setdefault("_explained_like", self)
         return again
 
     def _render(self) -> str:
-        before, after = self._around()
+        before, after = self.__dict__.get("_explained_around") or self._around()
         return before + _when(self.at, self.tz) + after
 
     def _around(self) -> tuple[str, str]:
         """The explanation's text before and after the instant asked about (the one place
         the instant shows), kept: a decision :meth:`at_instant` makes shares it."""
-        found: tuple[str, str] | None = self.__dict__.get("_explained_around")
+        fields = self.__dict__
+        found: tuple[str, str] | None = fields.get("_explained_around")
         if found is None:
-            found = self._write_around()
-            object.__setattr__(self, "_explained_around", found)
+            like: Decision | None = fields.get("_explained_like")
+            found = fields["_explained_around"] = (
+                self._write_around() if like is None else like._around()
+            )
         return found
 
     def _write_around(self) -> tuple[str, str]:
@@ -315,31 +319,19 @@ _WHEN_SIZE = 1024
 _WHENS: dict[tuple[float, dt.tzinfo | None], str] = {}
 
 
-def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
-    """``value`` as an explanation shows it: local (weekday, date, time, zone) and UTC.
-
-    An explanation shows the same few instants again and again (the record's collection, the
-    last interaction), so each is written once and remembered by instant and zone; a new
-    instant (a host asking at ``now``) is written from its hour's text (:func:`_hour_heads`)."""
-    key = (value.timestamp(), tz)
-    found = _WHENS.get(key)
-    if found is None:
-        found = _write_when(value, tz)
-        if len(_WHENS) >= _WHEN_SIZE:
-            _WHENS.clear()
-        _WHENS[key] = found
-    return found
-
-
 # "MM:SS" for each second of an hour: formatting is the dearest step of writing an instant
 _MINUTE_SECONDS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 _HOURS: dict[tuple[int, int, int, int, dt.tzinfo | None], tuple[str, str] | None] = {}
 _NO_HOUR = ("", "")  # a miss in _HOURS (None is an answer: the hour is written the long way)
 
 
-def _write_when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
-    """What :func:`_when` shows, written from the text its UTC hour begins with where the
-    hour allows it, else in full (:func:`_written`)."""
+def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
+    """``value`` as an explanation shows it: local (weekday, date, time, zone) and UTC.
+
+    Written from the text its UTC hour begins with (:func:`_hour_heads`, kept per hour and
+    zone) and its minutes and seconds: a host asking at ``now`` shows a new instant every
+    time. An hour that cannot be written so is written in full (:func:`_written`), each
+    instant once: an explanation shows the same few instants again and again."""
     utc = value.astimezone(dt.UTC)
     key = (utc.year, utc.month, utc.day, utc.hour, tz)
     heads = _HOURS.get(key, _NO_HOUR)
@@ -389,14 +381,22 @@ def _hour_heads(utc: dt.datetime, tz: dt.tzinfo | None) -> tuple[str, str] | Non
 
 
 def _written(value: dt.datetime, tz: dt.tzinfo | None) -> str:
-    """:func:`_when`'s text, written in full."""
-    utc = value.astimezone(dt.UTC)
-    found = _stamp(utc) + "Z"
-    if tz is not None:
-        local = to_local(value, tz)
-        found = (
-            f"{_WEEKDAYS[local.weekday()]} {_stamp(local, ' ')} {local.tzname() or ''} ({found})"
-        )
+    """:func:`_when`'s text, written in full (``strftime`` is the dearest step), each instant
+    once: remembered by instant and zone."""
+    key = (value.timestamp(), tz)
+    found = _WHENS.get(key)
+    if found is None:
+        utc = value.astimezone(dt.UTC)
+        found = _stamp(utc) + "Z"
+        if tz is not None:
+            local = to_local(value, tz)
+            found = (
+                f"{_WEEKDAYS[local.weekday()]} {_stamp(local, ' ')} {local.tzname() or ''}"
+                f" ({found})"
+            )
+        if len(_WHENS) >= _WHEN_SIZE:
+            _WHENS.clear()
+        _WHENS[key] = found
     return found
 
 
