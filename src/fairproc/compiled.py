@@ -59,7 +59,6 @@ from fairproc.retention import (
     Verdict,
     choose,
     collection_facts,
-    counted_span,
     rules_for,
     timeline_only,
 )
@@ -262,9 +261,10 @@ class CompiledQuestions:
             ):
                 held = None  # decided for another stretch, or another record with this id
             if held is not None:
-                decision: Decision = held.decided[0]
                 if shared:
-                    return decision.at_instant(at)
+                    again: Callable[[dt.datetime], Decision] = held.decided[2]
+                    return again(at)
+                decision: Decision = held.decided[0]
                 outcome, due, reasons = decision.outcome, decision.due, decision.reasons
                 rule, holds, passed = held.decided[1]
                 ctx = Ctx(at, history, rec)
@@ -283,7 +283,7 @@ class CompiledQuestions:
             )
             if stretch is not None and held is None:
                 start, end = stretch.about(ctx, ())
-                decided = (decision, (rule, holds, passed))
+                decided = (decision, (rule, holds, passed), decision.at_instants())
                 remember(history.memo, (token, rec.id), Held(start, end, rec, decided))
             return decision
 
@@ -463,7 +463,7 @@ class _Stretch:
         ts, history = ctx.ts, ctx.history
         start, end = history.stretch(ts, self.listed)
         if self.collections:
-            first, last, _ = counted_span(history, ctx.at)
+            first, last, _ = history.counted_span(ctx.at)
             start, end = max(start, first), min(end, last)
         found = [bound(ctx) for bound in self.bounds]
         found.extend(d.timestamp() for d in dates if d is not None)

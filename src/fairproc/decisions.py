@@ -217,38 +217,42 @@ class Decision:
         fields = self.__dict__  # what is kept beside the fields (a frozen class's dict)
         found: str | None = fields.get("_explained")
         if found is None:
-            found = fields["_explained"] = self._render()
+            before, after = fields.get("_explained_around") or self._around()
+            found = fields["_explained"] = before + _when(self.at, self.tz) + after
         return found
 
-    def at_instant(self, at: dt.datetime) -> Decision:
-        """This decision, taken at ``at`` instead: every other field (the checks, and what
-        was asked, too) and the explanation's text but for the instant are this one's. For a
-        question whose answer, checks and facts hold over a stretch of time
-        (:mod:`fairproc.compiled`): a copy of the fields, not a new build of each."""
-        again = object.__new__(type(self))
-        fields = again.__dict__
-        fields.update(self.__dict__)
-        if "_explained" in fields:
-            del fields["_explained"]
-        fields["at"] = at
+    def at_instants(self) -> Callable[[dt.datetime], Decision]:
+        """This decision, to be taken again at other instants: for each, every other field
+        (the checks, and what was asked, too) and the explanation's text but for the instant
+        are this one's. For a question whose answer, checks and facts hold over a stretch of
+        time (:mod:`fairproc.compiled`): a copy of the fields, not a new build of each."""
+        fields = dict(self.__dict__)
+        fields.pop("_explained", None)
         if "_explained_around" not in fields:
-            # written once, by the first decision, for every decision made from it
+            # written once, by this decision, for every decision made from it
             fields.setdefault("_explained_like", self)
-        return again
+        cls, new = type(self), object.__new__
 
-    def _render(self) -> str:
-        before, after = self.__dict__.get("_explained_around") or self._around()
-        return before + _when(self.at, self.tz) + after
+        def at_instant(at: dt.datetime) -> Decision:
+            again = new(cls)
+            made = again.__dict__
+            made.update(fields)
+            made["at"] = at
+            return again
+
+        return at_instant
 
     def _around(self) -> tuple[str, str]:
         """The explanation's text before and after the instant asked about (the one place
-        the instant shows), kept: a decision :meth:`at_instant` makes shares it."""
+        the instant shows), kept: a decision :meth:`at_instants` makes shares it."""
         fields = self.__dict__
         found: tuple[str, str] | None = fields.get("_explained_around")
         if found is None:
             like: Decision | None = fields.get("_explained_like")
             found = fields["_explained_around"] = (
-                self._write_around() if like is None else like._around()
+                self._write_around()
+                if like is None
+                else (like.__dict__.get("_explained_around") or like._around())
             )
         return found
 

@@ -202,7 +202,8 @@ class Engine:
 
     def _current(self) -> Any:
         """The store's revision, read now; the cached histories go when it has moved."""
-        revision = self._read_revision()
+        revisioned = self._revisioned  # _read_revision, inline: asked before every question
+        revision = None if revisioned is None else revisioned.revision
         if revision is None or revision != self._revision:
             self._histories.clear()
             self._revision = revision

@@ -516,15 +516,21 @@ class SubjectHistory:
         found: frozenset[str] | None = self.memo.get(key)
         if found is not None:
             return found
-        from fairproc.retention import counted_at  # retention reads its facts from here
+        counted = self.counted_span(ctx.at)[2]
+        remember(self.memo, key, counted)
+        return counted
+
+    def counted_span(self, at: dt.datetime) -> tuple[float, float, frozenset[str]]:
+        """The records counted at ``at`` (:meth:`counted`) and the stretch of time ``[start,
+        end)`` about it over which they are the same (:func:`fairproc.retention.counted_span`),
+        leaving nothing provisional behind."""
+        from fairproc.retention import counted_span  # retention reads its facts from here
 
         outer = self._provisional
         try:
-            counted = counted_at(self, ctx.at)
+            return counted_span(self, at)
         finally:
             self._provisional = outer
-        remember(self.memo, key, counted)
-        return counted
 
     def latest_of(self, kinds: Sequence[str], ts: float) -> str | None:
         best: tuple[float, int, str] | None = None
