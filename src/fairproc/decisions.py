@@ -231,13 +231,16 @@ class Decision:
         if "_explained_around" not in fields:
             # written once, by this decision, for every decision made from it
             fields.setdefault("_explained_like", self)
-        cls, new = type(self), object.__new__
+        cls, new, mine = type(self), object.__new__, self.__dict__
 
         def at_instant(at: dt.datetime) -> Decision:
             again = new(cls)
             made = again.__dict__
             made.update(fields)
             made["at"] = at
+            around = mine.get("_explained_around")
+            if around is not None:  # written already
+                made["_explained_around"] = around
             return again
 
         return at_instant
