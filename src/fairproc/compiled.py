@@ -12,6 +12,11 @@ verdict, which rule passed); the explanation is built from that trace the first 
 reads it, by the engine's own check builders, so a compiled decision says word for word what
 the engine's says (``tests/test_compiled.py`` holds them to it on generated worlds).
 
+``may_process`` and ``route`` also remember what they decided, in the subject's history, with
+the stretch of time it holds for (see "how long an answer holds" below): at another instant of
+the stretch the trace is given again with the new instant, and a route whose facts never read
+``at`` gives a copy of the first decision, its explanation's text written once.
+
 >>> from fairproc.compiled import compile_questions
 >>> questions = compile_questions(engine)          # doctest: +SKIP
 >>> questions.may_process(record, "marketing_updates", at).explain()  # doctest: +SKIP
