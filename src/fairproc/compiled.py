@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from fairproc.clock import require_aware
@@ -53,8 +53,10 @@ from fairproc.conditions.vocabulary import Ctx, vocabulary
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.engine import (
     Engine,
+    Routed,
     marketing,
     process_outcome,
+    route_outcome,
     share_checks,
 )
 from fairproc.model import Policy, Purpose, Recipient, Record
@@ -186,10 +188,12 @@ class CompiledQuestions:
                     and (held.record is rec or held.record == rec)
                 ):
                     # what was decided holds at this instant: only the instant is new
-                    ok, why, (grant, erased, kept, prules, passed) = held.decided
+                    was: _ProcessHeld = held.decided
+                    grant = was.grant
                     if grant is not None:
                         ctx.basis = grant.basis
-                    return ok, why, (rec, purpose, ctx, grants, grant, erased, kept, prules, passed)
+                    state = (rec, purpose, ctx, grants, grant, was.erased, was.kept, was.prules)
+                    return was.ok, was.why, (*state, was.passed)
             grant = None
             rules = unbased
             for g, when, bound in plans:
@@ -207,11 +211,8 @@ class CompiledQuestions:
             )
             if stretch is not None:
                 start, end = stretch.about(ctx, [v.until for v in kept.verdicts])
-                remember(
-                    ctx.history.memo,
-                    (token, rec.id),
-                    Held(start, end, rec, (ok, why, (grant, erased, kept, prules, passed))),
-                )
+                was = _ProcessHeld(ok, why, grant, erased, kept, prules, passed)
+                remember(ctx.history.memo, (token, rec.id), Held(start, end, rec, was))
             return ok, why, state
 
         return decide
@@ -266,30 +267,31 @@ class CompiledQuestions:
             ):
                 held = None  # decided for another stretch, or another record with this id
             if held is not None:
+                kept: _RouteHeld = held.decided
                 if shared:
-                    again: Callable[[dt.datetime], Decision] = held.decided[2]
-                    return again(at)
-                decision: Decision = held.decided[0]
-                outcome, due, reasons = decision.outcome, decision.due, decision.reasons
-                rule, holds, passed = held.decided[1]
+                    return kept.again(at)
+                routed = kept.routed
                 ctx = Ctx(at, history, rec)
             else:
                 ctx = Ctx(at, history, rec)
-                outcome, due, reasons, (rule, holds, passed) = _routed(plan, ctx)
+                routed = route_outcome(plan, ctx)
+            outcome = routed.outcome
             decision = Decision(
                 "route",
                 outcome,
                 at,
                 {"record": rec.id},
-                due=due,
-                reasons=reasons,
-                checks=LazyChecks(route_checks, rule, ctx, holds, outcome, passed),
+                due=routed.due,
+                reasons=routed.reasons,
+                checks=LazyChecks(
+                    route_checks, routed.rule, ctx, routed.holds, outcome, routed.passed
+                ),
                 tz=tz,
             )
             if stretch is not None and held is None:
                 start, end = stretch.about(ctx, ())
-                decided = (decision, (rule, holds, passed), decision.at_instants())
-                remember(history.memo, (token, rec.id), Held(start, end, rec, decided))
+                kept = _RouteHeld(routed, decision.at_instants())
+                remember(history.memo, (token, rec.id), Held(start, end, rec, kept))
             return decision
 
         return route
@@ -408,22 +410,6 @@ class CompiledQuestions:
         return engine.retention_decision(rec, ctx, self._retain(rec, ctx))
 
 
-def _routed(
-    plan: Sequence[Any], ctx: Ctx
-) -> tuple[str, dt.datetime | None, tuple[str, ...], tuple[Any, ...]]:
-    """(outcome, due, reasons, (the rule that decided, whether its condition held, the rules
-    passed over)) of routing by ``plan`` as :meth:`Engine.route_decision` routes."""
-    passed: list[tuple[Any, bool]] = []
-    for rule, when, then, otherwise, due_of in plan:
-        holds = True if when is None else bool(when(ctx))
-        if holds or otherwise is not None:
-            outcome = then if holds else otherwise
-            due = due_of(ctx) if due_of is not None else None
-            return outcome, due, (), (rule, holds, passed)
-        passed.append((rule, holds))
-    return "not_applicable", None, ("no_routing_rule",), (None, False, passed)
-
-
 # --- how long an answer holds ---------------------------------------------------------------
 #
 # A host asks at ``now``: a new instant every call. A question whose conditions read the
@@ -444,7 +430,28 @@ class Held(NamedTuple):
     start: float
     end: float
     record: Record
-    decided: tuple[Any, ...]
+    decided: Any  # the question's own: _ProcessHeld, _RouteHeld
+
+
+class _ProcessHeld(NamedTuple):
+    """A may_process decision as held: what ``process_outcome`` gives and explaining needs,
+    but the record, purpose and context of the question."""
+
+    ok: bool
+    why: tuple[str, ...]
+    grant: Any
+    erased: dt.datetime | None
+    kept: Kept
+    prules: tuple[Any, ...]
+    passed: list[bool]
+
+
+class _RouteHeld(NamedTuple):
+    """A route as held: what routing found, and the first decision to be given again at
+    other instants (:meth:`Decision.at_instants`) where its checks are shared."""
+
+    routed: Routed
+    again: Callable[[dt.datetime], Decision]
 
 
 _AT = Ref("at")
