@@ -59,6 +59,7 @@ from fairproc.engine import (
     route_outcome,
     share_checks,
 )
+from fairproc.errors import InputError
 from fairproc.model import Policy, Purpose, Recipient, Record
 from fairproc.retention import (
     TIMELINE_FUNCTIONS,
@@ -477,7 +478,12 @@ class _Stretch:
         if self.collections:
             first, last, _ = history.counted_span(ctx.at)
             start, end = max(start, first), min(end, last)
-        found = [bound(ctx) for bound in self.bounds]
+        try:
+            found = [bound(ctx) for bound in self.bounds]
+        except InputError:
+            # a bound of a rule the question did not come to (a date past the years a
+            # datetime holds): the answer is kept for this instant alone
+            return ts, math.nextafter(ts, math.inf)
         found.extend(d.timestamp() for d in dates if d is not None)
         for b in found:
             # a comparison with ``b`` is the same before it, at it, and after it
