@@ -329,7 +329,8 @@ _WHENS: dict[tuple[float, dt.tzinfo | None], str] = {}
 # "MM:SS" for each second of an hour: formatting is the dearest step of writing an instant
 _MINUTE_SECONDS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
 _HOURS: dict[tuple[int, int, int, int, dt.tzinfo | None], tuple[str, str] | None] = {}
-_NO_HOUR = ("", "")  # a miss in _HOURS (None is an answer: the hour is written the long way)
+_NO_HOUR = ("", "")
+_UTC = dt.UTC  # a miss in _HOURS (None is an answer: the hour is written the long way)
 
 
 def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
@@ -339,7 +340,7 @@ def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
     zone) and its minutes and seconds: a host asking at ``now`` shows a new instant every
     time. An hour that cannot be written so is written in full (:func:`_written`), each
     instant once: an explanation shows the same few instants again and again."""
-    utc = value.astimezone(dt.UTC)
+    utc = value if value.tzinfo is _UTC else value.astimezone(_UTC)
     key = (utc.year, utc.month, utc.day, utc.hour, tz)
     heads = _HOURS.get(key, _NO_HOUR)
     if heads is _NO_HOUR:
