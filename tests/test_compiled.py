@@ -87,3 +87,28 @@ def test_bad_input_gets_the_engines_error() -> None:
     with pytest.raises(InputError):
         compiled.retention("r1", at.replace(tzinfo=None))
     assert compiled.may_email("ada", at).allowed
+
+
+@settings(max_examples=80, deadline=None)
+@given(CASES, st.data())
+def test_a_compiled_answer_kept_for_a_stretch_of_time_is_the_engines_at_each_instant(
+    case: Any, data: st.DataObject
+) -> None:
+    """A compiled question remembers what it decided with the stretch of time it holds for,
+    and gives it again at another instant of the stretch: asked in turn at instants about
+    the world's own (its events, collections and the dates its periods reach), each with its
+    neighbours a microsecond and a second either side, every answer and its explanation are
+    the reference engine's at that instant."""
+    world, questions = case
+    reference = Engine(POLICY, world)
+    compiled = compile_questions(Engine(POLICY, world))
+    drawn = data.draw(st.lists(fst.instants_for(POLICY, world), min_size=1, max_size=6))
+    steps = [dt.timedelta(0), dt.timedelta(microseconds=1), dt.timedelta(seconds=1)]
+    instants = [at + sign * step for at in drawn for step in steps for sign in (1, -1)]
+    if data.draw(st.booleans()):
+        instants.sort()
+    for question in questions:
+        for at in instants:
+            expected = getattr(reference, question.name)(**question.params, at=at)
+            got = getattr(compiled, question.name)(**question.params, at=at)
+            assert everything(got) == everything(expected), (question, at)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairproc import Decision, Engine, Event, Policy, Record, World, load_policy
+from fairproc.decisions import _when, _written
 from fairproc.model import Purpose
 from helpers import LONDON, WorldBuilder, london
 
@@ -479,3 +481,43 @@ def test_answers_hold_however_many_instants_are_asked_about() -> None:
                 == fresh.may_process(rec, purpose, at).outcome
             ), (rec.id, purpose, at)
         assert engine.retention(rec, at).until == fresh.retention(rec, at).until
+
+
+ZONES = st.sampled_from(
+    [
+        None,
+        dt.UTC,
+        LONDON,
+        dt.timezone(dt.timedelta(hours=5, minutes=30)),
+        dt.timezone(dt.timedelta(hours=-3)),
+        ZoneInfo("Asia/Kolkata"),
+        ZoneInfo("America/St_Johns"),
+        ZoneInfo("Australia/Lord_Howe"),  # clocks go back half an hour
+        ZoneInfo("Europe/Amsterdam"),  # offsets in seconds before 1937
+    ]
+)
+
+
+@settings(max_examples=400)
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=ZONES
+    ).filter(lambda v: v.tzinfo is not None),
+    ZONES,
+)
+def test_an_instant_is_written_as_written_in_full(value: dt.datetime, tz: Any) -> None:
+    """Writing an instant from its hour's text gives, to the byte, what writing it in full
+    gives: every zone, offsets of half hours and seconds, the hours the clocks change."""
+    assert _when(value, tz) == _written(value, tz)
+    near = value.astimezone(dt.UTC).replace(minute=59, second=59, microsecond=999_999)
+    assert _when(near, tz) == _written(near, tz)
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "Australia/Lord_Howe", "America/St_Johns"])
+def test_instants_about_a_change_of_the_clocks_are_written_as_written_in_full(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    for day in (dt.datetime(2026, 3, 27, tzinfo=dt.UTC), dt.datetime(2026, 10, 23, tzinfo=dt.UTC)):
+        for minutes in range(0, 4 * 24 * 60, 7):
+            value = day + dt.timedelta(minutes=minutes, seconds=minutes % 60)
+            assert _when(value, tz) == _written(value, tz), value
+            assert _when(value.astimezone(tz), tz) == _written(value, tz), value

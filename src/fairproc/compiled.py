@@ -12,6 +12,11 @@ verdict, which rule passed); the explanation is built from that trace the first 
 reads it, by the engine's own check builders, so a compiled decision says word for word what
 the engine's says (``tests/test_compiled.py`` holds them to it on generated worlds).
 
+``may_process`` and ``route`` also remember what they decided, in the subject's history, with
+the stretch of time it holds for (see "how long an answer holds" below): at another instant of
+the stretch the trace is given again with the new instant, and a route whose facts never read
+``at`` gives a copy of the first decision, its explanation's text written once.
+
 >>> from fairproc.compiled import compile_questions
 >>> questions = compile_questions(engine)          # doctest: +SKIP
 >>> questions.may_process(record, "marketing_updates", at).explain()  # doctest: +SKIP
@@ -20,28 +25,59 @@ the engine's says (``tests/test_compiled.py`` holds them to it on generated worl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from fairproc.clock import require_aware
-from fairproc.conditions import Compiled
-from fairproc.conditions.vocabulary import Ctx
+from fairproc.conditions import (
+    And,
+    Call,
+    Compare,
+    Compiled,
+    Condition,
+    Const,
+    In,
+    ListOf,
+    Node,
+    Not,
+    Or,
+    Present,
+    Ref,
+    Shift,
+    reads,
+    remember,
+)
+from fairproc.conditions.to_python import compile_python
+from fairproc.conditions.vocabulary import Ctx, vocabulary
 from fairproc.decisions import Check, Decision, Finding, LazyChecks
 from fairproc.engine import (
     Engine,
+    Routed,
     marketing,
     process_outcome,
+    route_outcome,
     share_checks,
 )
-from fairproc.model import Purpose, Recipient, Record
-from fairproc.retention import Kept, Verdict, choose, rules_for
+from fairproc.errors import InputError
+from fairproc.model import Policy, Purpose, Recipient, Record
+from fairproc.retention import (
+    TIMELINE_FUNCTIONS,
+    Kept,
+    Verdict,
+    choose,
+    collection_facts,
+    rules_for,
+    timeline_only,
+)
+from fairproc.world import SubjectHistory
 
 __all__ = ["CompiledQuestions", "compile_questions"]
 
 # (allowed, the reasons a denial gives, the trace an explanation is built from)
 Process = Callable[[Record, Ctx], tuple[bool, tuple[str, ...], tuple[Any, ...]]]
 Weigh = Callable[[Record, Ctx], Kept]
-Route = Callable[[Record, Ctx], Decision]
+Route = Callable[[Record, dt.datetime, SubjectHistory], Decision]
 Share = Callable[[Record, Ctx, bool], Decision]
 
 
@@ -133,8 +169,32 @@ class CompiledQuestions:
             (p, p.require.evaluate, p.reason) for p in engine._any_basis.get(purpose.id, ())
         )
         retain = self._retain
+        stretch = _stretch(
+            engine.policy,
+            [
+                *((g.when, "grant") for g in grants),
+                *((p.require, "processing") for _, _, bound in plans for p, _, _ in bound),
+                *((p.require, "processing") for p, _, _ in unbased),
+                *_retention_conditions(engine.policy, source),
+            ],
+        )
+        token = object()  # this closure's key in a history's memo
 
         def decide(rec: Record, ctx: Ctx) -> tuple[bool, tuple[str, ...], tuple[Any, ...]]:
+            if stretch is not None:
+                held = ctx.history.memo.get((token, rec.id))
+                if (
+                    held is not None
+                    and held.start <= ctx.ts < held.end
+                    and (held.record is rec or held.record == rec)
+                ):
+                    # what was decided holds at this instant: only the instant is new
+                    was: _ProcessHeld = held.decided
+                    grant = was.grant
+                    if grant is not None:
+                        ctx.basis = grant.basis
+                    state = (rec, purpose, ctx, grants, grant, was.erased, was.kept, was.prules)
+                    return was.ok, was.why, (*state, was.passed)
             grant = None
             rules = unbased
             for g, when, bound in plans:
@@ -147,7 +207,14 @@ class CompiledQuestions:
                 ctx.basis = grant.basis
             passed = [bool(require(ctx)) for _, require, _ in rules]
             prules = tuple(p for p, _, _ in rules)
-            return process_outcome((rec, purpose, ctx, grants, grant, erased, kept, prules, passed))
+            ok, why, state = process_outcome(
+                (rec, purpose, ctx, grants, grant, erased, kept, prules, passed)
+            )
+            if stretch is not None:
+                start, end = stretch.about(ctx, [v.until for v in kept.verdicts])
+                was = _ProcessHeld(ok, why, grant, erased, kept, prules, passed)
+                remember(ctx.history.memo, (token, rec.id), Held(start, end, rec, was))
+            return ok, why, state
 
         return decide
 
@@ -178,12 +245,55 @@ class CompiledQuestions:
 
     def _compile_route(self, source: str) -> Route:
         """``route`` for records of ``source``: its routing rules, in order, with their
-        conditions compiled, bound in (the engine keeps the same plan per source)."""
-        plan = self.engine._route_plans.get(source, ())
-        decide = self.engine.route_decision
+        conditions compiled, bound in (the engine keeps the same plan per source), deciding as
+        :meth:`Engine.route_decision` does."""
+        engine = self.engine
+        plan = engine._route_plans.get(source, ())
+        route_checks = engine._route_checks
+        tz = engine.tz
+        conditions = [(c, "routing") for rule, *_ in plan for c in (rule.when, rule.due)]
+        stretch = _stretch(engine.policy, conditions)
+        # Checks whose facts never read ``at`` are the same all through the stretch: built,
+        # and written, once for every decision in it.
+        shared = stretch is not None and not any(
+            _AT in reads(c.node) for c, _ in conditions if c is not None
+        )
+        token = object()  # this closure's key in a history's memo
 
-        def route(rec: Record, ctx: Ctx) -> Decision:
-            return decide(rec, ctx, plan)
+        def route(rec: Record, at: dt.datetime, history: SubjectHistory) -> Decision:
+            held = None if stretch is None else history.memo.get((token, rec.id))
+            if held is not None and not (
+                held.start <= at.timestamp() < held.end
+                and (held.record is rec or held.record == rec)
+            ):
+                held = None  # decided for another stretch, or another record with this id
+            if held is not None:
+                kept: _RouteHeld = held.decided
+                if shared:
+                    return kept.again(at)
+                routed = kept.routed
+                ctx = Ctx(at, history, rec)
+            else:
+                ctx = Ctx(at, history, rec)
+                routed = route_outcome(plan, ctx)
+            outcome = routed.outcome
+            decision = Decision(
+                "route",
+                outcome,
+                at,
+                {"record": rec.id},
+                due=routed.due,
+                reasons=routed.reasons,
+                checks=LazyChecks(
+                    route_checks, routed.rule, ctx, routed.holds, outcome, routed.passed
+                ),
+                tz=tz,
+            )
+            if stretch is not None and held is None:
+                start, end = stretch.about(ctx, ())
+                kept = _RouteHeld(routed, decision.at_instants())
+                remember(history.memo, (token, rec.id), Held(start, end, rec, kept))
+            return decision
 
         return route
 
@@ -192,7 +302,7 @@ class CompiledQuestions:
         engine = self.engine
         at = require_aware(at)
         rec = engine._record(record)
-        return self._route[rec.source](rec, Ctx(at, engine.history(rec.subject), rec))
+        return self._route[rec.source](rec, at, engine.history(rec.subject))
 
     # -- may_share --
 
@@ -299,3 +409,184 @@ class CompiledQuestions:
         rec = engine._record(record)
         ctx = Ctx(at, engine.history(rec.subject), rec)
         return engine.retention_decision(rec, ctx, self._retain(rec, ctx))
+
+
+# --- how long an answer holds ---------------------------------------------------------------
+#
+# A host asks at ``now``: a new instant every call. A question whose conditions read the
+# instant only by comparing ``at`` with instants the subject's timeline gives (``at <
+# subject.last_interaction + P4Y``), and otherwise only facts read "at or before" the instant,
+# gives the same answer at every instant between two of the subject's moments (its events,
+# collections and suppression entries), short of any instant ``at`` was compared with (a
+# retention date, a window's end) and of the records counted as interactions changing
+# (:func:`fairproc.retention.counted_span`). Compiled, such a question remembers what it
+# decided with that stretch of time, in the subject's history (which never changes), and at
+# another instant in the stretch gives it again with the new instant.
+
+
+class Held(NamedTuple):
+    """What a compiled question decided about ``record``, and the stretch of time ``[start,
+    end)`` (POSIX timestamps) it holds for."""
+
+    start: float
+    end: float
+    record: Record
+    decided: Any  # the question's own: _ProcessHeld, _RouteHeld
+
+
+class _ProcessHeld(NamedTuple):
+    """A may_process decision as held: what ``process_outcome`` gives and explaining needs,
+    but the record, purpose and context of the question."""
+
+    ok: bool
+    why: tuple[str, ...]
+    grant: Any
+    erased: dt.datetime | None
+    kept: Kept
+    prules: tuple[Any, ...]
+    passed: list[bool]
+
+
+class _RouteHeld(NamedTuple):
+    """A route as held: what routing found, and the first decision to be given again at
+    other instants (:meth:`Decision.at_instants`) where its checks are shared."""
+
+    routed: Routed
+    again: Callable[[dt.datetime], Decision]
+
+
+_AT = Ref("at")
+
+
+class _Stretch:
+    """What bounds the stretch of time a compiled question's answer holds for: the instants
+    its conditions compare ``at`` with (closures giving their timestamps), whether it counts
+    collections as interactions, and whether it reads the suppression list."""
+
+    __slots__ = ("bounds", "collections", "listed")
+
+    def __init__(self, bounds: tuple[Compiled, ...], collections: bool, listed: bool):
+        self.bounds = bounds
+        self.collections = collections
+        self.listed = listed
+
+    def about(self, ctx: Ctx, dates: Iterable[dt.datetime | None]) -> tuple[float, float]:
+        """``[start, end)`` about ``ctx``'s instant, once the question is decided at it;
+        ``dates``: further instants its deciding compared ``at`` with (retention dates)."""
+        ts, history = ctx.ts, ctx.history
+        start, end = history.stretch(ts, self.listed)
+        if self.collections:
+            first, last, _ = history.counted_span(ctx.at)
+            start, end = max(start, first), min(end, last)
+        try:
+            found = [bound(ctx) for bound in self.bounds]
+        except InputError:
+            # a bound of a rule the question did not come to (a date past the years a
+            # datetime holds): the answer is kept for this instant alone
+            return ts, math.nextafter(ts, math.inf)
+        found.extend(d.timestamp() for d in dates if d is not None)
+        for b in found:
+            # a comparison with ``b`` is the same before it, at it, and after it
+            if b is None:
+                continue
+            if b < ts:
+                start = max(start, math.nextafter(b, math.inf))
+            elif b > ts:
+                end = min(end, b)
+            else:
+                start, end = max(start, b), min(end, math.nextafter(b, math.inf))
+        return start, end
+
+
+def _retention_conditions(policy: Policy, source: str) -> list[tuple[Condition | None, str]]:
+    return [(c, "retention") for r in rules_for(policy, source) for c in (r.when, r.from_)]
+
+
+def _stretch(policy: Policy, conditions: Iterable[tuple[Condition | None, str]]) -> _Stretch | None:
+    """How long an answer decided by ``conditions`` (each with the context it is read in)
+    holds, or None when one of them reads the instant otherwise than by comparing ``at``
+    with an instant that does not read it, or reads what the subject's timeline does not fix
+    (a name or function not known to), or counts collections where the policy's retention
+    reads more than the timeline."""
+    names = _timeline_names(policy)
+    bounds: list[Compiled] = []
+    read: set[str] = set()
+    for condition, context in conditions:
+        if condition is None:
+            continue
+        compared = _compared_with_at(condition.node, names)
+        if compared is None:
+            return None
+        vocab = vocabulary(policy, context)
+        bounds.extend(_timestamp(compile_python(n, vocab, policy.tz)) for n in compared)
+        read.update(n.name for n in reads(condition.node) if isinstance(n, Ref))
+    collections = bool(read & collection_facts(policy))
+    if collections and not timeline_only(policy):
+        return None
+    return _Stretch(tuple(bounds), collections, "record.suppressed" in read)
+
+
+def _timeline_names(policy: Policy) -> frozenset[str]:
+    """The names whose value at an instant follows from the subject's events, records and
+    suppression entries at or before it, and from the question asked."""
+    return frozenset(
+        {
+            "subject.id",
+            "subject.restricted",
+            "subject.suppressed",
+            "record.id",
+            "record.subject",
+            "record.source",
+            "record.collected_at",
+            "record.categories",
+            "record.resolved_at",
+            "record.erased_at",
+            "record.suppressed",
+            "purpose",
+            "basis",
+            "recipient",
+            "court_order",
+            *(f.name for f in policy.facts.values()),
+        }
+    )
+
+
+def _compared_with_at(node: Node, names: frozenset[str]) -> list[Node] | None:
+    """The instants ``node`` compares ``at`` with, or None when it reads ``at`` any other way,
+    or a name not in ``names``, or a function not fixed by the timeline."""
+    compared: list[Node] = []
+
+    def fixed(n: Node) -> bool:
+        if isinstance(n, Compare):
+            for this, other in ((n.left, n.right), (n.right, n.left)):
+                if this == _AT:
+                    if _AT in reads(other):
+                        return False
+                    compared.append(other)
+                    return fixed(other)
+            return fixed(n.left) and fixed(n.right)
+        if isinstance(n, Ref):
+            return n.name in names
+        if isinstance(n, Call):
+            return n.func in TIMELINE_FUNCTIONS and all(fixed(a) for a in n.args)
+        if isinstance(n, Const):
+            return True
+        if isinstance(n, In):
+            return fixed(n.item) and fixed(n.container)
+        if isinstance(n, And | Or | ListOf):
+            return all(fixed(i) for i in n.items)
+        if isinstance(n, Not | Present):
+            return fixed(n.item)
+        if isinstance(n, Shift):
+            return fixed(n.instant) and fixed(n.period)
+        return False  # a node this does not know: never assumed fixed
+
+    return compared if fixed(node) else None
+
+
+def _timestamp(instant: Compiled) -> Compiled:
+    def timestamp(ctx: Ctx) -> float | None:
+        value = instant(ctx)
+        return None if value is None else float(value.timestamp())
+
+    return timestamp

@@ -4,7 +4,7 @@ passed, the facts it read and the notice's words behind it."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import attrs
@@ -68,7 +68,7 @@ class LazyChecks(Sequence[Check]):
     tuple they are.
     """
 
-    __slots__ = ("_args", "_build", "_items")
+    __slots__ = ("_args", "_build", "_items", "_written")
 
     def __init__(self, build: Callable[..., Sequence[Check]], *args: Any):
         """``build(*args)`` gives the checks (arguments rather than a closure: cheaper to make,
@@ -76,6 +76,7 @@ class LazyChecks(Sequence[Check]):
         self._build: Callable[..., Sequence[Check]] | None = build
         self._args = args
         self._items: tuple[Check, ...] | None = None
+        self._written: tuple[dt.tzinfo | None, str] | None = None
 
     def _get(self) -> tuple[Check, ...]:
         items = self._items
@@ -84,6 +85,15 @@ class LazyChecks(Sequence[Check]):
             items = self._items = tuple(self._build(*self._args))
             self._build, self._args = None, ()  # what they held may go
         return items
+
+    def written(self, tz: dt.tzinfo | None) -> str:
+        """The checks as an explanation shows them (:func:`write_checks`), written once: a
+        compiled question gives the same checks to every decision of a stretch of time over
+        which they cannot change (:mod:`fairproc.compiled`)."""
+        found = self._written
+        if found is None or found[0] is not tz:
+            found = self._written = (tz, "\n".join(write_checks(self._get(), tz)))
+        return found[1]
 
     @overload
     def __getitem__(self, index: int) -> Check: ...
@@ -204,15 +214,54 @@ class Decision:
     def explain(self) -> str:
         """The decision and its trace, for a person: rendered on first read and kept (a
         decision never changes)."""
-        found: str | None = self.__dict__.get("_explained")
+        fields = self.__dict__  # what is kept beside the fields (a frozen class's dict)
+        found: str | None = fields.get("_explained")
         if found is None:
-            found = self._render()
-            object.__setattr__(self, "_explained", found)
+            before, after = fields.get("_explained_around") or self._around()
+            found = fields["_explained"] = before + _when(self.at, self.tz) + after
         return found
 
-    def _render(self) -> str:
-        asked = ", ".join(f"{k}={v}" for k, v in self.asked.items())
-        lines = [f"{self.question}({asked}) at {_when(self.at, self.tz)}: {self.outcome.upper()}"]
+    def at_instants(self) -> Callable[[dt.datetime], Decision]:
+        """This decision, to be taken again at other instants: for each, every other field
+        (the checks, and what was asked, too) and the explanation's text but for the instant
+        are this one's. For a question whose answer, checks and facts hold over a stretch of
+        time (:mod:`fairproc.compiled`): a copy of the fields, not a new build of each."""
+        fields = dict(self.__dict__)
+        fields.pop("_explained", None)
+        if "_explained_around" not in fields:
+            # written once, by this decision, for every decision made from it
+            fields.setdefault("_explained_like", self)
+        cls, new, mine = type(self), object.__new__, self.__dict__
+
+        def at_instant(at: dt.datetime) -> Decision:
+            again = new(cls)
+            made = again.__dict__
+            made.update(fields)
+            made["at"] = at
+            around = mine.get("_explained_around")
+            if around is not None:  # written already
+                made["_explained_around"] = around
+            return again
+
+        return at_instant
+
+    def _around(self) -> tuple[str, str]:
+        """The explanation's text before and after the instant asked about (the one place
+        the instant shows), kept: a decision :meth:`at_instants` makes shares it."""
+        fields = self.__dict__
+        found: tuple[str, str] | None = fields.get("_explained_around")
+        if found is None:
+            like: Decision | None = fields.get("_explained_like")
+            found = fields["_explained_around"] = (
+                self._write_around()
+                if like is None
+                else (like.__dict__.get("_explained_around") or like._around())
+            )
+        return found
+
+    def _write_around(self) -> tuple[str, str]:
+        asked = ", ".join([f"{k}={v}" for k, v in self.asked.items()])
+        lines = [f": {self.outcome.upper()}"]
         extras = []
         if self.basis:
             extras.append(f"basis {self.basis}")
@@ -234,28 +283,41 @@ class Decision:
             lines.append("  " + "; ".join(extras))
         for finding in self.findings:
             lines.append(f"  finding {finding.code}: {finding.message}")
-        tz = self.tz
-        for check in self.checks:
-            head = f"  [{_MARKS[check.passed]}] {check.rule}"
-            if check.scope:
-                head += f" ({check.scope})"
-            if check.reason and check.passed is False:
-                head += f" -> {check.reason}"
-            if check.detail:
-                head += f": {check.detail}"
-            lines.append(head)
-            for name, value in check.facts.items():
-                lines.append(f"         {name} = {_fact(value, tz)}")
-            if check.layer == "law":
-                lines.append(f"         law: {check.clause}")
-            else:
-                lines.append(f'         notice: "{check.clause}"')
-            if check.note:
-                lines.append(f"         reading: {check.note}")
-        return "\n".join(lines)
+        checks = self.checks
+        written = (
+            checks.written(self.tz)
+            if isinstance(checks, LazyChecks)
+            else "\n".join(write_checks(checks, self.tz))
+        )
+        if written:
+            lines.append(written)
+        return f"{self.question}({asked}) at ", "\n".join(lines)
 
     def __str__(self) -> str:
         return self.explain()
+
+
+def write_checks(checks: Iterable[Check], tz: dt.tzinfo | None) -> list[str]:
+    """The lines of an explanation that show ``checks``: each rule, its facts, its clause."""
+    lines: list[str] = []
+    for check in checks:
+        head = f"  [{_MARKS[check.passed]}] {check.rule}"
+        if check.scope:
+            head += f" ({check.scope})"
+        if check.reason and check.passed is False:
+            head += f" -> {check.reason}"
+        if check.detail:
+            head += f": {check.detail}"
+        lines.append(head)
+        for name, value in check.facts.items():
+            lines.append(f"         {name} = {_fact(value, tz)}")
+        if check.layer == "law":
+            lines.append(f"         law: {check.clause}")
+        else:
+            lines.append(f'         notice: "{check.clause}"')
+        if check.note:
+            lines.append(f"         reading: {check.note}")
+    return lines
 
 
 _MARKS = {True: "pass", False: "FAIL", None: "info"}
@@ -264,12 +326,71 @@ _WHEN_SIZE = 1024
 _WHENS: dict[tuple[float, dt.tzinfo | None], str] = {}
 
 
+# "MM:SS" for each second of an hour: formatting is the dearest step of writing an instant
+_MINUTE_SECONDS = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
+_HOURS: dict[tuple[int, int, int, int, dt.tzinfo | None], tuple[str, str] | None] = {}
+_NO_HOUR = ("", "")
+_UTC = dt.UTC  # a miss in _HOURS (None is an answer: the hour is written the long way)
+
+
 def _when(value: dt.datetime, tz: dt.tzinfo | None) -> str:
     """``value`` as an explanation shows it: local (weekday, date, time, zone) and UTC.
 
-    An explanation shows the same few instants again and again (the record's collection, the
-    last interaction), so each is written once (``strftime`` is the dearest step of an
-    explanation) and remembered by instant and zone."""
+    Written from the text its UTC hour begins with (:func:`_hour_heads`, kept per hour and
+    zone) and its minutes and seconds: a host asking at ``now`` shows a new instant every
+    time. An hour that cannot be written so is written in full (:func:`_written`), each
+    instant once: an explanation shows the same few instants again and again."""
+    utc = value if value.tzinfo is _UTC else value.astimezone(_UTC)
+    key = (utc.year, utc.month, utc.day, utc.hour, tz)
+    heads = _HOURS.get(key, _NO_HOUR)
+    if heads is _NO_HOUR:
+        if len(_HOURS) >= _WHEN_SIZE:
+            _HOURS.clear()
+        heads = _HOURS[key] = _hour_heads(utc, tz)
+    if heads is None:
+        return _written(value, tz)
+    local_head, utc_head = heads
+    seconds = _MINUTE_SECONDS[utc.minute * 60 + utc.second]
+    if tz is None:
+        return utc_head + seconds + "Z"
+    return local_head + seconds + utc_head + seconds + "Z)"
+
+
+def _hour_heads(utc: dt.datetime, tz: dt.tzinfo | None) -> tuple[str, str] | None:
+    """The text every instant of ``utc``'s hour begins with, locally and in UTC, up to its
+    minutes: ("Fri 2027-01-01 12:", " GMT (2027-01-01T12:"); without a zone ("",
+    "2027-01-01T12:"). None when the hour's instants differ by more than their minutes and
+    seconds: the zone's offset or name changes in the hour, the offset is not whole hours
+    (the local minute is then not the UTC one), or a year before 1000 (written by strftime).
+    Sampled at the hour's first and last instant: no zone changes its offset and back again
+    within an hour (as :func:`fairproc.clock.day_offset_us` takes for a day)."""
+    start = utc.replace(minute=0, second=0, microsecond=0)
+    if start.year < 1000:
+        return None
+    utc_head = _stamp(start)[:-5]
+    if tz is None:
+        return "", utc_head
+    try:
+        end = start + dt.timedelta(hours=1, microseconds=-1)
+        first, last = to_local(start, tz), to_local(end, tz)
+    except OverflowError:  # the hour's local end lies past the dates a datetime holds
+        return None
+    offset = first.utcoffset()
+    if (
+        offset is None
+        or offset != last.utcoffset()
+        or offset % dt.timedelta(hours=1)
+        or first.tzname() != last.tzname()
+        or first.year < 1000
+    ):
+        return None
+    local_head = f"{_WEEKDAYS[first.weekday()]} {_stamp(first, ' ')[:-5]}"
+    return local_head, f" {first.tzname() or ''} ({utc_head}"
+
+
+def _written(value: dt.datetime, tz: dt.tzinfo | None) -> str:
+    """:func:`_when`'s text, written in full (``strftime`` is the dearest step), each instant
+    once: remembered by instant and zone."""
     key = (value.timestamp(), tz)
     found = _WHENS.get(key)
     if found is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import attrs
 
@@ -202,7 +202,8 @@ class Engine:
 
     def _current(self) -> Any:
         """The store's revision, read now; the cached histories go when it has moved."""
-        revision = self._read_revision()
+        revisioned = self._revisioned  # _read_revision, inline: asked before every question
+        revision = None if revisioned is None else revisioned.revision
         if revision is None or revision != self._revision:
             self._histories.clear()
             self._revision = revision
@@ -562,32 +563,17 @@ class Engine:
     def route_decision(self, rec: Record, ctx: Ctx, plan: Sequence[RoutePlan]) -> Decision:
         """Route ``rec`` by ``plan``: its source's routing rules, each with its ``when`` and
         ``due`` compiled (:data:`RoutePlan`)."""
-        # In policy order, the first rule that decides: one with no ``when``, or with an
-        # ``otherwise``, or whose ``when`` holds (a rule with a ``when`` and no ``otherwise``
-        # passes the question on when it does not hold).
-        passed: list[tuple[RoutingRule, bool]] = []
-        for rule, when, then, otherwise, due_of in plan:
-            holds = True if when is None else bool(when(ctx))
-            if holds or otherwise is not None:
-                outcome = then if holds else otherwise
-                assert outcome is not None
-                return Decision(
-                    "route",
-                    outcome,
-                    ctx.at,
-                    {"record": rec.id},
-                    due=due_of(ctx) if due_of is not None else None,
-                    checks=LazyChecks(self._route_checks, rule, ctx, holds, outcome, passed),
-                    tz=self.tz,
-                )
-            passed.append((rule, holds))
+        routed = route_outcome(plan, ctx)
         return Decision(
             "route",
-            "not_applicable",
+            routed.outcome,
             ctx.at,
             {"record": rec.id},
-            reasons=("no_routing_rule",),
-            checks=LazyChecks(self._route_checks, None, ctx, False, "not_applicable", passed),
+            due=routed.due,
+            reasons=routed.reasons,
+            checks=LazyChecks(
+                self._route_checks, routed.rule, ctx, routed.holds, routed.outcome, routed.passed
+            ),
             tz=self.tz,
         )
 
@@ -906,6 +892,36 @@ def share_checks(
             attrs.evolve(c, passed=None) if ok and c.passed is False else c for c in tchecks
         )
     return checks
+
+
+class Routed(NamedTuple):
+    """What routing by a plan found: the outcome, its due time, the reasons a record no rule
+    routes gives, and what explaining needs (the rule that decided, whether its condition
+    held, and the rules passed over with theirs)."""
+
+    outcome: str
+    due: dt.datetime | None
+    reasons: tuple[str, ...]
+    rule: RoutingRule | None
+    holds: bool
+    passed: list[tuple[RoutingRule, bool]]
+
+
+def route_outcome(plan: Sequence[RoutePlan], ctx: Ctx) -> Routed:
+    """Route by ``plan`` (:data:`RoutePlan`) at ``ctx``."""
+    # In policy order, the first rule that decides: one with no ``when``, or with an
+    # ``otherwise``, or whose ``when`` holds (a rule with a ``when`` and no ``otherwise``
+    # passes the question on when it does not hold).
+    passed: list[tuple[RoutingRule, bool]] = []
+    for rule, when, then, otherwise, due_of in plan:
+        holds = True if when is None else bool(when(ctx))
+        if holds or otherwise is not None:
+            outcome = then if holds else otherwise
+            assert outcome is not None
+            due = due_of(ctx) if due_of is not None else None
+            return Routed(outcome, due, (), rule, holds, passed)
+        passed.append((rule, holds))
+    return Routed("not_applicable", None, ("no_routing_rule",), None, False, passed)
 
 
 def process_outcome(state: _ProcessState) -> tuple[bool, tuple[str, ...], _ProcessState]:

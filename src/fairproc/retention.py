@@ -22,6 +22,7 @@ store, the engine or the CLI.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -200,39 +201,46 @@ _SPAN = ("counted", "span")  # the history memo's key for the stretch counted_at
 
 def counted_at(history: Any, at: dt.datetime) -> frozenset[str]:
     """:func:`fixpoint`'s records, worked out once per stretch of time over which they cannot
-    change (a host asking at ``now``, a new instant every call, asks the same stretch again).
+    change (a host asking at ``now``, a new instant every call, asks the same stretch again):
+    :func:`counted_span`'s."""
+    return counted_span(history, at)[2]
+
+
+def counted_span(history: Any, at: dt.datetime) -> tuple[float, float, frozenset[str]]:
+    """:func:`fixpoint`'s records at ``at``, and the stretch of time ``[start, end)`` (POSIX
+    timestamps) about ``at`` over which they are the same.
 
     When the policy's retention conditions read only the subject's timeline (its events, its
     records, not ``at`` itself nor the suppression list), the fixpoint at ``at`` depends on
     ``at`` only through which events and collections are at or before it, and through each
     comparison of ``at`` with a due date its passes made. Every instant from the latest of those
     moments at or before ``at`` to the earliest after it repeats the same passes exactly, so
-    the answer holds there too.
+    the answer holds there too. Otherwise the stretch is ``at`` alone.
     """
     ts = at.timestamp()
     memo = history.memo
     span = memo.get(_SPAN)
     if span is not None and span[0] <= ts < span[1]:
-        found: frozenset[str] = span[2]
+        found: tuple[float, float, frozenset[str]] = span
         return found
     if not timeline_only(history.policy):
-        return fixpoint(history, at)[0]
+        return ts, math.nextafter(ts, math.inf), fixpoint(history, at)[0]
     dates: list[float] = []
     counted, _ = fixpoint(history, at, dates)
     moments = [e.at.timestamp() for e in history.events]
     moments.extend(r.collected_at.timestamp() for r in history.records)
     moments.extend(dates)
     # an event or collection at ``at`` is already at or before it, as is a due date reached
-    start = max((m for m in moments if m <= ts), default=float("-inf"))
-    end = min((m for m in moments if m > ts), default=float("inf"))
-    memo[_SPAN] = (start, end, counted)
-    return counted
+    start = max((m for m in moments if m <= ts), default=-math.inf)
+    end = min((m for m in moments if m > ts), default=math.inf)
+    span = memo[_SPAN] = (start, end, counted)
+    return span
 
 
 # What a retention condition may read for :func:`counted_at` to reuse a fixpoint: names and
 # functions whose value at an instant follows from the subject's events and records at or
 # before it (or from their arguments alone).
-_TIMELINE_FUNCTIONS = frozenset(
+TIMELINE_FUNCTIONS = frozenset(
     {"in_office_hours", "local_time", "local_date", "weekday", "objected"}
 )
 
@@ -255,7 +263,7 @@ def timeline_only(policy: Policy) -> bool:
             *(f.name for f in policy.facts.values()),
         }
         found = all(
-            n.name in allowed if isinstance(n, Ref) else n.func in _TIMELINE_FUNCTIONS
+            n.name in allowed if isinstance(n, Ref) else n.func in TIMELINE_FUNCTIONS
             for rule in policy.retention
             if rule.applies_to == "records"
             for cond in (rule.when, rule.from_)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -320,6 +321,7 @@ class SubjectHistory:
         "_emails",
         "_events",
         "_listed_since",
+        "_moments",
         "_provisional",
         "_raw_events",
         "_record_events",
@@ -353,6 +355,7 @@ class SubjectHistory:
         self._state: tuple[_Timeline, _Timeline, _Timeline] | None = None
         self._listed_since: dict[str, float] | None = None
         self._collected_ts: tuple[float, ...] | None = None
+        self._moments: dict[bool, list[float]] = {}
         # while :meth:`counted` works out its fixpoint: (instant, the records counted so far)
         self._provisional: tuple[float, frozenset[str]] | None = None
         # values at an instant, remembered (conditions.remember): the history never changes
@@ -513,15 +516,21 @@ class SubjectHistory:
         found: frozenset[str] | None = self.memo.get(key)
         if found is not None:
             return found
-        from fairproc.retention import counted_at  # retention reads its facts from here
+        counted = self.counted_span(ctx.at)[2]
+        remember(self.memo, key, counted)
+        return counted
+
+    def counted_span(self, at: dt.datetime) -> tuple[float, float, frozenset[str]]:
+        """The records counted at ``at`` (:meth:`counted`) and the stretch of time ``[start,
+        end)`` about it over which they are the same (:func:`fairproc.retention.counted_span`),
+        leaving nothing provisional behind."""
+        from fairproc.retention import counted_span  # retention reads its facts from here
 
         outer = self._provisional
         try:
-            counted = counted_at(self, ctx.at)
+            return counted_span(self, at)
         finally:
             self._provisional = outer
-        remember(self.memo, key, counted)
-        return counted
 
     def latest_of(self, kinds: Sequence[str], ts: float) -> str | None:
         best: tuple[float, int, str] | None = None
@@ -631,6 +640,24 @@ class SubjectHistory:
                 found: dt.datetime = at
                 return found
         return None
+
+    def stretch(self, ts: float, listed: bool = False) -> tuple[float, float]:
+        """The stretch of time ``[start, end)`` about ``ts`` (POSIX timestamps) between two
+        moments of the history: its events and collections, and with ``listed`` the instants
+        its addresses went on the suppression list. Every fact read "at or before" an instant
+        is the same all through it."""
+        moments = self._moments.get(listed)
+        if moments is None:
+            found = [e.at.timestamp() for e in self.events]
+            found.extend(self._collected())
+            if listed:
+                found.extend(self._listed().values())
+            moments = self._moments[listed] = sorted(set(found))
+        i = bisect_right(moments, ts)
+        return (
+            moments[i - 1] if i else -math.inf,
+            moments[i] if i < len(moments) else math.inf,
+        )
 
     def has_events(self, kind: str) -> bool:
         return kind in self._kinds()
