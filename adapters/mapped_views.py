@@ -576,7 +576,7 @@ def _sqlite_in_intervals(
         w, u = r.c._stored_at, r.c.collected_at
         reading = sa.cast(w, sa.String())
         layout = sa.or_(reading.op("GLOB")(_GLOB_MICROS), reading.op("GLOB")(_GLOB_FULL))
-        by_text, exact = [], []  # per interval: text in the layouts; any other text
+        by_text, exact = [], []  # per interval: text in SQLAlchemy's layouts; other text
         for start, end in intervals:
             texts, instants = [], []
             if start is not None:
@@ -595,8 +595,10 @@ def _sqlite_in_intervals(
             exact.append(sa.and_(*instants) if instants else w.is_not(None))
         if not intervals:
             return sa.false()
-        # the layout asked once a row (a CASE), not once per bound
-        return sa.case((layout, sa.or_(*by_text)), else_=sa.or_(*exact))
+        # Not a CASE: SQLite evaluates a CASE's branch as a value, both sides of every AND and
+        # OR in it, so the instant (a call of the zone's function) for every row; an AND or
+        # OR the WHERE clause tests stops at its first answer.
+        return sa.or_(sa.and_(layout, sa.or_(*by_text)), sa.and_(sa.not_(layout), sa.or_(*exact)))
 
     return in_intervals
 
