@@ -112,3 +112,28 @@ def test_a_compiled_answer_kept_for_a_stretch_of_time_is_the_engines_at_each_ins
             expected = getattr(reference, question.name)(**question.params, at=at)
             got = getattr(compiled, question.name)(**question.params, at=at)
             assert everything(got) == everything(expected), (question, at)
+
+
+def test_an_address_going_on_the_list_ends_a_kept_answer() -> None:
+    """An answer that reads ``record.suppressed`` holds only until the record's address goes
+    on the suppression list: asked a microsecond before the entry and then after it, the
+    compiled question does not give the first answer again."""
+    from fairproc.model import SuppressionEntry
+
+    collected = dt.datetime(2026, 3, 2, 10, tzinfo=UTC)
+    listed = dt.datetime(2026, 6, 1, 12, tzinfo=UTC)
+    record = Record(
+        "h1", "ada", "handbook_download", collected, {"name": "Ada", "email": "ada@example.com"}
+    )
+    world = World([record], [], [SuppressionEntry("ADA@example.com ", listed, "unsubscribed")])
+    reference = Engine(POLICY, world)
+    compiled = compile_questions(Engine(POLICY, world))
+    purpose = POLICY.info.marketing_purpose
+    assert purpose is not None
+    answers = []
+    for at in (listed - dt.timedelta(microseconds=1), listed, listed + dt.timedelta(days=1)):
+        expected = reference.may_process(record, purpose, at)
+        got = compiled.may_process(record, purpose, at)
+        assert everything(got) == everything(expected), at
+        answers.append(got.allowed)
+    assert answers[0] and not answers[1] and not answers[2]  # the list changed the answer
