@@ -87,6 +87,17 @@ def test_bad_input_gets_the_engines_error() -> None:
     with pytest.raises(InputError):
         compiled.retention("r1", at.replace(tzinfo=None))
     assert compiled.may_email("ada", at).allowed
+    # a record whose time has no zone, asked about directly: the engine's error, each time
+    naive = Record("r2", "ada", "quick_quote", at.replace(tzinfo=None), {})
+    engine = Engine(POLICY, World([record]))
+    with pytest.raises(InputError) as expected:
+        engine.route(naive, at)
+    for _ in range(2):
+        with pytest.raises(InputError) as got:
+            compiled.route(naive, at)
+        assert str(got.value) == str(expected.value)
+    with pytest.raises(InputError, match="unknown source"):
+        compiled.route(Record("r3", "ada", "carrier_pigeon", at, {}), at)
 
 
 @settings(max_examples=80, deadline=None)

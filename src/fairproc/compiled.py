@@ -259,6 +259,7 @@ class CompiledQuestions:
             _AT in reads(c.node) for c, _ in conditions if c is not None
         )
         token = object()  # this closure's key in a history's memo
+        check = engine._checked
 
         def route(rec: Record, at: dt.datetime, history: SubjectHistory) -> Decision:
             held = None if stretch is None else history.memo.get((token, rec.id))
@@ -268,12 +269,14 @@ class CompiledQuestions:
             ):
                 held = None  # decided for another stretch, or another record with this id
             if held is not None:
+                # this record (or one equal to it) was checked when the answer was made
                 kept: _RouteHeld = held.decided
                 if shared:
                     return kept.again(at)
                 routed = kept.routed
                 ctx = Ctx(at, history, rec)
             else:
+                check(rec)
                 ctx = Ctx(at, history, rec)
                 routed = route_outcome(plan, ctx)
             outcome = routed.outcome
@@ -301,6 +304,12 @@ class CompiledQuestions:
         """:meth:`Engine.route`, compiled."""
         engine = self.engine
         at = require_aware(at)
+        if isinstance(record, Record):
+            routes = self._route.get(record.source)
+            if routes is not None:
+                # A source the policy knows: the rest of the record's check (an aware
+                # collected_at) is made where an answer is made, not again for one kept.
+                return routes(record, at, engine.history(record.subject))
         rec = engine._record(record)
         return self._route[rec.source](rec, at, engine.history(rec.subject))
 
