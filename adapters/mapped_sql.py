@@ -791,7 +791,7 @@ class MappedSqlStore(BaseStore):
                 yield conn
                 return
             # Two settings for this read only, the host's put back after it (the engine may
-            # be the host's). A naive column's zone CASE makes the planner cost a statement
+            # be the host's). A naive column's zone arithmetic makes the planner cost a statement
             # far above jit_above_cost, and PostgreSQL then spends seconds JIT-compiling it
             # (17.8 s for a 6.9 s query at 1M rows). A streamed read is a cursor, planned
             # for its first tenth of rows: a sweep reads them all (1.5 s -> 0.47 s).

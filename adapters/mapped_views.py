@@ -288,7 +288,7 @@ class Branch:
 
     name: str
     # its rows as the subquery ``r`` each statement reads (made once: proxying a view's
-    # columns, each with its zone's CASE on PostgreSQL, costs milliseconds)
+    # columns, each with its zone's arithmetic, costs milliseconds)
     rows: sa.Subquery
     source: str | None  # the one source of every row, when the mapping fixes it
     # the sources its rows can have, when the mapping lists them (fixed or a value map)
@@ -502,7 +502,7 @@ def stored_range(
     the instant ``u`` plus an offset between the zone's least and greatest (``lo``, ``hi``),
     so ``u >= a`` is ``w >= a + lo`` and (``w >= a + hi`` or ``u >= a``), the first part one
     range of the host's index (an ``OR`` of two would scan it twice): the instant, with
-    its ``CASE`` over the zone's steps (or SQLite's function), is computed only for readings
+    its search of the zone's steps (or SQLite's function), is computed only for readings
     within the offsets' spread of a bound, and the host's index on the column can narrow. A
     second is added to each margin for columns that keep no fraction.
 
