@@ -520,52 +520,21 @@ def stored_range(
     low, high = min(offsets) - SECOND_US, max(offsets) + SECOND_US
     epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
-    def moment(us: int) -> dt.datetime | None:
+    def moment(us: int, up: bool) -> Any:
+        """The stored value for the bound ``us``; on SQLite, text of whole seconds rounded
+        ``up`` or down (a fraction only adds to the 19 fixed-width characters before it, so
+        ``w >= B`` in text says the reading is at least ``B``, and ``w < B`` less)."""
+        whole, rest = divmod(us, SECOND_US)
+        if dialect == "sqlite":
+            us = (whole + (1 if up and rest else 0)) * SECOND_US
         try:
             found = epoch + dt.timedelta(microseconds=us)
         except OverflowError:
             return None
-        return found if zoned else found.replace(tzinfo=None)
-
-    if dialect == "sqlite":
-        return _sqlite_in_intervals(low, high, moment)
-
-    def in_intervals(r: Any, intervals: Sequence[tuple[int | None, int | None]]) -> Any:
-        if "_stored_at" not in r.c:
-            return None  # not a record table's own rows
-        w, u = r.c._stored_at, r.c.collected_at
-        parts = []
-        for start, end in intervals:
-            bounds = []
-            if start is not None:
-                sure, maybe = moment(start + high), moment(start + low)
-                if sure is None or maybe is None:
-                    return None
-                bounds.append(sa.and_(w >= maybe, sa.or_(w >= sure, u >= start)))
-            if end is not None:
-                sure, maybe = moment(end + low), moment(end + high)
-                if sure is None or maybe is None:
-                    return None
-                bounds.append(sa.and_(w < maybe, sa.or_(w < sure, u < end)))
-            parts.append(sa.and_(*bounds) if bounds else w.is_not(None))
-        return sa.or_(*parts) if parts else sa.false()
-
-    return in_intervals
-
-
-def _sqlite_in_intervals(
-    low: int, high: int, moment: Callable[[int], dt.datetime | None]
-) -> Callable[[Any, Sequence[tuple[int | None, int | None]]], Any]:
-    """:func:`stored_range` on SQLite. Text in SQLAlchemy's layouts compares as its reading:
-    the first 19 characters are fixed-width digits, and a fraction only adds to them. Against
-    a bound of whole seconds ``B`` (19 characters), ``w >= B`` in text says the reading is at
-    least ``B``, and ``w < B`` that it is less; so a bound is rounded up where the text
-    comparison says "surely" for ``>=`` and "maybe" for ``<``, down for the other two."""
-
-    def text(us: int, up: bool) -> ColumnElement[Any] | None:
-        seconds, rest = divmod(us, SECOND_US)
-        found = moment((seconds + (1 if up and rest else 0)) * SECOND_US)
-        if found is None or not 1 <= found.year <= 9999:
+        found = found if zoned else found.replace(tzinfo=None)
+        if dialect != "sqlite":
+            return found
+        if not 1 <= found.year <= 9999:
             return None
         stamp = f"{found.year:04d}-{found:%m-%d %H:%M:%S}"  # %Y does not pad years below 1000
         return sa.literal_column(f"'{stamp}'", sa.String())
@@ -574,31 +543,35 @@ def _sqlite_in_intervals(
         if "_stored_at" not in r.c:
             return None  # not a record table's own rows
         w, u = r.c._stored_at, r.c.collected_at
-        reading = sa.cast(w, sa.String())
-        layout = sa.or_(reading.op("GLOB")(_GLOB_MICROS), reading.op("GLOB")(_GLOB_FULL))
-        by_text, exact = [], []  # per interval: text in SQLAlchemy's layouts; other text
+        by_stored, exact = [], []  # per interval: through the stored value; the instant only
         for start, end in intervals:
-            texts, instants = [], []
+            stored, instants = [], []
             if start is not None:
-                sure, maybe = text(start + high, up=True), text(start + low, up=False)
+                # rounded up where the comparison says "surely", down where "maybe"
+                sure, maybe = moment(start + high, up=True), moment(start + low, up=False)
                 if sure is None or maybe is None:
                     return None
-                texts.append(sa.and_(w >= maybe, sa.or_(w >= sure, u >= start)))
+                stored.append(sa.and_(w >= maybe, sa.or_(w >= sure, u >= start)))
                 instants.append(u >= start)
             if end is not None:
-                sure, maybe = text(end + low, up=False), text(end + high, up=True)
+                sure, maybe = moment(end + low, up=False), moment(end + high, up=True)
                 if sure is None or maybe is None:
                     return None
-                texts.append(sa.and_(w < maybe, sa.or_(w < sure, u < end)))
+                stored.append(sa.and_(w < maybe, sa.or_(w < sure, u < end)))
                 instants.append(u < end)
-            by_text.append(sa.and_(*texts) if texts else w.is_not(None))
+            by_stored.append(sa.and_(*stored) if stored else w.is_not(None))
             exact.append(sa.and_(*instants) if instants else w.is_not(None))
         if not intervals:
             return sa.false()
-        # Not a CASE: SQLite evaluates a CASE's branch as a value, both sides of every AND and
-        # OR in it, so the instant (a call of the zone's function) for every row; an AND or
-        # OR the WHERE clause tests stops at its first answer.
-        return sa.or_(sa.and_(layout, sa.or_(*by_text)), sa.and_(sa.not_(layout), sa.or_(*exact)))
+        if dialect != "sqlite":
+            return sa.or_(*by_stored)
+        # SQLite: text in SQLAlchemy's layouts by its text, any other by its instant. Not a
+        # CASE: SQLite evaluates a CASE's branch as a value, both sides of every AND and OR in
+        # it, so the instant (a call of the zone's function) for every row; an AND or OR the
+        # WHERE clause tests stops at its first answer.
+        reading = sa.cast(w, sa.String())
+        layout = sa.or_(reading.op("GLOB")(_GLOB_MICROS), reading.op("GLOB")(_GLOB_FULL))
+        return sa.or_(sa.and_(layout, sa.or_(*by_stored)), sa.and_(sa.not_(layout), sa.or_(*exact)))
 
     return in_intervals
 

@@ -320,8 +320,7 @@ def test_reads_inside_reading_see_one_snapshot(crm_url: str) -> None:
 
 def test_a_read_on_postgresql_leaves_the_host_s_settings_as_they_were() -> None:
     """The mapped store turns JIT off and plans its cursors for every row for its own reads
-    only: inside the host's transaction, the host's settings are back after each read, and
-    after a read that failed the transaction's rollback puts them back."""
+    only: inside the host's transaction, the host's settings are back after each read."""
     with crm_host("postgresql", Path("unused")) as url:
         engine = sa.create_engine(url)
         mapping = load_mapping(CRM_MAPPING, POLICY)
