@@ -12,29 +12,42 @@
 
 from typing import TYPE_CHECKING, Any
 
-from fairproc.clock import Period
-from fairproc.conditions import Condition
-from fairproc.decisions import Check, Decision, Finding
-from fairproc.engine import Engine
 from fairproc.errors import FairprocError, InputError, PolicyError, Problem
 from fairproc.loader import load_policy, shipped_policies
-from fairproc.model import Event, Policy, Record, SuppressionEntry
-from fairproc.world import HistorySource, SubjectHistory, World
 
 if TYPE_CHECKING:
+    from fairproc.clock import Period
+    from fairproc.conditions import Condition
+    from fairproc.decisions import Check, Decision, Finding
+    from fairproc.engine import Engine
     from fairproc.lint import LintFinding, lint
+    from fairproc.model import Event, Policy, Record, SuppressionEntry
     from fairproc.storage import AuditEntry, ChangeSet, Store, StoreError, open_store
+    from fairproc.world import HistorySource, SubjectHistory, World
 
-# The edges a host may never touch (lint and its interop tables, the store) are imported on
-# first use: a process that only asks questions starts without them.
+# Imported on first use: loading a policy needs neither the engine nor its decisions, and a
+# process that only asks questions starts without lint and its interop tables or the store.
 _LAZY = {
+    "Period": "fairproc.clock",
+    "Condition": "fairproc.conditions",
+    "Check": "fairproc.decisions",
+    "Decision": "fairproc.decisions",
+    "Finding": "fairproc.decisions",
+    "Engine": "fairproc.engine",
     "LintFinding": "fairproc.lint",
     "lint": "fairproc.lint",
+    "Event": "fairproc.model",
+    "Policy": "fairproc.model",
+    "Record": "fairproc.model",
+    "SuppressionEntry": "fairproc.model",
     "AuditEntry": "fairproc.storage",
     "ChangeSet": "fairproc.storage",
     "Store": "fairproc.storage",
     "StoreError": "fairproc.storage",
     "open_store": "fairproc.storage",
+    "HistorySource": "fairproc.world",
+    "SubjectHistory": "fairproc.world",
+    "World": "fairproc.world",
 }
 
 
