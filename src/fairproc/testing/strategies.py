@@ -667,15 +667,18 @@ def _periods(policy: Policy) -> tuple[Period, ...]:
 def _world_instants(world: World) -> list[dt.datetime]:
     points = [r.collected_at for r in world.records]
     points.extend(e.at for e in world.events)
+    # an address going on the list is a moment an answer may change at, as an event is
+    points.extend(entry.at for entry in world.suppression)
     return points
 
 
 def instants_for(
     policy: Policy, world: World, *, min_year: int = MIN_YEAR, max_year: int = MAX_YEAR
 ) -> st.SearchStrategy[dt.datetime]:
-    """Instants worth asking about ``world`` at: :func:`near` its own instants, and near each
-    of them moved on by each of :func:`policy_periods` (where retention falls due and
-    legitimate-interest windows close), as well as any :func:`instants`."""
+    """Instants worth asking about ``world`` at: :func:`near` its own instants (collections,
+    events, suppression entries), and near each of them moved on by each of
+    :func:`policy_periods` (where retention falls due and legitimate-interest windows close),
+    as well as any :func:`instants`."""
     points = _world_instants(world)
     tz = policy.tz
     due = [p.add_to(point, tz) for point in points for p in policy_periods(policy)]
