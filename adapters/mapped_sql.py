@@ -103,6 +103,7 @@ from .sql import (
     _where,
     audit_row,
     event_row,
+    snapshot,
     suppression_row,
 )
 from .sqlcompile import Compiled, Compiler, Tables
@@ -1066,22 +1067,14 @@ class MappedSqlStore(BaseStore):
             finally:
                 self._held.conn = None
             return
-        with self._guard("begin a read"), self.bind.connect() as conn:
-            if self.backend in ("postgresql", "mysql"):
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            transaction = conn.begin()
-            if self.backend == "sqlite" and not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
-                # pysqlite begins a transaction only at a write: without one, each read
-                # would see the file as it is then
-                conn.exec_driver_sql("BEGIN")
+        with (
+            self._guard("begin a read"),
+            self.bind.connect() as conn,
+            snapshot(conn, self.backend),
+        ):
             self._held.conn = conn
             try:
                 yield
-            except BaseException:
-                transaction.rollback()
-                raise
-            else:
-                transaction.commit()  # nothing written: keeps psycopg's prepared statements
             finally:
                 self._held.conn = None
 

@@ -189,6 +189,29 @@ def _tables(md: sa.MetaData, prefix: str, collation: str | None) -> dict[str, sa
     }
 
 
+@contextmanager
+def snapshot(conn: sa.Connection, backend: str) -> Iterator[None]:
+    """One transaction on ``conn`` whose reads all see the database as the first of them did:
+    REPEATABLE READ on PostgreSQL and MySQL, a deferred transaction on SQLite. Ended by a
+    commit (nothing was written: it ends as a rollback would, and psycopg keeps its prepared
+    statements, which it forgets on a ROLLBACK, so each lookup would be planned again), or
+    rolled back when the block fails."""
+    if backend in ("postgresql", "mysql"):
+        conn.execution_options(isolation_level="REPEATABLE READ")
+    transaction = conn.begin()
+    if backend == "sqlite" and not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        # pysqlite begins a transaction only at a write (fairproc's own engine says BEGIN
+        # itself; a host's does not): without one, each read would see the file as it is then
+        conn.exec_driver_sql("BEGIN")
+    try:
+        yield
+    except BaseException:
+        transaction.rollback()
+        raise
+    else:
+        transaction.commit()
+
+
 def _where(query: sa.Select[Any], where: Any) -> sa.Select[Any]:
     """``query`` filtered by a compiled predicate (which may be a plain True or False)."""
     if where is False:
@@ -467,21 +490,14 @@ class SqlStore(BaseStore):
         if getattr(self._held, "conn", None) is not None:
             yield
             return
-        with self._guard("begin a read"), self.engine.connect() as conn:
-            if self.backend in ("postgresql", "mysql"):
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            transaction = conn.begin()
+        with (
+            self._guard("begin a read"),
+            self.engine.connect() as conn,
+            snapshot(conn, self.backend),
+        ):
             self._held.conn = conn
             try:
                 yield
-            except BaseException:
-                transaction.rollback()
-                raise
-            else:
-                # Nothing was written: a commit ends it as a rollback would, and keeps the
-                # connection's prepared statements (psycopg forgets every one on a ROLLBACK,
-                # so each lookup would be planned again, costing more than it takes to run).
-                transaction.commit()
             finally:
                 self._held.conn = None
 
