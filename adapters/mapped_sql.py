@@ -849,16 +849,12 @@ class MappedSqlStore(BaseStore):
         self, plans: list[_Plan], cond: Condition, at: dt.datetime, policy: Policy
     ) -> Iterator[tuple[Record, SubjectHistory]]:
         """The records the condition holds for, each with its subject's history: the rows SQL
-        selects, read a page at a time; those it is not sure of checked in Python."""
+        selects, streamed a page at a time; those it is not sure of checked in Python."""
         for plan in plans:
             r, compiled = plan.r, plan.compiled
             flag = compiled.sure_flag().label("sure")
             query = _where(sa.select(r.c.id, r.c.subject, flag), compiled.where)
-            query = query.order_by(*plan.order)
-            with self._query("find records") as conn:
-                rows = conn.execute(query).all()
-            for start in range(0, len(rows), PAGE):
-                page = rows[start : start + PAGE]
+            for page in self._pages(query.order_by(*plan.order), "find records"):
                 histories = self.histories(policy, (row.subject for row in page))
                 for row in page:
                     history = histories[row.subject]
@@ -867,6 +863,21 @@ class MappedSqlStore(BaseStore):
                         continue  # gone since the statement ran
                     if row.sure or cond.evaluate(Ctx(at, history, record)):
                         yield record, history
+
+    def _pages(self, query: sa.Select[Any], action: str) -> Iterator[Sequence[Any]]:
+        """The statement's rows a page at a time, read as they come while the caller reads
+        each page's histories: on the same connection inside a ``reading()``, which
+        PostgreSQL (a server-side cursor) and SQLite allow. MySQL does not while a streamed
+        result is open on it, so there the rows are read whole first."""
+        if self.backend == "mysql":
+            with self._query(action) as conn:
+                rows = conn.execute(query).all()
+            for start in range(0, len(rows), PAGE):
+                yield rows[start : start + PAGE]
+            return
+        options = {"stream_results": True, "yield_per": PAGE}
+        with self._query(action) as conn, conn.execute(query, execution_options=options) as got:
+            yield from got.partitions()
 
     def find_rows(
         self,
