@@ -345,6 +345,35 @@ def test_a_read_on_postgresql_leaves_the_host_s_settings_as_they_were() -> None:
             engine.dispose()
 
 
+def test_a_read_of_its_own_on_postgresql_ends_with_its_settings() -> None:
+    """On the store's own connection, a read's transaction ends right after it: its settings
+    (local to that transaction) end with it, and are not put back by a statement of their own."""
+    with crm_host("postgresql", Path("unused")) as url:
+        store = open_mapped(url, CRM_MAPPING)
+        settings_now = sa.text(
+            "SELECT current_setting('jit'), current_setting('cursor_tuple_fraction')"
+        )
+        try:
+            assert isinstance(store.bind, sa.Engine)
+            with store.bind.connect() as conn:
+                before = tuple(conn.execute(settings_now).one())
+            put_ada(store)
+            statements: list[str] = []
+
+            def seen(*args: Any) -> None:
+                statements.append(args[2])
+
+            sa.event.listen(store.bind, "before_cursor_execute", seen)
+            due = "record.collected_at <= at - P1D"
+            assert list(store.find_rows(due, u(2027, 1, 1), POLICY))
+            sa.event.remove(store.bind, "before_cursor_execute", seen)
+            assert not [s for s in statements if "set_config('jit', %(jit)s" in s]
+            with store.bind.connect() as conn:  # the pool's one connection, used again
+                assert tuple(conn.execute(settings_now).one()) == before
+        finally:
+            store.close()
+
+
 def test_reads_on_postgresql_keep_the_connections_prepared_statements() -> None:
     """A read on the store's own connection ends without a ROLLBACK (nothing was written),
     so psycopg keeps the statements it prepared: a subject's lookup asked again is not
