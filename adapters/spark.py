@@ -49,6 +49,7 @@ from fairproc.clock import require_aware
 from fairproc.conditions import Condition
 from fairproc.conditions.vocabulary import Ctx
 from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.retention import DueParts, any_of, due_parts, source_in
 from fairproc.storage import (
     AuditEntry,
     BaseStore,
@@ -533,8 +534,6 @@ class SparkStore(BaseStore):
         other record is computed once per version and instant (:meth:`_fixed_overdue`), and
         each level computes only its own groups' records. Each part is persisted in Spark
         (memory, then disk) and the level's table is their union."""
-        from fairproc.retention import due_parts
-
         key = (at_us, level)
         with self._lock:
             if key in version.counted:
@@ -575,11 +574,15 @@ class SparkStore(BaseStore):
         return found
 
     def _fixed_overdue(
-        self, version: _Version, policy: Policy, at: dt.datetime, at_us: int, parts: Any
+        self, version: _Version, policy: Policy, at: dt.datetime, at_us: int, parts: DueParts
     ) -> Any:
         """The ``overdue`` flag of the records no level changes (every record outside
         ``parts.moving_sources``), persisted once per version and instant; None when Spark
-        cannot compute it exactly."""
+        cannot compute it exactly.
+
+        One selection per part of the due condition, over that part's records alone (Spark
+        joins a subquery to every row it may read: the subqueries of one group's rules are
+        not asked of another group's records), and the records of no part, never due."""
         with self._lock:
             if at_us in version.fixed:
                 return version.fixed[at_us]
@@ -592,16 +595,31 @@ class SparkStore(BaseStore):
         compiler = SparkCompiler(
             policy, at, version.tables, r, "spark", 0, counted_table=no_collections
         )
-        due = compiler.compile(parts.fixed)
-        frame = None
-        if due.exact:
-            query = sa.select(
-                r.c.id, r.c.subject, r.c.collected_at, compiler.as_int(due.sure).label("overdue")
+        selections: list[Any] = []
+        exact = True
+        for part in parts.fixed:
+            records, holds = compiler.compile(part.records), compiler.compile(part.holds)
+            exact = exact and records.exact and holds.exact
+            flag = compiler.as_int(holds.sure).label("overdue")
+            selections.append(
+                self._where(sa.select(r.c.id, r.c.subject, r.c.collected_at, flag), records.sure)
             )
-            if parts.moving_sources:
-                # A record whose source is NULL is in no group: it is here, not in the moving part.
-                moving = sa.func.coalesce(r.c.source.in_(parts.moving_sources), sa.false())
-                query = query.where(sa.not_(moving))
+        selected = [part.records for part in parts.fixed]
+        if parts.moving_sources:
+            selected.append(source_in(parts.moving_sources))
+        # A record of no part (a NULL source among them) is never due.
+        anywhere = compiler.compile(any_of(selected))
+        exact = exact and anywhere.exact
+        if anywhere.sure is not True:
+            rest = sa.select(
+                r.c.id, r.c.subject, r.c.collected_at, sa.literal(0, sa.Integer()).label("overdue")
+            )
+            if anywhere.sure is not False:
+                rest = rest.where(sa.not_(sa.func.coalesce(anywhere.sure, sa.false())))
+            selections.append(rest)
+        frame = None
+        if exact:
+            query = selections[0] if len(selections) == 1 else sa.union_all(*selections)
             frame = self._persist(version, query)
         with self._lock:
             version.fixed[at_us] = frame
