@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -283,11 +284,16 @@ def spark_folder(n: int) -> Path:
         return folder
     spark = spark_session()
     started = time.perf_counter()
-    store = SparkStore(folder)
+    # Made beside it and renamed when whole: a store's manifest is written when it is opened,
+    # so a generation stopped half way would otherwise leave a folder taken for a made world.
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    store = SparkStore(partial)
     try:
         store.load(generated_frames(spark, n))
     finally:
         store.close()
+    os.replace(partial, folder)
     print(f"  generated {n:,} records into {folder} in {time.perf_counter() - started:.0f} s")
     return folder
 
