@@ -49,6 +49,7 @@ from fairproc.clock import require_aware
 from fairproc.conditions import Condition
 from fairproc.conditions.vocabulary import Ctx
 from fairproc.model import Event, Policy, Record, SuppressionEntry, normalise_email
+from fairproc.retention import DueParts, any_of, due_parts, source_in
 from fairproc.storage import (
     AuditEntry,
     BaseStore,
@@ -190,6 +191,7 @@ class _Version:
         t = _tables(self.metadata, self.prefix, None)
         self.tables = Tables(t["records"], t["categories"], t["events"], t["suppression"])
         self.counted: dict[tuple[int, int], tuple[sa.Table, bool] | None] = {}
+        self.fixed: dict[int, Any] = {}  # instant -> the fixed overdue flags (or None)
         self.cached: list[Any] = []
         self.small = sum(sum(groups.values()) for groups in manifest["tables"].values()) <= (
             store.local_rows
@@ -334,9 +336,28 @@ class SparkStore(BaseStore):
 
     def _each(self, frame: Any) -> Iterable[Any]:
         """The rows of a query's result: a small version's (:attr:`local_rows`) in one Spark
-        job; a larger one's streamed a partition at a time (a job per partition)."""
-        rows: Iterable[Any] = frame.collect() if self._current().small else frame.toLocalIterator()
+        job; a larger one's streamed a partition at a time (a job per partition, the next
+        one computed while this one is read)."""
+        if self._current().small:
+            rows: Iterable[Any] = frame.collect()
+        else:
+            rows = frame.toLocalIterator(prefetchPartitions=True)
         return rows
+
+    def _each_in_order(self, query: Any) -> Iterator[Any]:
+        """The rows of ``query`` (a selection with a ``seq`` column) in ``seq`` order.
+
+        A sort in Spark samples its input to cut it into ranges (a job of its own) and then
+        reads it again: over a selection with joins, everything before the sort would run
+        twice. The selection is persisted instead (memory, then disk; only the rows it
+        keeps), sorted from there, and dropped once read."""
+        from pyspark import StorageLevel
+
+        selected = self._sql(query).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            yield from self._each(selected.orderBy("seq"))
+        finally:
+            selected.unpersist()
 
     def _collect(self, frame: Any) -> list[Any]:
         rows: list[Any] = list(frame.collect())
@@ -505,48 +526,127 @@ class SparkStore(BaseStore):
         self, version: _Version, policy: Policy, at: dt.datetime, at_us: int, level: int
     ) -> tuple[sa.Table, bool] | None:
         """The records with their ``overdue`` flag at fixpoint ``level`` (the retention due
-        condition compiled at that level), computed once per version and instant, cached in
-        Spark and read as a table by the level above."""
-        from fairproc.retention import due_node
+        condition compiled at that level), computed once per version and instant and read as
+        a table by the level above.
 
+        Only the groups of sources whose retention reads a fact counting collections change
+        from one level to the next (:func:`fairproc.retention.due_parts`): the flag of every
+        other record is computed once per version and instant (:meth:`_fixed_overdue`), and
+        each level computes only its own groups' records. Each part is persisted in Spark
+        (memory, then disk) and the level's table is their union."""
         key = (at_us, level)
         with self._lock:
             if key in version.counted:
                 return version.counted[key]
-        r = version.tables.alias(version.tables.records, "r")
-        compiler = SparkCompiler(
-            policy,
-            at,
-            version.tables,
-            r,
-            "spark",
-            level,
-            counted_table=lambda lower: self._counted_table(version, policy, at, at_us, lower),
-        )
-        due = compiler.compile(due_node(policy))
+        parts = due_parts(policy)
+        fixed = self._fixed_overdue(version, policy, at, at_us, parts)
         found: tuple[sa.Table, bool] | None = None
-        if due.exact:
-            name = f"{version.prefix}counted_{level}_{at_us}".replace("-", "m")
-            query = sa.select(
-                r.c.id, r.c.subject, r.c.collected_at, compiler.as_int(due.sure).label("overdue")
-            )
-            text, params = render(query)
-            frame = self.spark.sql(text, args=params).cache()
-            frame.createOrReplaceTempView(name)
-            table = sa.Table(
-                name,
-                version.metadata,
-                sa.Column("id", sa.String()),
-                sa.Column("subject", sa.String()),
-                sa.Column("collected_at", sa.BigInteger()),
-                sa.Column("overdue", sa.Integer()),
-            )
-            found = (table, True)
-            with self._lock:
-                version.cached.append(frame)
+        if fixed is not None:
+            frame = fixed
+            if parts.moving_sources:
+                r = version.tables.alias(version.tables.records, "r")
+                compiler = SparkCompiler(
+                    policy,
+                    at,
+                    version.tables,
+                    r,
+                    "spark",
+                    level,
+                    counted_table=lambda lower: self._counted_table(
+                        version, policy, at, at_us, lower
+                    ),
+                )
+                due = compiler.compile(parts.moving)
+                moving = None
+                if due.exact:
+                    query = sa.select(
+                        r.c.id,
+                        r.c.subject,
+                        r.c.collected_at,
+                        compiler.as_int(due.sure).label("overdue"),
+                    ).where(r.c.source.in_(parts.moving_sources))
+                    moving = self._persist(version, query)
+                frame = None if moving is None else fixed.unionByName(moving)
+            if frame is not None:
+                found = (self._counted_view(version, frame, f"counted_{level}_{at_us}"), True)
         with self._lock:
             version.counted[key] = found
         return found
+
+    def _fixed_overdue(
+        self, version: _Version, policy: Policy, at: dt.datetime, at_us: int, parts: DueParts
+    ) -> Any:
+        """The ``overdue`` flag of the records no level changes (every record outside
+        ``parts.moving_sources``), persisted once per version and instant; None when Spark
+        cannot compute it exactly.
+
+        One selection per part of the due condition, over that part's records alone (Spark
+        joins a subquery to every row it may read: the subqueries of one group's rules are
+        not asked of another group's records), and the records of no part, never due."""
+        with self._lock:
+            if at_us in version.fixed:
+                return version.fixed[at_us]
+
+        def no_collections(lower: int) -> tuple[sa.Table, bool] | None:
+            raise AssertionError("the fixed part of the due condition reads no collections")
+
+        r = version.tables.alias(version.tables.records, "r")
+        # Compiled at level 0, so that reading collections would call no_collections.
+        compiler = SparkCompiler(
+            policy, at, version.tables, r, "spark", 0, counted_table=no_collections
+        )
+        selections: list[Any] = []
+        exact = True
+        for part in parts.fixed:
+            records, holds = compiler.compile(part.records), compiler.compile(part.holds)
+            exact = exact and records.exact and holds.exact
+            flag = compiler.as_int(holds.sure).label("overdue")
+            selections.append(
+                self._where(sa.select(r.c.id, r.c.subject, r.c.collected_at, flag), records.sure)
+            )
+        selected = [part.records for part in parts.fixed]
+        if parts.moving_sources:
+            selected.append(source_in(parts.moving_sources))
+        # A record of no part (a NULL source among them) is never due.
+        anywhere = compiler.compile(any_of(selected))
+        exact = exact and anywhere.exact
+        if anywhere.sure is not True:
+            rest = sa.select(
+                r.c.id, r.c.subject, r.c.collected_at, sa.literal(0, sa.Integer()).label("overdue")
+            )
+            if anywhere.sure is not False:
+                rest = rest.where(sa.not_(sa.func.coalesce(anywhere.sure, sa.false())))
+            selections.append(rest)
+        frame = None
+        if exact:
+            query = selections[0] if len(selections) == 1 else sa.union_all(*selections)
+            frame = self._persist(version, query)
+        with self._lock:
+            version.fixed[at_us] = frame
+        return frame
+
+    def _persist(self, version: _Version, query: Any) -> Any:
+        """``query``'s rows persisted in Spark (memory, then disk) until the version goes."""
+        from pyspark import StorageLevel
+
+        text, params = render(query)
+        frame = self.spark.sql(text, args=params).persist(StorageLevel.MEMORY_AND_DISK)
+        with self._lock:
+            version.cached.append(frame)
+        return frame
+
+    def _counted_view(self, version: _Version, frame: Any, name: str) -> sa.Table:
+        """``frame`` (id, subject, collected_at, overdue) as a view and its SQLAlchemy table."""
+        name = f"{version.prefix}{name}".replace("-", "m")
+        frame.createOrReplaceTempView(name)
+        return sa.Table(
+            name,
+            version.metadata,
+            sa.Column("id", sa.String()),
+            sa.Column("subject", sa.String()),
+            sa.Column("collected_at", sa.BigInteger()),
+            sa.Column("overdue", sa.Integer()),
+        )
 
     def _sql(self, statement: sa.ClauseElement) -> Any:
         text, params = render(statement)
@@ -593,10 +693,9 @@ class SparkStore(BaseStore):
         columns: list[Any] = [r.c.seq, r.c.id, r.c.subject, r.c.source, r.c.collected_at, r.c.data]
         if not compiled.exact:
             columns.append(compiler.as_int(compiled.sure).label("sure"))
-        query = self._where(sa.select(*columns), compiled.where).order_by(r.c.seq)
-        frame = self._sql(query)
+        query = self._where(sa.select(*columns), compiled.where)
         page: list[Any] = []
-        for row in self._each(frame):
+        for row in self._each_in_order(query):
             self.rows_fetched += 1
             if compiled.exact:
                 yield self._record(row)
@@ -639,11 +738,13 @@ class SparkStore(BaseStore):
             return rows_of(self, self._find(cond, at, policy), at, policy, exprs)
         r = compiler.r
         labelled = [c.label(f"v{i}") for i, c in enumerate(columns) if c is not None]
-        query = self._where(sa.select(r.c.id, r.c.subject, r.c.source, *labelled), compiled.where)
-        return self._stream_rows(self._sql(query.order_by(r.c.seq)), len(columns))
+        query = self._where(
+            sa.select(r.c.id, r.c.subject, r.c.source, *labelled, r.c.seq), compiled.where
+        )
+        return self._stream_rows(query, len(columns))
 
-    def _stream_rows(self, frame: Any, width: int) -> Iterator[Row]:
-        for row in self._each(frame):
+    def _stream_rows(self, query: Any, width: int) -> Iterator[Row]:
+        for row in self._each_in_order(query):
             self.rows_fetched += 1
             yield row[0], row[1], row[2], tuple(_plain(row[3 + i]) for i in range(width))
 

@@ -13,8 +13,10 @@ asked with EXISTS probes. Only two things differ on Spark:
   due condition one level down inside each correlated subquery over the subject's records.
   Spark's decorrelation cannot plan a correlated subquery nested inside another (it fails at
   execution), so here each level is a query of its own: the records with an ``overdue`` flag
-  (the due condition compiled one level down), materialised as a cached table that the level
-  above reads as a plain table. Each level is computed once per (store version, instant).
+  (the due condition compiled one level down), materialised as a persisted table that the
+  level above reads as a plain table. Each level is computed once per (store version,
+  instant); the store computes the part of the due condition no level changes once for all
+  of them (:meth:`fairproc.adapters.spark.SparkStore._counted_table`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ Printed per size: records, due items, seconds and microseconds per record for th
 sweep plan (``plan_sweep`` on the Spark store: the due condition compiled to Spark SQL), for
 the hand-written Spark SQL statement of bench/sweep.py over the same Parquet tables, and for the
 SQLite store's sweep plan; then one subject's access lookup (its history: records, events,
-suppression). Figures depend on the machine and its load: read them side by side.
+suppression). The plan and the hand-written statement take turns (``--rounds``, two by
+default), each plan on a store opened for it (nothing its fixpoint computed is kept from a
+turn before); the best of each is printed, then every turn's pair and the load average.
+Figures depend on the machine and its load: read them side by side.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import hashlib
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -280,11 +284,16 @@ def spark_folder(n: int) -> Path:
         return folder
     spark = spark_session()
     started = time.perf_counter()
-    store = SparkStore(folder)
+    # Made beside it and renamed when whole: a store's manifest is written when it is opened,
+    # so a generation stopped half way would otherwise leave a folder taken for a made world.
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    store = SparkStore(partial)
     try:
         store.load(generated_frames(spark, n))
     finally:
         store.close()
+    os.replace(partial, folder)
     print(f"  generated {n:,} records into {folder} in {time.perf_counter() - started:.0f} s")
     return folder
 
@@ -295,28 +304,55 @@ def timed(action: Any) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def spark_case(n: int) -> dict[str, Any]:
+def spark_case(n: int, rounds: int = 2, warm: bool = True) -> dict[str, Any]:
+    """The sweep plan and the hand-written statement taking turns, ``rounds`` times each (after
+    one of each to warm the JVM, when ``warm``: the first size of a run); the best time of
+    each. Each plan runs on a store opened for it: the fixpoint's tables a store keeps for a
+    version and an instant are computed in every timed run, as a nightly sweep computes them."""
     from fairproc.adapters.spark import SparkStore
 
-    store = SparkStore(spark_folder(n), create=False)
+    folder = spark_folder(n)
+
+    def plan_once() -> Any:
+        fresh = SparkStore(folder, create=False)
+        try:
+            return plan_sweep(Engine(POLICY, fresh), AT)
+        finally:
+            fresh.close()  # drops what it persisted
+
+    store = SparkStore(folder, create=False)
     try:
-        engine = Engine(POLICY, store)
-        plan_sweep(engine, AT)  # warm: the JVM's first plans are slower than any later one
-        seconds, plan = timed(lambda: plan_sweep(engine, AT))
-        due = sorted(item.record for item in plan.items)
+        if warm:
+            plan_once()  # the JVM's first plans are slower than any later one
         # The hand-written job: bench/sweep.py's statement over the same Parquet tables.
         version = store._current()
         for name in ("records", "events"):
             version.frames[name].createOrReplaceTempView(f"fairproc_{name}")
         sql, params = baseline_sql(AT)
+
+        def hand_once() -> list[str]:
+            return [row[0] for row in store.spark.sql(sql, args=params).collect()]
+
+        plans: list[float] = []
+        hands: list[float] = []
+        hand: list[str] | None = []
+        hand_note = ""
         try:
-            store.spark.sql(sql, args=params).count()
-            hand_seconds, hand = timed(
-                lambda: [row[0] for row in store.spark.sql(sql, args=params).collect()]
-            )
-            hand_note = "" if sorted(hand) == due else " (a different selection!)"
+            if warm:
+                store.spark.sql(sql, args=params).count()
+            else:
+                store.spark.sql(sql, args=params).schema  # noqa: B018 - only asks Spark to plan it
         except Exception as error:  # Spark refused the statement: say so, go on
-            hand_seconds, hand_note = float("nan"), f" (Spark refused it: {str(error)[:120]})"
+            hand, hand_note = None, f" (Spark refused it: {str(error)[:120]})"
+        for _ in range(rounds):
+            seconds, plan = timed(plan_once)
+            plans.append(seconds)
+            if hand is not None:
+                seconds, hand = timed(hand_once)
+                hands.append(seconds)
+        due = sorted(item.record for item in plan.items)
+        if hand is not None and sorted(hand) != due:
+            hand_note = " (a different selection!)"
         first = store.get_record(due[0]) if due else None
         subject = first.subject if first is not None else "nobody"
         store.histories(POLICY, [subject])
@@ -325,8 +361,10 @@ def spark_case(n: int) -> dict[str, Any]:
             "n": n,
             "due": len(due),
             "digest": hashlib.sha256("\n".join(due).encode()).hexdigest()[:16],
-            "seconds": seconds,
-            "hand": hand_seconds,
+            "seconds": min(plans),
+            "plans": plans,
+            "hand": min(hands) if hands else float("nan"),
+            "hands": hands,
             "hand_note": hand_note,
             "access": access_seconds,
         }
@@ -412,10 +450,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument(
+        "--rounds", type=int, default=2, help="timed turns of the plan and the hand statement"
+    )
+    parser.add_argument(
         "--driver-memory", default="4g", help="the driver's heap (in local mode: all of Spark's)"
     )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     from fairproc.adapters.spark import spark_session
 
     spark_session(args.master, {"spark.driver.memory": args.driver_memory})
@@ -428,14 +471,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{'records':>11} {'due':>9} {'fairproc s':>10} {'us/rec':>7} {'hand SQL s':>10} "
         f"{'us/rec':>7} {'SQLite s':>9} {'us/rec':>7} {'its due':>9} {'access s':>8}"
     )
-    for n in args.records:
-        case = spark_case(n)
+    for i, n in enumerate(args.records):
+        case = spark_case(n, args.rounds, warm=i == 0)
         lite, lite_due = (float("nan"), -1) if args.no_sqlite else sqlite_case(n)
         per = 1e6 / n
         print(
             f"{n:>11,} {case['due']:>9,} {case['seconds']:>10.1f} {case['seconds'] * per:>7.1f} "
             f"{case['hand']:>10.1f} {case['hand'] * per:>7.1f} {lite:>9.1f} {lite * per:>7.1f} "
             f"{lite_due:>9,} {case['access']:>8.2f}{case['hand_note']}"
+        )
+        turns = ", ".join(
+            f"{a:.1f}/{b:.1f}" for a, b in zip(case["plans"], case["hands"], strict=False)
+        )
+        print(
+            f"  {'':>9} plan/hand by turn: {turns}; best plan / best hand "
+            f"{case['seconds'] / case['hand']:.2f}; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
         )
         if args.standalone:
             print(f"  local mode: {case['due']} {case['digest']}")

@@ -434,3 +434,21 @@ def test_sweep_items_are_fixed_once_the_plan_is_made() -> None:
     item = SweepItem("r", "s", "website_visit", "delete", "retention.cookies", SWEEP_AT)
     with pytest.raises(RuntimeError, match="do not change"):
         items.add(item)
+
+
+def test_the_due_condition_cut_where_the_fixpoint_moves(flexi: Policy) -> None:
+    """``due_parts`` (what a store computing the fixpoint pass by pass asks again at each pass,
+    and what it asks once) holds every part of ``due_node`` once, each on the right side."""
+    from fairproc.conditions import Or
+    from fairproc.retention import all_of, collection_passes, due_node, due_parts, source_in
+
+    parts = due_parts(flexi)
+    assert isinstance(due_node(flexi), Or)
+    moving = parts.moving.items if isinstance(parts.moving, Or) else (parts.moving,)
+    fixed = [all_of([part.records, part.holds]) for part in parts.fixed]
+    assert sorted(map(repr, (*fixed, *moving))) == sorted(map(repr, due_node(flexi).items))
+    # handbook downloads are kept from the last interaction, which counts collections
+    assert parts.moving_sources == ("handbook_download",)
+    assert collection_passes(flexi) == 1 + len(moving)
+    for part in moving:
+        assert part.items[0] == source_in(["handbook_download"])  # type: ignore[attr-defined]

@@ -430,6 +430,50 @@ def due_node(policy: Policy) -> Node:
     return by_group(policy, group_due)
 
 
+class DuePart(NamedTuple):
+    """One part of :func:`due_node`: ``all_of([records, holds])``."""
+
+    records: Node
+    """Which records the part is about: a selection by source."""
+    holds: Node
+    """When such a record is due."""
+
+
+class DueParts(NamedTuple):
+    """:func:`due_node` cut in two: its parts are those of ``due_node``, each in one of them."""
+
+    fixed: tuple[DuePart, ...]
+    """The groups of sources whose retention reads no fact counting collections, and sources
+    the policy does not declare: the same at every pass of the interactions fixpoint. Their
+    ``records`` select disjoint sets of records."""
+    moving: Node
+    """The groups whose retention reads such a fact (FALSE when there is none)."""
+    moving_sources: tuple[str, ...]
+    """The sources of those groups: ``moving`` holds only for records of these."""
+
+
+def due_parts(policy: Policy) -> DueParts:
+    """:func:`due_node` as the part each pass of the fixpoint must ask again and the part it
+    need not (a store computing the passes one by one computes the fixed part once, each
+    of its parts over its own records)."""
+    fixed: list[DuePart] = []
+    moving: list[Node] = []
+    sources: list[str] = []
+    for group, rules in source_groups(policy):
+        holds = group_due(rules)
+        if holds == FALSE:
+            continue
+        if any(reads_collections(policy, r) for r in rules):
+            moving.append(all_of([source_in(group), holds]))
+            sources.extend(group)
+        else:
+            fixed.append(DuePart(source_in(group), holds))
+    undeclared = group_due(())  # a source the policy does not declare has no rules
+    if undeclared != FALSE:
+        fixed.append(DuePart(source_in(list(policy.sources), negated=True), undeclared))
+    return DueParts(tuple(fixed), any_of(moving), tuple(sources))
+
+
 def review_node(policy: Policy) -> Node:
     """:func:`review_condition` as a condition tree."""
     return by_group(policy, group_review)
