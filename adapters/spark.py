@@ -595,7 +595,7 @@ class SparkStore(BaseStore):
         compiler = SparkCompiler(
             policy, at, version.tables, r, "spark", 0, counted_table=no_collections
         )
-        selections: list[Any] = []
+        selections: list[sa.Select[Any]] = []
         exact = True
         for part in parts.fixed:
             records, holds = compiler.compile(part.records), compiler.compile(part.holds)

@@ -76,9 +76,6 @@ __all__ = ["SCHEMA_VERSION", "SqlStore", "open_url"]
 SCHEMA_VERSION = 2
 CHUNK = 500  # values per IN (...) list
 MAX_NORM_LENGTH = 2 * MAX_EMAIL_LENGTH  # lower() may lengthen text
-# Bytes of a SQLite file read through memory mapping (SQLite's usual build caps it at 2 GiB);
-# a URL's ?mmap_size=N sets another, 0 none.
-SQLITE_MMAP_SIZE = 1 << 31
 _PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,30}$")
 _DRIVERS = {
     "postgresql": ("postgresql+psycopg", "psycopg", "postgresql"),
@@ -268,7 +265,7 @@ class SqlStore(BaseStore):
     def __init__(self, url: str | sa.URL, *, prefix: str | None = None, create: bool = True):
         """``create=False``: open only a database that holds the fairproc tables already (and,
         for SQLite, a file that exists), else :class:`StoreError`; nothing is created."""
-        self.url, self.prefix, self.mmap_size = self._parse(url, prefix)
+        self.url, self.prefix = self._parse(url, prefix)
         self.where = self.url.render_as_string(hide_password=True)
         self.backend = self.url.get_backend_name()
         if not create:
@@ -300,7 +297,7 @@ class SqlStore(BaseStore):
     # -- opening --
 
     @staticmethod
-    def _parse(url: str | sa.URL, prefix: str | None) -> tuple[sa.URL, str, int]:
+    def _parse(url: str | sa.URL, prefix: str | None) -> tuple[sa.URL, str]:
         try:
             parsed = sa.make_url(url)
         except (exc.ArgumentError, ValueError) as error:
@@ -327,16 +324,7 @@ class SqlStore(BaseStore):
             )
         if name in ("mysql", "mariadb") and "charset" not in query:
             query["charset"] = "utf8mb4"
-        mmap_size = SQLITE_MMAP_SIZE
-        if name == "sqlite" and "mmap_size" in query:
-            given = query.pop("mmap_size")
-            if not isinstance(given, str) or not given.isdigit():
-                raise StoreError(
-                    f"mmap_size={given!r} in {parsed.render_as_string(hide_password=True)!r}: "
-                    "expected a whole number of bytes (0 turns memory-mapped reads off)"
-                )
-            mmap_size = int(given)
-        return parsed.set(query=query), prefix, mmap_size
+        return parsed.set(query=query), prefix
 
     def _create_engine(self) -> sa.Engine:
         url, backend = self.url, self.backend
@@ -380,18 +368,11 @@ class SqlStore(BaseStore):
         if backend == "sqlite":
             memory = self._serial is not None
 
-            mmap_size = self.mmap_size
-
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_conn: Any, _: Any) -> None:
                 dbapi_conn.isolation_level = None  # fairproc issues BEGIN itself
                 if not memory:
                     dbapi_conn.execute("PRAGMA journal_mode=WAL")
-                    # Pages read in place from the operating system's cache, not copied into
-                    # SQLite's own (2 MB by default): a whole-store question then costs the
-                    # same per subject at 10k and 1M records (through read() it grew half
-                    # again). SQLite caps it, usually at 2 GiB; ?mmap_size=0 turns it off.
-                    dbapi_conn.execute(f"PRAGMA mmap_size={mmap_size:d}")
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: sa.Connection) -> None:

@@ -105,25 +105,6 @@ def test_prefixes_keep_stores_in_one_database_apart(tmp_path: Path) -> None:
         two.close()
 
 
-def test_sqlite_files_are_read_memory_mapped_unless_the_url_says_otherwise(tmp_path: Path) -> None:
-    # Memory-mapped reads keep a whole-store question's cost per subject flat as the file
-    # grows (bench/whole_store.py); ?mmap_size=0 is the way out where signals on I/O errors
-    # are unwelcome.
-    def mapped_bytes(url: str) -> int:
-        store = open_store(url)
-        try:
-            assert isinstance(store, SqlStore)
-            with store.engine.connect() as conn:
-                return int(conn.exec_driver_sql("PRAGMA mmap_size").scalar_one())
-        finally:
-            store.close()
-
-    url = f"sqlite:///{tmp_path}/mapped.db"
-    assert mapped_bytes(url) > 100 * 2**20  # SQLite caps what is asked at its build's limit
-    assert mapped_bytes(url + "?mmap_size=0") == 0
-    assert mapped_bytes(url + "?mmap_size=65536&prefix=other_") == 65536
-
-
 # --- errors say what and where -------------------------------------------------------------
 
 
@@ -138,8 +119,6 @@ def test_sqlite_files_are_read_memory_mapped_unless_the_url_says_otherwise(tmp_p
         ("mysql+mysqldb://u@127.0.0.1/db", r"pip install 'fairproc\[mysql\]'"),
         ("sqlite:///x.db?prefix=1bad", "table prefix '1bad'"),
         ("sqlite:///x.db?prefix=a;drop", "table prefix"),
-        ("sqlite:///x.db?mmap_size=-1", r"mmap_size='-1'.*whole number of bytes"),
-        ("sqlite:///x.db?mmap_size=big", r"mmap_size='big'.*whole number of bytes"),
         ("ftp://example.com/x", "unknown store URL scheme 'ftp'"),
         ("no url at all", "not a store URL"),
     ],
