@@ -796,8 +796,9 @@ class MappedSqlStore(BaseStore):
             if self.backend != "postgresql":
                 yield conn
                 return
-            # Two settings for this read only, the host's put back after it (the engine may
-            # be the host's). A naive column's zone arithmetic makes the planner cost a statement
+            # Two settings for this read only: put back after it where its transaction goes
+            # on (the host's, or a reading()), ended with it otherwise. A naive column's zone
+            # arithmetic makes the planner cost a statement
             # far above jit_above_cost, and PostgreSQL then spends seconds JIT-compiling it
             # (17.8 s for a 6.9 s query at 1M rows). A streamed read is a cursor, planned
             # for its first tenth of rows: a sweep reads them all (1.5 s -> 0.47 s).
