@@ -82,6 +82,7 @@ from fairproc.storage import (
     select_rows,
     us_to_instant,
 )
+from fairproc.values import Value
 from fairproc.world import SubjectHistory, derived_entries, record_addresses
 
 from .mapped_views import (
@@ -1450,8 +1451,8 @@ class MappedSqlStore(BaseStore):
                     )
 
 
-@attrs.frozen
-class _Plan:
+@attrs.frozen(repr=False)
+class _Plan(Value):
     """A condition compiled over one mapped record table's rows (``r``)."""
 
     table: str

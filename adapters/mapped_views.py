@@ -59,6 +59,7 @@ from fairproc.conditions.nodes import And, Compare, In, ListOf, Not, Or, Type
 from fairproc.mapping import ID_SEPARATOR, EventTable, RecordTable
 from fairproc.model import Policy
 from fairproc.storage import MAX_EMAIL_LENGTH, instant_to_us
+from fairproc.values import Value
 
 UTC = dt.UTC
 SECOND_US = 10**6
@@ -81,8 +82,8 @@ _GLOB_MICROS = sa.literal_column(f"'{_SQLITE_MICROS}'", sa.String())
 # --- naive wall-clock readings moved to UTC -------------------------------------------------
 
 
-@attrs.frozen
-class ZoneSteps:
+@attrs.frozen(repr=False)
+class ZoneSteps(Value):
     """A zone's offsets as a step function of wall-clock time (microseconds, read as if UTC):
     ``offsets[i]`` holds from ``starts[i - 1]`` (inclusive) to ``starts[i]``."""
 
@@ -281,8 +282,8 @@ def _text(column: Any) -> ColumnElement[Any] | None:
 # --- the views ------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class Branch:
+@attrs.frozen(repr=False)
+class Branch(Value):
     """One mapped record table as records: the columns the compiler reads, and what orders
     its rows as the store lists them."""
 
@@ -297,8 +298,8 @@ class Branch:
     stored_range: Callable[[Any, Sequence[tuple[int | None, int | None]]], Any] | None = None
 
 
-@attrs.frozen
-class Views:
+@attrs.frozen(repr=False)
+class Views(Value):
     records: sa.CTE
     categories: sa.CTE
     events: sa.CTE

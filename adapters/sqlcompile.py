@@ -87,6 +87,7 @@ from fairproc.conditions.vocabulary import vocabulary
 from fairproc.model import Policy
 from fairproc.retention import collection_passes, due_node
 from fairproc.storage import RECORDS_CONTEXT, instant_to_us, us_to_instant
+from fairproc.values import Value
 
 SqlBool: TypeAlias = "ColumnElement[Any] | bool"
 
@@ -109,8 +110,8 @@ COLUMNS = {  # names that are columns of the records table (never NULL)
 }
 
 
-@attrs.frozen
-class Tables:
+@attrs.frozen(repr=False)
+class Tables(Value):
     """The four tables a condition reads: fairproc's own, or views of a host's tables with
     the same columns (:mod:`fairproc.adapters.mapped_views`)."""
 
@@ -148,8 +149,8 @@ class Tables:
         return found
 
 
-@attrs.frozen
-class Compiled:
+@attrs.frozen(repr=False)
+class Compiled(Value):
     where: SqlBool  # every row the condition holds for, and perhaps more
     sure: SqlBool  # only rows it holds for
 
@@ -168,20 +169,20 @@ class Compiled:
 # --- values and truths -----------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Const:
+@attrs.frozen(repr=False)
+class _Const(Value):
     value: Any
 
 
-@attrs.frozen
-class _Sql:
+@attrs.frozen(repr=False)
+class _Sql(Value):
     expr: ColumnElement[Any]
     kind: Kind
     nullable: bool = True  # False: never NULL (a NOT NULL column, a truth as 0 or 1)
 
 
-@attrs.frozen
-class _Shifted:
+@attrs.frozen(repr=False)
+class _Shifted(Value):
     """``base`` moved by calendar ``shifts`` in turn: exact only in Python."""
 
     base: ColumnElement[Any]
@@ -189,8 +190,8 @@ class _Shifted:
     nullable: bool = True
 
 
-@attrs.frozen
-class _Unknown:
+@attrs.frozen(repr=False)
+class _Unknown(Value):
     pass
 
 
@@ -198,8 +199,8 @@ _Val: TypeAlias = _Const | _Sql | _Shifted | _Unknown
 UNKNOWN = _Unknown()
 
 
-@attrs.frozen
-class _B:
+@attrs.frozen(repr=False)
+class _B(Value):
     sure: SqlBool
     maybe: SqlBool
 
@@ -505,8 +506,8 @@ def _spans(op: str, bound: int) -> tuple[Interval, ...]:
     }[op]
 
 
-@attrs.frozen
-class _Range:
+@attrs.frozen(repr=False)
+class _Range(Value):
     """Values of one instant: ``spans`` (normal), and, when ``missing``, its being missing."""
 
     spans: tuple[Interval, ...]
@@ -528,8 +529,8 @@ class _Range:
 PRESENT = _Range(((None, None),))
 
 
-@attrs.frozen
-class _Rows:
+@attrs.frozen(repr=False)
+class _Rows(Value):
     """Rows whose greatest ``column`` is a latest instant: those of ``table`` (under a fresh
     alias) that ``where`` keeps, which are never later than ``at``. ``own``: where the
     record asked about is one of them (its own collection), its instant, which answers a

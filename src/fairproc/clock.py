@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from fairproc.errors import InputError
+from fairproc.values import Value
 
 if TYPE_CHECKING:
     from dateutil.relativedelta import relativedelta
@@ -42,8 +43,8 @@ def to_local(instant: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
 
 
 # cache_hash: periods key the memo of shifted instants, hashed on every decision
-@attrs.frozen(order=False, cache_hash=True)
-class Period:
+@attrs.frozen(order=False, cache_hash=True, repr=False)
+class Period(Value):
     """An ISO 8601 duration (``P10Y``, ``P12M``, ``PT48H``).
 
     Years, months, weeks and days are calendar units, added on the policy's local wall clock
@@ -351,8 +352,8 @@ def parse_instant(value: Any, what: str = "at") -> dt.datetime:
     return require_aware(value, what)
 
 
-@attrs.frozen
-class OfficeHours:
+@attrs.frozen(repr=False)
+class OfficeHours(Value):
     """When the controller's staff are at work, on the policy's local clock."""
 
     days: frozenset[int]  # 0 = Monday

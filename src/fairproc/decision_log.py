@@ -40,6 +40,7 @@ from fairproc.engine import Engine
 from fairproc.errors import FairprocError, PolicyError, Problem, ProblemsError
 from fairproc.model import Policy, Record
 from fairproc.scenarios.asks import ASKS, explainable
+from fairproc.values import Value
 
 QUESTIONS = tuple(explainable())  # the engine's own questions: one decision each
 FORMAT = "fairproc-decision-log/1"
@@ -259,8 +260,8 @@ def _last_line_hash(path: Path) -> str | None:
 # --- reading and verifying -------------------------------------------------------------------
 
 
-@attrs.frozen
-class LogLine:
+@attrs.frozen(repr=False)
+class LogLine(Value):
     line: int
     text: str
     data: Mapping[str, Any]
@@ -314,16 +315,16 @@ def read_log(path: str | Path) -> list[LogLine]:
     return out
 
 
-@attrs.frozen
-class Verdict:
+@attrs.frozen(repr=False)
+class Verdict(Value):
     line: int
     id: str
     status: str  # confirmed, differs, inputs_changed, not_rerun, error
     detail: str = ""
 
 
-@attrs.frozen
-class Verification:
+@attrs.frozen(repr=False)
+class Verification(Value):
     lines: int
     problems: tuple[str, ...]  # the chain or the policy do not match: the log fails
     verdicts: tuple[Verdict, ...]

@@ -10,6 +10,7 @@ from typing import Any, overload
 import attrs
 
 from fairproc.clock import to_local
+from fairproc.values import Value
 
 _NO_FACTS: Mapping[str, Any] = {}
 
@@ -18,8 +19,8 @@ def _no_facts() -> Mapping[str, Any]:
     return _NO_FACTS
 
 
-@attrs.frozen
-class Check:
+@attrs.frozen(repr=False)
+class Check(Value):
     """One rule's part in a decision.
 
     ``passed`` is None for a rule that informs the decision without passing or failing it.
@@ -124,8 +125,8 @@ class LazyChecks(Sequence[Check]):
         return repr(self._get())
 
 
-@attrs.frozen
-class Finding:
+@attrs.frozen(repr=False)
+class Finding(Value):
     code: str
     message: str
     rule: str | None = None
@@ -133,8 +134,8 @@ class Finding:
 
 # No slots: a frozen class with a ``__dict__`` is built by filling the dict, about half the cost
 # of setting fifteen slots one by one, and a host may ask for a decision per record.
-@attrs.frozen(slots=False)
-class Decision:
+@attrs.frozen(slots=False, repr=False)
+class Decision(Value):
     """The answer to one question, with its explanation."""
 
     question: str

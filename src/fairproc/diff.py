@@ -56,6 +56,7 @@ from fairproc.scenarios import (
     run_scenario,
 )
 from fairproc.scenarios.asks import ASKS, explainable
+from fairproc.values import Value
 from fairproc.world import World
 
 # Imported before any world is drawn (see above): running scenarios needs them.
@@ -67,8 +68,8 @@ Answer = Mapping[str, Any]
 ENGINE_QUESTIONS = frozenset(explainable())
 
 
-@attrs.frozen
-class Ask:
+@attrs.frozen(repr=False)
+class Ask(Value):
     """One question: which, about what (ids), and when."""
 
     question: str
@@ -88,8 +89,8 @@ class Ask:
         return {"question": self.question, "asked": dict(self.params), "at": _instant(self.at)}
 
 
-@attrs.frozen
-class Change:
+@attrs.frozen(repr=False)
+class Change(Value):
     """One decision answered differently: where it was asked and the two answers."""
 
     origin: str  # "generated world 12" or a scenario file and expectation
@@ -107,8 +108,8 @@ class Change:
         return out
 
 
-@attrs.frozen
-class Group:
+@attrs.frozen(repr=False)
+class Group(Value):
     rule: str
     changes: tuple[Change, ...]
     example: Change | None  # the minimal example (generated worlds), if any
@@ -124,8 +125,8 @@ class Group:
         return out
 
 
-@attrs.frozen
-class PolicyDiff:
+@attrs.frozen(repr=False)
+class PolicyDiff(Value):
     old: Policy
     new: Policy
     groups: tuple[Group, ...]

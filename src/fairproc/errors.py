@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from fairproc.values import Value
+
 MIN_PREFIX = 3  # a shorter word is the start of too many names to mean one of them
 
 
@@ -105,8 +107,8 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-@attrs.frozen
-class Problem:
+@attrs.frozen(repr=False)
+class Problem(Value):
     """One thing wrong with an input, and where it is."""
 
     message: str

@@ -35,6 +35,7 @@ import attrs
 from fairproc.clock import Period, to_local
 from fairproc.decisions import Check, Decision, LazyChecks
 from fairproc.errors import PolicyError, Problem
+from fairproc.values import Value
 
 if TYPE_CHECKING:
     from fairproc.engine import Engine
@@ -92,8 +93,8 @@ RESTRICTION_ENDED_BY: Mapping[str, str] = {
 }
 
 
-@attrs.frozen
-class LawRule:
+@attrs.frozen(repr=False)
+class LawRule(Value):
     """One rule of the law: what it tests and the primary text behind it."""
 
     key: str
@@ -151,8 +152,8 @@ class LawRule:
         )
 
 
-@attrs.frozen
-class Law:
+@attrs.frozen(repr=False)
+class Law(Value):
     id: str
     title: str
     timezone: str

@@ -18,12 +18,13 @@ import attrs
 
 from fairproc.law import Law, LawRule, sale_or_negotiation_sources, words_in
 from fairproc.model import Policy
+from fairproc.values import Value
 
 __all__ = ["LawFinding", "lint_against", "render"]
 
 
-@attrs.frozen
-class LawFinding:
+@attrs.frozen(repr=False)
+class LawFinding(Value):
     code: str
     severity: str  # info, warning or error
     message: str

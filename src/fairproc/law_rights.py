@@ -35,6 +35,7 @@ from fairproc.law import (
 )
 from fairproc.model import Event, Right
 from fairproc.storage import AuditEntry, ChangeSet, Store, subject_audit
+from fairproc.values import Value
 from fairproc.world import World
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ MANIFESTLY = ("unfounded", "excessive")
 MANIFEST_ACTIONS = ("refuse", "charge")
 
 
-@attrs.frozen
-class Under:
+@attrs.frozen(repr=False)
+class Under(Value):
     """What the law decided before the notice's handler: a finished ``result``, or the
     ``due`` date and ``base`` check the handler goes on with, and the law's ``checks``."""
 

@@ -22,12 +22,13 @@ from fairproc.interop.terms import (
     unknown_dpv_terms,
 )
 from fairproc.model import Policy
+from fairproc.values import Value
 
 SEVERITIES = ("info", "warning", "error")
 
 
-@attrs.frozen
-class LintFinding:
+@attrs.frozen(repr=False)
+class LintFinding(Value):
     code: str
     severity: str  # info, warning or error
     message: str

@@ -49,6 +49,7 @@ from fairproc.model import (
     SharingRule,
     Source,
 )
+from fairproc.values import Value
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -89,8 +90,8 @@ RECORD_NAMES = (
 SINGLE = ("policy", "controller", "dpo", "supervisory_authority", "office_hours")
 
 
-@attrs.frozen
-class _PolicyDoc:
+@attrs.frozen(repr=False)
+class _PolicyDoc(Value):
     id: str
     title: str
     timezone: str
@@ -101,8 +102,8 @@ class _PolicyDoc:
     version: str | None = None
 
 
-@attrs.frozen
-class _OfficeHoursDoc:
+@attrs.frozen(repr=False)
+class _OfficeHoursDoc(Value):
     id: str
     clause: str
     days: tuple[str, ...]

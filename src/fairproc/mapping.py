@@ -52,6 +52,7 @@ import attrs
 from fairproc.errors import Problem, ProblemsError, did_you_mean
 from fairproc.loader import LineIndex
 from fairproc.model import Policy
+from fairproc.values import Value
 
 __all__ = [
     "CSV_TYPES",
@@ -95,8 +96,8 @@ class MappingError(ProblemsError):
 Column = str
 
 
-@attrs.frozen
-class ValueMap:
+@attrs.frozen(repr=False)
+class ValueMap(Value):
     """A value fixed for every row, or read from a column and translated through ``values``
     (stored value -> fairproc's name), or read from a column as it is (``verbatim``: a table
     of any source, such as a generic activity log)."""
@@ -130,8 +131,8 @@ class ValueMap:
         return self.values.get(stored) if isinstance(stored, str) else None
 
 
-@attrs.frozen
-class SubjectRef:
+@attrs.frozen(repr=False)
+class SubjectRef(Value):
     """How a row names its subject: the subject id in ``column``, or a row id in ``via`` that
     the subjects table (:class:`Subjects`) turns into the subject id."""
 
@@ -146,8 +147,8 @@ class SubjectRef:
         return column
 
 
-@attrs.frozen
-class Subjects:
+@attrs.frozen(repr=False)
+class Subjects(Value):
     """The host's table of subjects: ``id`` is what other rows point at, ``key`` the subject
     id fairproc uses."""
 
@@ -156,16 +157,16 @@ class Subjects:
     key: Column
 
 
-@attrs.frozen
-class Mask:
+@attrs.frozen(repr=False)
+class Mask(Value):
     """How one column is overwritten when its row is masked."""
 
     how: str  # one of MASKS
     value: Any = None  # the fixed value
 
 
-@attrs.frozen
-class RecordTable:
+@attrs.frozen(repr=False)
+class RecordTable(Value):
     """A host table (or CSV file) whose rows are records."""
 
     name: str
@@ -197,8 +198,8 @@ class RecordTable:
         return tuple(dict.fromkeys(cols))
 
 
-@attrs.frozen
-class EventTable:
+@attrs.frozen(repr=False)
+class EventTable(Value):
     """A host table (or CSV file) whose rows are events."""
 
     name: str
@@ -220,8 +221,8 @@ class EventTable:
         return tuple(dict.fromkeys(cols))
 
 
-@attrs.frozen
-class HostMapping:
+@attrs.frozen(repr=False)
+class HostMapping(Value):
     """A whole mapping file."""
 
     records: Mapping[str, RecordTable]

@@ -15,6 +15,7 @@ import attrs
 
 from fairproc.clock import OfficeHours, Period, zone
 from fairproc.conditions import Condition
+from fairproc.values import Value
 
 BASES = (
     "consent",
@@ -51,8 +52,8 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
-@attrs.frozen
-class Rule:
+@attrs.frozen(repr=False)
+class Rule(Value):
     """What every rule carries: an id, the notice's words behind it, and an optional reading."""
 
     id: str
@@ -60,8 +61,8 @@ class Rule:
     note: str | None = None
 
 
-@attrs.frozen
-class Contact:
+@attrs.frozen(repr=False)
+class Contact(Value):
     name: str
     address: tuple[str, ...] = ()
     phone: str | None = None
@@ -72,8 +73,8 @@ class Contact:
     note: str | None = None
 
 
-@attrs.frozen
-class PolicyInfo:
+@attrs.frozen(repr=False)
+class PolicyInfo(Value):
     id: str
     title: str
     timezone: str
@@ -88,8 +89,8 @@ class PolicyInfo:
     version: str | None = None  # the policy's own name for this version of the notice and rules
 
 
-@attrs.frozen
-class Category:
+@attrs.frozen(repr=False)
+class Category(Value):
     id: str
     title: str
     clause: str
@@ -98,8 +99,8 @@ class Category:
     note: str | None = None
 
 
-@attrs.frozen
-class Source:
+@attrs.frozen(repr=False)
+class Source(Value):
     id: str
     title: str
     clause: str
@@ -108,8 +109,8 @@ class Source:
     note: str | None = None
 
 
-@attrs.frozen
-class BasisGrant:
+@attrs.frozen(repr=False)
+class BasisGrant(Value):
     """A purpose may run on ``basis`` for records from ``sources`` (None: all) when ``when``."""
 
     basis: str
@@ -120,8 +121,8 @@ class BasisGrant:
     note: str | None = None
 
 
-@attrs.frozen
-class Purpose:
+@attrs.frozen(repr=False)
+class Purpose(Value):
     id: str
     title: str
     clause: str
@@ -140,8 +141,8 @@ class Purpose:
         return f"purpose.{self.id}"
 
 
-@attrs.frozen
-class ProcessingRule:
+@attrs.frozen(repr=False)
+class ProcessingRule(Value):
     """A condition every processing of the named purposes (or on the named bases) must meet."""
 
     id: str
@@ -158,8 +159,8 @@ class ProcessingRule:
         )
 
 
-@attrs.frozen
-class SharingRule:
+@attrs.frozen(repr=False)
+class SharingRule(Value):
     """A condition every disclosure to the named recipients (None: all) must meet."""
 
     id: str
@@ -173,14 +174,14 @@ class SharingRule:
         return self.recipients is None or recipient in self.recipients
 
 
-@attrs.frozen
-class Successor:
+@attrs.frozen(repr=False)
+class Successor(Value):
     name: str
     valid_from: dt.date
 
 
-@attrs.frozen
-class Safeguard:
+@attrs.frozen(repr=False)
+class Safeguard(Value):
     id: str
     title: str
     clause: str
@@ -201,8 +202,8 @@ class Safeguard:
         )
 
 
-@attrs.frozen
-class Recipient:
+@attrs.frozen(repr=False)
+class Recipient(Value):
     id: str
     title: str
     clause: str
@@ -219,8 +220,8 @@ class Recipient:
         return f"recipient.{self.id}"
 
 
-@attrs.frozen
-class RoutingRule:
+@attrs.frozen(repr=False)
+class RoutingRule(Value):
     id: str
     clause: str
     sources: tuple[str, ...]
@@ -231,8 +232,8 @@ class RoutingRule:
     note: str | None = None
 
 
-@attrs.frozen
-class RetentionRule:
+@attrs.frozen(repr=False)
+class RetentionRule(Value):
     """Keep matching records for ``keep`` counted from ``from_``.
 
     ``from_`` evaluating to nothing (an unresolved enquiry) keeps the record with no date;
@@ -255,8 +256,8 @@ class RetentionRule:
 REACTIONS = ("route", "suppress", "record_objection", "record_restriction")
 
 
-@attrs.frozen
-class Reaction:
+@attrs.frozen(repr=False)
+class Reaction(Value):
     """What the engine does as something arrives: a record collected or an event posted.
 
     ``on`` is ``record`` or ``event``; ``when`` reads what arrived; ``do`` is one of
@@ -273,8 +274,8 @@ class Reaction:
     note: str | None = None
 
 
-@attrs.frozen
-class Right:
+@attrs.frozen(repr=False)
+class Right(Value):
     id: str
     title: str
     clause: str
@@ -292,8 +293,8 @@ class Right:
         return f"right.{self.id}"
 
 
-@attrs.frozen
-class EventKind:
+@attrs.frozen(repr=False)
+class EventKind(Value):
     id: str
     title: str
     clause: str
@@ -303,8 +304,8 @@ class EventKind:
     note: str | None = None
 
 
-@attrs.frozen
-class Fact:
+@attrs.frozen(repr=False)
+class Fact(Value):
     """A per-subject fact derived from the timeline, named in conditions as ``subject.<id>``.
 
     ``latest``: the instant of the latest event of those kinds at or before the question's
@@ -350,7 +351,7 @@ def derived(policy: Policy) -> dict[Any, Any]:
 
 
 @attrs.frozen(repr=False)
-class Policy:
+class Policy(Value):
     info: PolicyInfo
     categories: Mapping[str, Category]
     sources: Mapping[str, Source]
@@ -437,8 +438,8 @@ class Policy:
 # --- the world: what an application holds -------------------------------------------------
 
 
-@attrs.frozen
-class Record:
+@attrs.frozen(repr=False)
+class Record(Value):
     """Personal data collected from one source about one subject."""
 
     id: str
@@ -452,8 +453,8 @@ class Record:
         return frozenset(k for k, v in self.data.items() if v is not None)
 
 
-@attrs.frozen
-class Event:
+@attrs.frozen(repr=False)
+class Event(Value):
     """Something that happened on a subject's timeline."""
 
     subject: str
@@ -464,8 +465,8 @@ class Event:
     id: str | None = None
 
 
-@attrs.frozen
-class SuppressionEntry:
+@attrs.frozen(repr=False)
+class SuppressionEntry(Value):
     """An email that must never be sent marketing again. Holds nothing more than this."""
 
     email: str

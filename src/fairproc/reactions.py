@@ -56,6 +56,7 @@ from fairproc.model import (
     normalise_email,
 )
 from fairproc.storage import AuditEntry, ChangeSet
+from fairproc.values import Value
 from fairproc.world import HistorySource, SubjectHistory
 
 __all__ = [
@@ -83,8 +84,8 @@ _AUDIT_ACTION = {
 _EVENT_ONLY = ("record_objection", "record_restriction")
 
 
-@attrs.frozen
-class Reacted:
+@attrs.frozen(repr=False)
+class Reacted(Value):
     """What one arrival fired: the reactions, their decisions, and the changes to apply."""
 
     arrival: Record | Event

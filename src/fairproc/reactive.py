@@ -67,6 +67,7 @@ from fairproc.engine import Engine
 from fairproc.errors import FairprocError
 from fairproc.model import Policy, Reaction, Record
 from fairproc.reactions import Arrival, ReactionSession, matching
+from fairproc.values import Value
 from fairproc.world import HistorySource
 
 __all__ = [
@@ -88,8 +89,8 @@ class DurableUnavailable(FairprocError):
     """durable-rules cannot be imported: the message says what to install."""
 
 
-@attrs.frozen
-class _Durable:
+@attrs.frozen(repr=False)
+class _Durable(Value):
     engine: ModuleType  # durable.engine
     core: ModuleType  # durable_rules_engine, the C extension
 
@@ -281,8 +282,8 @@ def compile_when(node: Node | None, on: str) -> tuple[Cond, bool, frozenset[str]
     return _all([{"t": on}, test]), exact, frozenset(compiler.keys)
 
 
-@attrs.frozen
-class CompiledReaction:
+@attrs.frozen(repr=False)
+class CompiledReaction(Value):
     """One reaction as a durable-rules rule (None: it can never fire)."""
 
     reaction: Reaction

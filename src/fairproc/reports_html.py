@@ -33,6 +33,7 @@ from fairproc.lint import LintFinding, lint
 from fairproc.model import Policy, Reaction
 from fairproc.reports import summary_line
 from fairproc.scenarios import ExpectationResult, Scenario, ScenarioResult, coverage
+from fairproc.values import Value
 
 # The palette, one place: the browser test reads the colours the page computes from these and
 # checks each text colour against its background (WCAG AA, 4.5:1).
@@ -165,8 +166,8 @@ def locate(notice: str, clause: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-@attrs.frozen
-class NoticeMap:
+@attrs.frozen(repr=False)
+class NoticeMap(Value):
     """The notice text with the spans of the rules quoting it, and each rule's link target."""
 
     policy: str
@@ -251,8 +252,8 @@ def _rule_link(rule: str, notice: NoticeMap | None) -> str:
 # --- the timeline ----------------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Row:
+@attrs.frozen(repr=False)
+class _Row(Value):
     label: str
     start: dt.datetime
     end: dt.datetime | None = None  # a bar from start to end; a point when None

@@ -48,17 +48,18 @@ from fairproc.conditions import (
     render,
 )
 from fairproc.model import Policy, Record, RetentionRule, derived
+from fairproc.values import Value
 
 
-@attrs.frozen
-class RetentionEntry:
+@attrs.frozen(repr=False)
+class RetentionEntry(Value):
     rule: RetentionRule
     action: str  # keep, delete or review
     until: dt.datetime | None  # None with keep: kept with no date
 
 
-@attrs.frozen
-class RetentionResult:
+@attrs.frozen(repr=False)
+class RetentionResult(Value):
     action: str
     until: dt.datetime | None
     governing: RetentionRule | None

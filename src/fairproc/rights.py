@@ -29,6 +29,7 @@ from fairproc.engine import Engine
 from fairproc.errors import InputError, did_you_mean
 from fairproc.model import Event, Policy, Record, Right, SuppressionEntry, normalise_email
 from fairproc.storage import AuditEntry, ChangeSet
+from fairproc.values import Value
 from fairproc.world import HistorySource, SubjectHistory
 
 RIGHTS = (
@@ -77,8 +78,8 @@ def due_date(received: dt.datetime, period: Period, tz: dt.tzinfo) -> dt.datetim
     return wall.replace(tzinfo=tz).astimezone(dt.UTC).astimezone(tz)
 
 
-@attrs.frozen
-class RequestResult:
+@attrs.frozen(repr=False)
+class RequestResult(Value):
     decision: Decision
     changes: ChangeSet = attrs.field(factory=ChangeSet)
     export: Mapping[str, Any] | None = None  # access copy or portable data, as plain data
@@ -87,8 +88,8 @@ class RequestResult:
         return json.dumps(self.export, indent=2, ensure_ascii=False, default=str)
 
 
-@attrs.frozen
-class LawTerms:
+@attrs.frozen(repr=False)
+class LawTerms(Value):
     """What a request's handling under a law layer reads (``fairproc.law``), beyond the notice:
     when identity was confirmed and a fee received (Art 12A starts the clock at the latest of
     those and receipt), when clarification was asked for and given (those days do not count),

@@ -57,6 +57,7 @@ from fairproc.storage import (
     us_to_instant,
     write_batch,
 )
+from fairproc.values import Value
 from fairproc.world import HistorySource, SubjectHistory
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -218,8 +219,8 @@ class SweepItems(Sequence[SweepItem]):
         return f"<SweepItems: {len(self)} due{spooled}>"
 
 
-@attrs.frozen
-class SweepPlan:
+@attrs.frozen(repr=False)
+class SweepPlan(Value):
     at: dt.datetime
     items: Sequence[SweepItem]  # a SweepItems as planned; any sequence of items will do
     scanned: int
@@ -245,8 +246,8 @@ class SweepPlan:
         }
 
 
-@attrs.frozen
-class SweepResult:
+@attrs.frozen(repr=False)
+class SweepResult(Value):
     plan: SweepPlan
     applied: int  # records deleted or anonymised by this run
     batches: int

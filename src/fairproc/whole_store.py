@@ -44,6 +44,7 @@ from fairproc.errors import InputError
 from fairproc.model import Policy, Record, normalise_email
 from fairproc.retention import TRUE, all_of, any_of, due_node, not_of, source_in
 from fairproc.storage import RecordListing, Store, matching, records_condition
+from fairproc.values import Value
 
 __all__ = ["Allowed", "MarketingAddress", "may_email_all", "processable", "processable_node"]
 
@@ -144,8 +145,8 @@ def _records(engine: Any, node: Node, at: dt.datetime) -> Iterator[Record]:
     raise InputError.one(f"{type(store).__name__} cannot list its records")
 
 
-@attrs.frozen(slots=False)
-class Allowed:
+@attrs.frozen(slots=False, repr=False)
+class Allowed(Value):
     """A record that may be processed for the purpose at ``at``. Its decision, with every
     rule and the notice's words, is taken when first read (the subject's history is loaded
     then, not while the store is streamed)."""

@@ -14,10 +14,11 @@ from fairproc.conditions.names import Vocabulary
 from fairproc.conditions.nodes import NONE, Kind, Node, Type, reads, render
 from fairproc.conditions.parse import parse
 from fairproc.conditions.to_python import Compiled, compile_python
+from fairproc.values import Value
 
 
-@attrs.frozen
-class Condition:
+@attrs.frozen(repr=False)
+class Condition(Value):
     """Condition text with its AST and its compiled closure, ready to evaluate."""
 
     text: str

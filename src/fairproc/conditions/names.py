@@ -13,12 +13,13 @@ from typing import Any
 import attrs
 
 from fairproc.conditions.nodes import Type
+from fairproc.values import Value
 
 Getter = Callable[[Any], Any]
 
 
-@attrs.frozen
-class Name:
+@attrs.frozen(repr=False)
+class Name(Value):
     name: str
     type: Type
     doc: str
@@ -28,8 +29,8 @@ class Name:
     per_record: bool = False
 
 
-@attrs.frozen
-class Function:
+@attrs.frozen(repr=False)
+class Function(Value):
     name: str
     params: tuple[Type, ...]
     returns: Type
@@ -38,8 +39,8 @@ class Function:
     missing: Any = None  # the result when an argument is missing
 
 
-@attrs.frozen
-class Vocabulary:
+@attrs.frozen(repr=False)
+class Vocabulary(Value):
     """What a condition in one kind of rule may read, and the ids each enum may hold."""
 
     names: Mapping[str, Name]

@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from fairproc.clock import Period
+from fairproc.values import Value
 
 
 class Kind(enum.Enum):
@@ -27,8 +28,8 @@ class Kind(enum.Enum):
     NONE = "none"
 
 
-@attrs.frozen
-class Type:
+@attrs.frozen(repr=False)
+class Type(Value):
     kind: Kind
     vocab: str | None = None  # for STRING and SET: the id space its values come from
 
@@ -48,65 +49,65 @@ NONE = Type(Kind.NONE)
 ORDERED = {Kind.NUMBER, Kind.INSTANT, Kind.DATE, Kind.TIME, Kind.STRING}
 
 
-@attrs.frozen
-class Const:
+@attrs.frozen(repr=False)
+class Const(Value):
     value: Any
     type: Type
 
 
-@attrs.frozen
-class Ref:
+@attrs.frozen(repr=False)
+class Ref(Value):
     name: str  # dotted: "at", "record.source", "subject.last_interaction"
 
 
-@attrs.frozen
-class Compare:
+@attrs.frozen(repr=False)
+class Compare(Value):
     op: str  # == != < <= > >=
     left: Node
     right: Node
 
 
-@attrs.frozen
-class ListOf:
+@attrs.frozen(repr=False)
+class ListOf(Value):
     items: tuple[Const, ...]
 
 
-@attrs.frozen
-class In:
+@attrs.frozen(repr=False)
+class In(Value):
     item: Node
     container: Node  # a ListOf, or a SET-typed expression
     negated: bool = False
 
 
-@attrs.frozen
-class And:
+@attrs.frozen(repr=False)
+class And(Value):
     items: tuple[Node, ...]
 
 
-@attrs.frozen
-class Or:
+@attrs.frozen(repr=False)
+class Or(Value):
     items: tuple[Node, ...]
 
 
-@attrs.frozen
-class Not:
+@attrs.frozen(repr=False)
+class Not(Value):
     item: Node
 
 
-@attrs.frozen
-class Shift:
+@attrs.frozen(repr=False)
+class Shift(Value):
     op: str  # + or -
     instant: Node
     period: Node
 
 
-@attrs.frozen
-class Present:
+@attrs.frozen(repr=False)
+class Present(Value):
     item: Node
 
 
-@attrs.frozen
-class Call:
+@attrs.frozen(repr=False)
+class Call(Value):
     func: str
     args: tuple[Node, ...]
 

@@ -30,6 +30,7 @@ from fairproc.convert import converter, problems_from
 from fairproc.errors import PolicyError, Problem
 from fairproc.loader import LineIndex
 from fairproc.model import Policy
+from fairproc.values import Value
 
 FOLDER = "interop"
 SUBJECTS_FILE = "subjects.toml"
@@ -38,8 +39,8 @@ FIDES_FILE = "fides.toml"
 FIDES_TABLES = {"category": "data_category", "purpose": "data_use"}
 
 
-@attrs.frozen
-class Subject:
+@attrs.frozen(repr=False)
+class Subject(Value):
     """A kind of data subject the policy's records are about, and the sources that hold them."""
 
     id: str
@@ -51,8 +52,8 @@ class Subject:
     note: str | None = None
 
 
-@attrs.frozen
-class FidesEntry:
+@attrs.frozen(repr=False)
+class FidesEntry(Value):
     """One fairproc id in the Fides table: its key, or why fideslang has none."""
 
     key: str | None
@@ -60,8 +61,8 @@ class FidesEntry:
     line: int | None = None
 
 
-@attrs.frozen
-class Interop:
+@attrs.frozen(repr=False)
+class Interop(Value):
     """A policy's mapping files, read. ``None`` where the policy has no such file."""
 
     subjects: Mapping[str, Subject] | None

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from fairproc.values import Value
+
 if TYPE_CHECKING:  # the CLI reads the list of asks before it needs an engine
     from fairproc.decisions import Decision
     from fairproc.engine import Engine
@@ -93,8 +95,8 @@ def _request(engine: Engine, p: Mapping[str, Any], at: dt.datetime) -> Answer:
 ID_KINDS = ("record", "subject", "purpose", "recipient", "right", "category", "rule")
 
 
-@attrs.frozen
-class Ask:
+@attrs.frozen(repr=False)
+class Ask(Value):
     name: str
     params: Mapping[str, str]  # key -> kind; required unless in ``optional``
     outcomes: frozenset[str]

@@ -19,6 +19,7 @@ from fairproc.errors import FairprocError, Problem, ProblemsError, did_you_mean
 from fairproc.loader import LineIndex, load_policy
 from fairproc.model import BASES, Event, Policy, Record, SuppressionEntry
 from fairproc.scenarios.asks import ASKS, COMMON
+from fairproc.values import Value
 from fairproc.world import World
 
 
@@ -26,8 +27,8 @@ class ScenarioError(ProblemsError):
     kind = "scenario"
 
 
-@attrs.frozen
-class Expectation:
+@attrs.frozen(repr=False)
+class Expectation(Value):
     index: int
     ask: str
     at: dt.datetime
@@ -59,8 +60,8 @@ class Expectation:
         return out
 
 
-@attrs.frozen
-class Scenario:
+@attrs.frozen(repr=False)
+class Scenario(Value):
     file: str
     title: str
     policy: Policy

@@ -27,11 +27,12 @@ from fairproc.scenarios.reading import (
     plain_value,
 )
 from fairproc.scenarios.stores import ReleasingFactory, StoreFactory, memory_store
+from fairproc.values import Value
 from fairproc.world import HistorySource
 
 
-@attrs.frozen
-class ExpectationResult:
+@attrs.frozen(repr=False)
+class ExpectationResult(Value):
     expectation: Expectation
     passed: bool
     expected: Mapping[str, Any]
@@ -60,8 +61,8 @@ class ExpectationResult:
         return out
 
 
-@attrs.frozen
-class ScenarioResult:
+@attrs.frozen(repr=False)
+class ScenarioResult(Value):
     file: str
     title: str
     expectations: tuple[ExpectationResult, ...] = ()

@@ -26,6 +26,7 @@ from fairproc.storage.codec import (
     us_to_instant,
     utc,
 )
+from fairproc.values import Value
 
 
 class StoreError(FairprocError):
@@ -37,8 +38,8 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
-@attrs.frozen
-class AuditEntry:
+@attrs.frozen(repr=False)
+class AuditEntry(Value):
     """One line of the append-only audit log: what was done, when, about whom, by whom.
 
     It names things (the record, the rule, the field that changed), never their values; the
@@ -105,8 +106,8 @@ def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
 
-@attrs.frozen
-class ChangeSet:
+@attrs.frozen(repr=False)
+class ChangeSet(Value):
     """Writes applied together: all of them, or (on any error) none.
 
     Applied in this order: ``delete_records`` (ids; an unknown id is no error), then

@@ -55,6 +55,7 @@ from fairproc.storage import (
     normalise_data,
     row_value,
 )
+from fairproc.values import Value
 from fairproc.world import SubjectHistory, World, listed_entries, record_addresses
 
 __all__ = [
@@ -88,8 +89,8 @@ def reference_policy() -> Policy:
     return load_policy("flexioffices")
 
 
-@attrs.frozen
-class ReferenceWorld:
+@attrs.frozen(repr=False)
+class ReferenceWorld(Value):
     records: tuple[Record, ...]
     events: tuple[Event, ...]
     suppression: tuple[SuppressionEntry, ...]

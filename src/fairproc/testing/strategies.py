@@ -49,6 +49,7 @@ from fairproc.conditions import Condition
 from fairproc.decisions import Decision
 from fairproc.engine import Engine
 from fairproc.model import Event, Policy, Record, SuppressionEntry
+from fairproc.values import Value
 from fairproc.world import World
 
 __all__ = [
@@ -691,8 +692,8 @@ def instants_for(
     return st.one_of(*options)
 
 
-@attrs.frozen
-class Question:
+@attrs.frozen(repr=False)
+class Question(Value):
     """One question for the engine: ``question.ask(engine)`` returns its decision."""
 
     name: str
