@@ -76,4 +76,3 @@ def test_value_prints_as_attrs_does(slots: bool) -> None:
         assert repr(shared(*args[:3], **nested)) == repr(
             compiled(*args[:3], nested=inner_compiled("b"))
         )
-
