@@ -75,7 +75,7 @@ from fairproc.storage import (
 from fairproc.world import SubjectHistory, derived_entries, record_addresses
 
 from .sparkcompile import SparkCompiler, render
-from .sql import _tables
+from .sql import _tables, entry_of, event_of, record_of
 from .sqlcompile import Compiled, Tables
 
 __all__ = ["SCHEMAS", "ParquetTables", "SparkStore", "TableSource", "open_url", "spark_session"]
@@ -317,22 +317,10 @@ class SparkStore(BaseStore):
     # -- values --
 
     def _record(self, row: Any) -> Record:
-        try:
-            data = decode_data(row.data)
-        except ValueError as error:
-            raise StoreError(
-                f"spark store at {self.folder}: table records, record {row.id!r}: "
-                f"data is not valid JSON ({error})"
-            ) from None
-        return Record(row.id, row.subject, row.source, us_to_instant(row.collected_at), data)
+        return record_of(row, f"spark store at {self.folder}: table records")
 
-    @staticmethod
-    def _event(row: Any) -> Event:
-        return Event(row.subject, row.kind, us_to_instant(row.at), row.record, row.purpose, row.id)
-
-    @staticmethod
-    def _entry(row: Any) -> SuppressionEntry:
-        return SuppressionEntry(row.email, us_to_instant(row.at), row.reason)
+    _event = staticmethod(event_of)
+    _entry = staticmethod(entry_of)
 
     def _each(self, frame: Any) -> Iterable[Any]:
         """The rows of a query's result: a small version's (:attr:`local_rows`) in one Spark

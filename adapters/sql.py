@@ -257,6 +257,27 @@ def audit_row(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
+def record_of(row: Any, table: str) -> Record:
+    """The record a row of fairproc's records table holds (id, subject, source, collected_at
+    in UTC microseconds, data as JSON); ``table`` names where, in the error a row whose data
+    is not JSON gives. The SQL and Spark stores keep the same columns."""
+    try:
+        data = decode_data(row.data)
+    except ValueError as error:
+        raise StoreError(f"{table}, record {row.id!r}: data is not valid JSON ({error})") from None
+    return Record(row.id, row.subject, row.source, us_to_instant(row.collected_at), data)
+
+
+def event_of(row: Any) -> Event:
+    """The event a row of fairproc's events table holds."""
+    return Event(row.subject, row.kind, us_to_instant(row.at), row.record, row.purpose, row.id)
+
+
+def entry_of(row: Any) -> SuppressionEntry:
+    """The entry a row of fairproc's suppression table holds."""
+    return SuppressionEntry(row.email, us_to_instant(row.at), row.reason)
+
+
 class SqlStore(BaseStore):
     """A store in a SQL database (see the module's docstring)."""
 
@@ -520,22 +541,10 @@ class SqlStore(BaseStore):
     # -- values --
 
     def _record(self, row: Any) -> Record:
-        try:
-            data = decode_data(row.data)
-        except ValueError as error:
-            raise StoreError(
-                f"{self.where}: table {self.records.name}, record {row.id!r}: "
-                f"data is not valid JSON ({error})"
-            ) from None
-        return Record(row.id, row.subject, row.source, us_to_instant(row.collected_at), data)
+        return record_of(row, f"{self.where}: table {self.records.name}")
 
-    @staticmethod
-    def _event(row: Any) -> Event:
-        return Event(row.subject, row.kind, us_to_instant(row.at), row.record, row.purpose, row.id)
-
-    @staticmethod
-    def _entry(row: Any) -> SuppressionEntry:
-        return SuppressionEntry(row.email, us_to_instant(row.at), row.reason)
+    _event = staticmethod(event_of)
+    _entry = staticmethod(entry_of)
 
     # -- reads --
 

@@ -753,3 +753,18 @@ def test_reads_on_postgresql_keep_the_connections_prepared_statements() -> None:
     finally:
         store.drop_tables()
         store.close()
+
+
+def test_a_record_whose_data_is_not_json_is_named_with_its_table(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        at = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
+        store.apply(ChangeSet(put_records=[Record("r1", "ada", "quick_quote", at, {"x": 1})]))
+        with store.engine.begin() as conn:
+            conn.execute(sa.update(store.records).values(data="{not json"))
+        with pytest.raises(StoreError) as raised:
+            store.get_record("r1")
+        assert "table fairproc_records, record 'r1': data is not valid JSON" in str(raised.value)
+        assert str(tmp_path) in str(raised.value)
+    finally:
+        store.close()
