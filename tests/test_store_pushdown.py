@@ -193,3 +193,55 @@ def test_a_record_s_resolution_is_one_probe_through_the_record_index(big: SqlSto
     assert "fairproc_events_record (record=?" in plan, plan
     assert "fairproc_events_subject" not in plan, plan
     assert plan.count("SUBQUERY") == 1, plan
+
+
+def test_postgresql_keeps_every_exists_a_probe_per_row() -> None:
+    """On PostgreSQL each EXISTS of a compiled condition carries ``OFFSET 0``, so that the
+    planner keeps it a probe by the index rather than a join it plans from an estimate far
+    too low (the marketing list at a million records: a scan of every suppressing event per
+    row, minutes, without parallel workers as in a streamed read); on SQLite none does."""
+    import sqlalchemy as sa
+    from fairproc.adapters.sqlcompile import Compiler
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from fairproc.storage import records_condition
+    from fairproc.whole_store import _email_node, marketing
+
+    policy = load_policy("flexioffices")
+    purpose, category = marketing(policy)
+    cond = records_condition(_email_node(policy, purpose.id, category), policy)
+    at = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    store = SqlStore("sqlite://")
+    try:
+        texts = {}
+        for name, dialect in (("postgresql", postgresql.dialect()), ("sqlite", sqlite.dialect())):
+            r = store.tables.alias(store.records, "r")
+            compiled = Compiler(policy, at, store.tables, r, name).compile(cond.node)
+            texts[name] = str(sa.select(r.c.id).where(compiled.where).compile(dialect=dialect))
+    finally:
+        store.close()
+    fenced = {
+        name: [_ends_with_offset(body) for body in _exists_bodies(text)]
+        for name, text in texts.items()
+    }
+    assert len(fenced["postgresql"]) >= 5
+    assert all(fenced["postgresql"])
+    assert not any(fenced["sqlite"])
+
+
+def _exists_bodies(text: str) -> list[str]:
+    """Each ``EXISTS (...)`` of a statement's text, to its closing parenthesis."""
+    bodies = []
+    for start in (i for i in range(len(text)) if text.startswith("EXISTS (", i)):
+        depth, end = 0, start + len("EXISTS ")
+        while True:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+            end += 1
+        bodies.append(text[start : end + 1])
+    return bodies
+
+
+def _ends_with_offset(body: str) -> bool:
+    return "OFFSET" in body.rsplit("\n", 1)[-1]
