@@ -83,3 +83,12 @@ def test_value_prints_as_attrs_does(slots: bool) -> None:
         assert repr(shared(*args[:3], **nested)) == repr(
             compiled(*args[:3], nested=inner_compiled("b"))
         )
+
+
+def test_a_value_holding_itself_prints_as_attrs_does() -> None:
+    fields = {"name": attrs.field(), "inner": attrs.field(default=None)}
+    compiled = attrs.make_class("Loop", fields)
+    shared = attrs.make_class("Loop", dict(fields), bases=(Value,), repr=False)
+    a, b = compiled("a"), shared("a")
+    a.inner, b.inner = [a], [b]
+    assert repr(b) == repr(a) == "Loop(name='a', inner=[...])"

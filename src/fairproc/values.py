@@ -6,16 +6,19 @@ attrs writes and compiles the methods of every class it makes when the class is 
 the condition nodes, the clock) spend it on every process's start. So each value class is
 declared ``@attrs.frozen(repr=False)`` (or ``attrs.define``) on :class:`Value`, and prints as
 attrs would print it: ``Name(field=value, ...)``, honouring a field's ``repr=False`` or its own
-repr function.
+repr function, and printing ``...`` for a value met again inside its own repr.
 
 Imports only attrs.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
+
+_printing = threading.local()  # .ids: the values this thread is printing, as attrs keeps them
 
 
 class Value:
@@ -27,11 +30,18 @@ class Value:
         __attrs_attrs__: ClassVar[tuple[attrs.Attribute[Any], ...]]
 
     def __repr__(self) -> str:
-        shown = []
-        for field in attrs.fields(type(self)):
-            if field.repr is False:
-                continue
-            value = getattr(self, field.name, attrs.NOTHING)
-            text = repr(value) if field.repr is True else field.repr(value)
-            shown.append(f"{field.name}={text}")
+        printing: set[int] = _printing.__dict__.setdefault("ids", set())
+        if id(self) in printing:
+            return "..."  # a mutable value holding itself
+        printing.add(id(self))
+        try:
+            shown = []
+            for field in attrs.fields(type(self)):
+                if field.repr is False:
+                    continue
+                value = getattr(self, field.name, attrs.NOTHING)
+                text = repr(value) if field.repr is True else field.repr(value)
+                shown.append(f"{field.name}={text}")
+        finally:
+            printing.discard(id(self))
         return f"{type(self).__qualname__.rsplit('>.', 1)[-1]}({', '.join(shown)})"
