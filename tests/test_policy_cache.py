@@ -13,6 +13,7 @@ import pytest
 from fairproc import Engine, PolicyError, Record, World, load_policy
 from fairproc import loader as loader_module
 from fairproc.loader import policy_cache_dir
+from fairproc.rule_files import PolicyReader
 
 REFERENCE = Path(loader_module.__file__).parents[2] / "rules" / "flexioffices"
 AT = dt.datetime(2027, 1, 1, 12, tzinfo=dt.UTC)
@@ -41,13 +42,13 @@ def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
 def reads_files(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Record each time the rule files are read (a cache miss)."""
     reads: list[Path] = []
-    original = loader_module._Loader.read
+    original = PolicyReader.read
 
-    def read(self: loader_module._Loader) -> dict[str, object]:
-        reads.append(self.folder)
+    def read(self: PolicyReader) -> dict[str, object]:
+        reads.append(Path(self.folder))
         return original(self)
 
-    monkeypatch.setattr(loader_module._Loader, "read", read)
+    monkeypatch.setattr(PolicyReader, "read", read)
     return reads
 
 
@@ -162,3 +163,33 @@ def test_a_policy_with_problems_is_never_cached(
     with pytest.raises(PolicyError):
         load_policy(policy_folder)
     assert not cache.exists() or not list(cache.glob("*.pickle"))
+
+
+def test_a_new_process_loading_from_the_cache_imports_only_what_deciding_needs(
+    cache: Path, policy_folder: Path
+) -> None:
+    """The cold start's path: a cache hit reads no TOML (tomllib), structures nothing (cattrs),
+    hashes nothing (hashlib), and needs no pathlib; ``-S`` keeps ``site`` from importing
+    any of them first."""
+    import subprocess
+    import sys
+
+    import attrs
+
+    code = (
+        "import sys, fairproc\n"
+        f"fairproc.load_policy({str(policy_folder)!r})\n"
+        "names = ('tomllib', 'cattrs', 'hashlib', 'pathlib')\n"
+        "print(' '.join(m for m in names if m in sys.modules))"
+    )
+    search = [str(Path(loader_module.__file__).parents[1]), str(Path(attrs.__file__).parents[1])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(search), "FAIRPROC_CACHE_DIR": str(cache)}
+
+    def imported() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.split()
+
+    assert {"tomllib", "cattrs"} <= set(imported())  # a miss reads and structures the files
+    assert imported() == []

@@ -50,8 +50,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from fairproc.errors import Problem, ProblemsError, did_you_mean
-from fairproc.loader import LineIndex
 from fairproc.model import Policy
+from fairproc.toml_lines import LineIndex, nearest_line
 from fairproc.values import Value
 
 __all__ = [
@@ -257,12 +257,7 @@ class HostMapping(Value):
 
     def line_of(self, path: Sequence[str | int]) -> int | None:
         """The line of ``path`` in the mapping file (or of its nearest enclosing key)."""
-        path = tuple(path)
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return None
+        return nearest_line(self.lines, path)
 
     def where(self, path: Sequence[str | int]) -> Problem:
         """An empty problem located at ``path``: callers evolve its message."""

@@ -28,8 +28,8 @@ import attrs
 
 from fairproc.convert import converter, problems_from
 from fairproc.errors import PolicyError, Problem
-from fairproc.loader import LineIndex
 from fairproc.model import Policy
+from fairproc.toml_lines import LineIndex
 from fairproc.values import Value
 
 FOLDER = "interop"

@@ -16,9 +16,10 @@ from typing import Any
 import attrs
 
 from fairproc.errors import FairprocError, Problem, ProblemsError, did_you_mean
-from fairproc.loader import LineIndex, load_policy
+from fairproc.loader import load_policy
 from fairproc.model import BASES, Event, Policy, Record, SuppressionEntry
 from fairproc.scenarios.asks import ASKS, COMMON
+from fairproc.toml_lines import LineIndex
 from fairproc.values import Value
 from fairproc.world import World
 
