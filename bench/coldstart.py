@@ -1,6 +1,6 @@
 """Cold start: a new Python process importing fairproc and loading the shipped policy.
 
-    python bench/coldstart.py [--runs N] [--wheel]
+    python bench/coldstart.py [--runs N] [--wheel] [--against REV]
 
 Runs ``python -c 'import fairproc; fairproc.load_policy("flexioffices")'`` ``--runs`` times
 (default 20), each a process of its own, beside an empty interpreter (``python -c pass``),
@@ -18,6 +18,10 @@ dependencies, in a new virtual environment in a temporary folder (removed after)
 case runs in that environment's interpreter. An editable install (``pip install -e``, as the
 README's development setup makes) adds its import hook to every process, the empty interpreter
 included: about 10 ms on this machine.
+
+``--against REV`` (with ``--wheel``) installs the wheel of the git revision ``REV`` too (``HEAD~1``,
+a tag), in an environment of its own, and runs every case of both in turns: a change's effect
+on the cold start, on a machine whose speed moves by a fifth from one minute to the next.
 """
 
 from __future__ import annotations
@@ -78,21 +82,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wheel", action="store_true", help="from the built wheel in a new virtual environment"
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="with --wheel: also the wheel of git revision REV, both run in turns",
+    )
     args = parser.parse_args(argv)
     runs = 10 if args.quick else args.runs
+    if args.against and not args.wheel:
+        parser.error("--against compares wheels: give --wheel too")
     if not args.wheel:
-        measure(runs, sys.executable)
+        measure(runs, {"": sys.executable})
         return 0
     with tempfile.TemporaryDirectory(prefix="fairproc-coldstart-") as folder:
-        python = installed_wheel(Path(folder))
-        print(f"(fairproc from its wheel, in {Path(folder) / 'venv'})")
-        measure(runs, str(python))
+        pythons = {"this checkout": str(installed_wheel(Path(folder) / "checkout", ROOT))}
+        print(f"(fairproc from its wheel, in {Path(folder) / 'checkout' / 'venv'})")
+        if args.against:
+            source = Path(folder) / "source"
+            source.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", "--format=tar", args.against],
+                stdout=subprocess.PIPE,
+                check=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+            pythons[args.against] = str(installed_wheel(Path(folder) / "against", source))
+        measure(runs, pythons)
     return 0
 
 
-def installed_wheel(folder: Path) -> Path:
-    """The interpreter of a new virtual environment in ``folder`` holding fairproc's wheel."""
-    _quietly(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder), str(ROOT))
+def installed_wheel(folder: Path, source: Path) -> Path:
+    """The interpreter of a new virtual environment in ``folder`` holding the wheel built from
+    ``source`` (a checkout)."""
+    folder.mkdir(parents=True)
+    _quietly(
+        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder), str(source)
+    )
     (wheel,) = folder.glob("fairproc-*.whl")
     _quietly(sys.executable, "-m", "venv", str(folder / "venv"))
     python = folder / "venv" / "bin" / "python"
@@ -104,21 +129,25 @@ def _quietly(*command: str) -> None:
     subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
 
 
-def measure(runs: int, python: str) -> None:
-    one(LOAD, python=python)  # bytecode and the policy cache written first
-    print(f"cold start: median (fastest-slowest) of {runs} processes, milliseconds")
-    print(f"{'':<22} {'wall':>22} {'cpu (user + system)':>22}")
-    # interleaved, so a burst of other work on the machine falls on every case alike
-    results: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in CASES}
+def measure(runs: int, pythons: dict[str, str]) -> None:
+    """Every case ``runs`` times in each named interpreter, in turns, so a burst of other work
+    on the machine falls on every case (and every interpreter) alike."""
+    for python in pythons.values():
+        one(LOAD, python=python)  # bytecode and the policy cache written first
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {
+        (name, label): [] for name in pythons for label, _, _ in CASES
+    }
     for _ in range(runs):
         for label, code, changes in CASES:
-            results[label].append(one(code, changes, python))
-    for label, _, _ in CASES:
-        walls = [w * 1000 for w, _ in results[label]]
-        cpus = [c * 1000 for _, c in results[label]]
-        print(
-            f"{label:<22} {_spread(walls):>22} {_spread(cpus):>22}",
-        )
+            for name, python in pythons.items():
+                results[name, label].append(one(code, changes, python))
+    print(f"cold start: median (fastest-slowest) of {runs} processes, milliseconds")
+    for name in pythons:
+        print(f"{name:<22} {'wall':>22} {'cpu (user + system)':>22}")
+        for label, _, _ in CASES:
+            walls = [w * 1000 for w, _ in results[name, label]]
+            cpus = [c * 1000 for _, c in results[name, label]]
+            print(f"{label:<22} {_spread(walls):>22} {_spread(cpus):>22}")
 
 
 def _spread(values: list[float]) -> str:
