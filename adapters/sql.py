@@ -541,7 +541,12 @@ class SqlStore(BaseStore):
     # -- values --
 
     def _record(self, row: Any) -> Record:
-        return record_of(row, f"{self.where}: table {self.records.name}")
+        return record_of(row, self._records_where)
+
+    @cached_property
+    def _records_where(self) -> str:
+        """Where a record's row is, for its errors (formatted once, not for every row read)."""
+        return f"{self.where}: table {self.records.name}"
 
     _event = staticmethod(event_of)
     _entry = staticmethod(entry_of)
