@@ -94,18 +94,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.wheel:
         measure(runs, {"": sys.executable})
         return 0
+    archive = None
+    if args.against:  # read before anything is built: a revision git does not know stops here
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", args.against],
+            capture_output=True,
+        )
+        if archive.returncode:
+            message = archive.stderr.decode(errors="replace").strip()
+            parser.error(f"--against {args.against}: git archive failed: {message}")
     with tempfile.TemporaryDirectory(prefix="fairproc-coldstart-") as folder:
         pythons = {"this checkout": str(installed_wheel(Path(folder) / "checkout", ROOT))}
         print(f"(fairproc from its wheel, in {Path(folder) / 'checkout' / 'venv'})")
-        if args.against:
+        if archive is not None:
             source = Path(folder) / "source"
             source.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", "--format=tar", args.against],
-                stdout=subprocess.PIPE,
-                check=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+            subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
             pythons[args.against] = str(installed_wheel(Path(folder) / "against", source))
         measure(runs, pythons)
     return 0

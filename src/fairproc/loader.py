@@ -88,7 +88,6 @@ def shipped_policies() -> list[str]:
 def shipped_scenarios(name: str) -> Path | None:
     """The folder of scenarios that ships with the policy ``name`` (installed with the
     package, so they run outside a checkout), or None when no shipped policy has one."""
-
     from pathlib import Path
 
     if name not in shipped_policies():
@@ -99,23 +98,26 @@ def shipped_scenarios(name: str) -> Path | None:
 
 def resolve_policy_path(name_or_path: str | os.PathLike[str]) -> Path:
     """The policy folder a name (a shipped policy) or a path names; PolicyError if none."""
-
     from pathlib import Path
 
     return Path(_policy_folder(name_or_path))
 
 
 def _policy_folder(name_or_path: str | os.PathLike[str]) -> str:
+    """:func:`resolve_policy_path` as a string (what loading works on)."""
     text = os.fspath(name_or_path)
     candidate = os.path.normpath(text or ".")
     if os.path.isdir(candidate):
         return candidate
     if "/" not in text and "\\" not in text:
         rules = _rules_folder()
-        if rules is not None and os.path.isdir(os.path.join(rules, text)):
-            return os.path.join(rules, text)
-        if rules is None and (_rules() / text).is_dir():
-            return str(_rules() / text)
+        if rules is not None:
+            shipped, found = os.path.join(rules, text), os.path.isdir(os.path.join(rules, text))
+        else:  # inside a zip archive
+            inside = _rules() / text
+            shipped, found = str(inside), inside.is_dir()
+        if found:
+            return shipped
         names = shipped_policies()
         raise PolicyError(
             [
