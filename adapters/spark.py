@@ -97,6 +97,19 @@ SCHEMAS: dict[str, str] = {
 }
 """fairproc's tables and their columns, as the SQL store holds them."""
 
+LOOKED_UP_BY: dict[str, str] = {
+    "records": "subject",
+    "categories": "norm",
+    "events": "subject",
+    "suppression": "email_norm",
+    "audit": "subject",
+}
+"""The column each table's one-subject (or one-address) lookups filter on. Every file is
+written sorted by it, so that Parquet's statistics of its row groups and pages let Spark skip
+what cannot hold the value asked for, instead of reading the whole table: at ten million
+records, one subject's events took 2.6 s read whole and 0.2 s sorted (bench/spark.py's world).
+Reads never rely on the order: each orders by ``seq`` where order matters."""
+
 crash_point: Callable[[str], None] | None = None
 """Called at each stage of a write (``prepared``: every new group written, the manifest not
 yet replaced); tests set it to kill a write midway."""
@@ -417,25 +430,52 @@ class SparkStore(BaseStore):
     def subjects_giving(
         self, category: str, emails: Sequence[str]
     ) -> Sequence[tuple[str, str, dt.datetime]]:
-        """Who gave each address (:class:`fairproc.world.AddressIndex`): a join of categories
-        and records in Spark, per chunk of addresses."""
+        """Who gave each address (:class:`fairproc.world.AddressIndex`): the categories rows
+        holding the addresses, then their records' collection instants, looked up by subject
+        (the records' files are sorted by it, so Spark skips what cannot hold them) rather
+        than joined with every record: 3.2 s -> under 1 s at ten million records."""
         from pyspark.sql import functions as f
 
         unique = list(dict.fromkeys(emails))
         version = self._current()
-        c, r = version.frames["categories"], version.frames["records"]
-        found: list[tuple[str, str, dt.datetime]] = []
+        c = version.frames["categories"]
+        given: list[Any] = []
         for i in range(0, len(unique), CHUNK):
             chunk = unique[i : i + CHUNK]
-            joined = (
-                c.where(f.col("norm").isin(chunk) & (f.col("category") == category))
-                .join(r.select(f.col("id").alias("record_id"), "collected_at"), "record_id")
-                .groupBy("subject", "norm")
-                .agg(f.min("collected_at").alias("first"))
-            )
-            found.extend(
-                (row.subject, row.norm, us_to_instant(row.first)) for row in self._collect(joined)
-            )
+            holding = c.where(f.col("norm").isin(chunk) & (f.col("category") == category))
+            given.extend(self._collect(holding.select("record_id", "subject", "norm")))
+        collected = self._collected_at(version, {row.record_id: row.subject for row in given})
+        first: dict[tuple[str, str], int] = {}
+        for row in given:
+            at = collected.get(row.record_id)
+            if at is None:
+                continue  # no such record: as a join with the records, nothing
+            key = (row.subject, row.norm)
+            first[key] = min(first.get(key, at), at)
+        return [(subject, norm, us_to_instant(at)) for (subject, norm), at in first.items()]
+
+    def _collected_at(self, version: _Version, subjects: dict[str, str]) -> dict[str, int]:
+        """When each record (``record id -> its subject``, as its categories rows say) was
+        collected, for those that exist: read by subject and id, then by id alone for any not
+        found so (a category row whose subject is not its record's: rows ``load`` took
+        unchecked)."""
+        from pyspark.sql import functions as f
+
+        r = version.frames["records"]
+        found: dict[str, int] = {}
+
+        def read(ids: list[str], by_subject: bool) -> None:
+            for i in range(0, len(ids), CHUNK):
+                chunk = ids[i : i + CHUNK]
+                where = f.col("id").isin(chunk)
+                if by_subject:
+                    where = f.col("subject").isin(sorted({subjects[x] for x in chunk})) & where
+                for row in self._collect(r.where(where).select("id", "collected_at")):
+                    at = int(row.collected_at)
+                    found[row.id] = min(found.get(row.id, at), at)
+
+        read(list(subjects), by_subject=True)
+        read([x for x in subjects if x not in found], by_subject=False)
         return found
 
     def iter_records(self) -> Iterator[Record]:
@@ -815,7 +855,7 @@ class SparkStore(BaseStore):
             self._clean(manifest)
             for name, frame in frames.items():
                 columns = [c.split()[0] for c in SCHEMAS[name].split(", ")]
-                shaped = frame.select(*columns)
+                shaped = frame.select(*columns).sortWithinPartitions(LOOKED_UP_BY[name])
                 group = f"g-{secrets.token_hex(8)}"
                 path = ParquetTables(self.folder).group_path(name, group)
                 shaped.write.mode("errorifexists").parquet(str(path))
@@ -850,7 +890,8 @@ class SparkStore(BaseStore):
     def _new_group(self, name: str, frame: Any) -> str:
         group = f"g-{secrets.token_hex(8)}"
         path = ParquetTables(self.folder).group_path(name, group)
-        frame.coalesce(1).write.mode("errorifexists").parquet(str(path))
+        written = frame.coalesce(1).sortWithinPartitions(LOOKED_UP_BY[name])
+        written.write.mode("errorifexists").parquet(str(path))
         return group
 
     def _append_rows(self, name: str, rows: list[tuple[Any, ...]]) -> tuple[str, int]:

@@ -48,7 +48,7 @@ from fairproc import Engine, load_policy
 from fairproc.sweep import plan_sweep
 
 POLICY = load_policy("flexioffices")
-SPARK_VERSION = 1  # bump when the Spark generator changes: cached folders are keyed by it
+SPARK_VERSION = 2  # bump when the generator or the store's layout changes: folders are keyed by it
 DAY = 86_400
 SOURCE_EDGES = list(itertools.accumulate(w for _, w in worlds.SOURCES))  # of 100
 INTERACTION_EDGES = list(itertools.accumulate(w for _, w in worlds.INTERACTIONS))  # of 100
