@@ -433,7 +433,7 @@ class SparkStore(BaseStore):
         """Who gave each address (:class:`fairproc.world.AddressIndex`): the categories rows
         holding the addresses, then their records' collection instants, looked up by subject
         (the records' files are sorted by it, so Spark skips what cannot hold them) rather
-        than joined with every record: 3.2 s -> under 1 s at ten million records."""
+        than joined with every record: 3.2 to 4.2 s -> 0.3 s at ten million records."""
         from pyspark.sql import functions as f
 
         unique = list(dict.fromkeys(emails))
