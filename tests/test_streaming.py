@@ -100,13 +100,15 @@ def test_the_mapped_store_streams_its_records_and_rows(
     mapped: MappedSqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert_streams(mapped.iter_records, RECORDS - 10)
-    # Finished in Python a page at a time (the fixpoint over views): a page holds the whole
-    # histories of its thousand records' subjects, about 6 MB here, flat from page to page.
+    # Finished in Python a page at a time (the fixpoint over views), each page with the whole
+    # histories of its records' subjects: 200 records a page here (1,000 in use), so that a
+    # page is a small part of the answer however the allocator rounds.
+    monkeypatch.setattr(mapped_sql, "PAGE", 200)
     last_interaction = "at >= subject.last_interaction"
     assert_streams(lambda: mapped.find_records(last_interaction, AT, POLICY), 5000, share=2)
     # Exact in SQL: read STREAM_ROWS rows at a time (10,000, more than this host's due visits;
-    # a tenth of them here, to see the read hold one part of its answer at a time).
-    monkeypatch.setattr(mapped_sql, "STREAM_ROWS", 800)
+    # 400 here, to see the read hold one part of its answer at a time).
+    monkeypatch.setattr(mapped_sql, "STREAM_ROWS", 400)
     assert_streams(lambda: mapped.find_rows(DUE_VISITS, AT, POLICY), 5000)
 
 
