@@ -106,9 +106,9 @@ LOOKED_UP_BY: dict[str, str] = {
 }
 """The column each table's one-subject (or one-address) lookups filter on. Every file is
 written sorted by it, so that Parquet's statistics of its row groups and pages let Spark skip
-what cannot hold the value asked for, instead of reading the whole table: at ten million
-records, one subject's events took 2.6 s read whole and 0.2 s sorted (bench/spark.py's world).
-Reads never rely on the order: each orders by ``seq`` where order matters."""
+what cannot hold the value asked for instead of reading the whole table (the access lookup's
+figures are in docs/spark.md). Reads never rely on the order: each orders by ``seq`` where
+order matters."""
 
 crash_point: Callable[[str], None] | None = None
 """Called at each stage of a write (``prepared``: every new group written, the manifest not
@@ -433,16 +433,21 @@ class SparkStore(BaseStore):
         """Who gave each address (:class:`fairproc.world.AddressIndex`): the categories rows
         holding the addresses, then their records' collection instants, looked up by subject
         (the records' files are sorted by it, so Spark skips what cannot hold them) rather
-        than joined with every record: 3.2 to 4.2 s -> 0.3 s at ten million records."""
+        than joined with every record; a small version's from its tables read once."""
         from pyspark.sql import functions as f
 
         unique = list(dict.fromkeys(emails))
         version = self._current()
-        c = version.frames["categories"]
         given: list[Any] = []
-        for i in range(0, len(unique), CHUNK):
+        local = version.local("categories")
+        if local is not None:
+            wanted = set(unique)
+            given = [row for row in local if row.norm in wanted and row.category == category]
+        for i in range(0, len(unique) if local is None else 0, CHUNK):
             chunk = unique[i : i + CHUNK]
-            holding = c.where(f.col("norm").isin(chunk) & (f.col("category") == category))
+            holding = version.frames["categories"].where(
+                f.col("norm").isin(chunk) & (f.col("category") == category)
+            )
             given.extend(self._collect(holding.select("record_id", "subject", "norm")))
         collected = self._collected_at(version, {row.record_id: row.subject for row in given})
         first: dict[tuple[str, str], int] = {}
@@ -458,11 +463,21 @@ class SparkStore(BaseStore):
         """When each record (``record id -> its subject``, as its categories rows say) was
         collected, for those that exist: read by subject and id, then by id alone for any not
         found so (a category row whose subject is not its record's: rows ``load`` took
-        unchecked)."""
+        unchecked); a small version's from its records read once."""
         from pyspark.sql import functions as f
 
-        r = version.frames["records"]
         found: dict[str, int] = {}
+
+        def keep(rows: Iterable[Any]) -> None:
+            for row in rows:
+                at = int(row.collected_at)
+                found[row.id] = min(found.get(row.id, at), at)
+
+        local = version.local("records")
+        if local is not None:
+            keep(row for row in local if row.id in subjects)
+            return found
+        r = version.frames["records"]
 
         def read(ids: list[str], by_subject: bool) -> None:
             for i in range(0, len(ids), CHUNK):
@@ -470,9 +485,7 @@ class SparkStore(BaseStore):
                 where = f.col("id").isin(chunk)
                 if by_subject:
                     where = f.col("subject").isin(sorted({subjects[x] for x in chunk})) & where
-                for row in self._collect(r.where(where).select("id", "collected_at")):
-                    at = int(row.collected_at)
-                    found[row.id] = min(found.get(row.id, at), at)
+                keep(self._collect(r.where(where).select("id", "collected_at")))
 
         read(list(subjects), by_subject=True)
         read([x for x in subjects if x not in found], by_subject=False)

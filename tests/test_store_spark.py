@@ -352,7 +352,8 @@ def test_files_are_sorted_for_lookups_and_address_owners_are_found(
     """Every file a write leaves is sorted by the column its table's lookups filter on (so
     Parquet's statistics skip what cannot hold a subject), and ``subjects_giving`` gives each
     subject's first collection of an address, also for a category row ``load`` took whose
-    subject is not its record's (found by its record's id alone), as a join would."""
+    subject is not its record's (found by its record's id alone), as a join would: from a
+    small version's tables read once, and through Spark queries (``local_rows`` 0)."""
     from fairproc.adapters.spark import LOOKED_UP_BY, SparkStore
 
     store = SparkStore(tmp_path / "lake")
@@ -375,12 +376,20 @@ def test_files_are_sorted_for_lookups_and_address_owners_are_found(
             "record_id STRING, category STRING, subject STRING, norm STRING",
         )
         store.load({"categories": odd})
-        givers = store.subjects_giving("email", ["ada@example.com", "cy@example.com", "x@y.z"])
-        assert sorted(givers) == [
+        asked = ["ada@example.com", "cy@example.com", "x@y.z"]
+        small = store.subjects_giving("email", asked)
+        queried = SparkStore(tmp_path / "lake", create=False)
+        queried.local_rows = 0  # every lookup a Spark query, as in a large store
+        try:
+            large = queried.subjects_giving("email", asked)
+        finally:
+            queried.close()
+        expected = [
             ("s1", "ada@example.com", WHEN),
             ("s7", "cy@example.com", later),
             ("s9", "ada@example.com", WHEN),
         ]
+        assert sorted(small) == sorted(large) == expected
         for name, column in LOOKED_UP_BY.items():
             for path in (tmp_path / "lake" / "tables" / name).glob("g-*/*.parquet"):
                 values = [row[0] for row in spark.read.parquet(str(path)).select(column).collect()]

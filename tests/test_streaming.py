@@ -112,11 +112,26 @@ def test_the_mapped_store_streams_its_records_and_rows(
     assert_streams(lambda: mapped.find_rows(DUE_VISITS, AT, POLICY), 5000)
 
 
-def test_a_stream_left_half_read_ends_its_statement(native: SqlStore, tmp_path: Path) -> None:
-    """A caller that stops early (a sweep interrupted) leaves no statement open: the store's
-    next read and a write both go through."""
-    rows = native.find_rows("record.source == 'website_visit'", AT, POLICY)
-    assert next(rows)[0] == "r00000"
-    rows.close()  # type: ignore[attr-defined]
-    native.apply(ChangeSet(delete_records=["r00001"]))
-    assert native.get_record("r00001") is None
+def test_a_stream_left_half_read_gives_its_connection_back(tmp_path: Path) -> None:
+    """A caller that stops early (a sweep interrupted) leaves no statement open: closing the
+    rows ends the read and gives its connection back to the pool, and a write goes through.
+    A store of its own: the module's stores are shared by the other tests."""
+    store = SqlStore(f"sqlite:///{tmp_path}/store.db")
+    try:
+        at = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+        store.apply(
+            ChangeSet(
+                put_records=[Record(f"r{i:04}", "s", "website_visit", at) for i in range(3000)]
+            )
+        )
+        pool = store.engine.pool
+        assert isinstance(pool, sa.pool.QueuePool)
+        rows = store.find_rows("record.source == 'website_visit'", AT, POLICY)
+        assert next(rows)[0] == "r0000"
+        assert pool.checkedout() == 1  # the statement is open, more pages to come
+        rows.close()  # type: ignore[attr-defined]
+        assert pool.checkedout() == 0
+        store.apply(ChangeSet(delete_records=["r0001"]))
+        assert store.get_record("r0001") is None
+    finally:
+        store.close()

@@ -112,7 +112,8 @@ def _policy_folder(name_or_path: str | os.PathLike[str]) -> str:
     if "/" not in text and "\\" not in text:
         rules = _rules_folder()
         if rules is not None:
-            shipped, found = os.path.join(rules, text), os.path.isdir(os.path.join(rules, text))
+            shipped = os.path.join(rules, text)
+            found = os.path.isdir(shipped)
         else:  # inside a zip archive
             inside = _rules() / text
             shipped, found = str(inside), inside.is_dir()
